@@ -1,0 +1,55 @@
+# Knowledge-distillation book. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Offline machines keep the data sets in ../shared/data; use it when present.
+SHARED_DATA := $(wildcard ../shared/data)
+ifneq ($(SHARED_DATA),)
+export KD_DATA_DIR ?= $(abspath $(SHARED_DATA))
+export KD_OFFLINE ?= 1
+endif
+
+PROFILE ?= cpu
+PROFILES := smoke cpu full auto
+NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
+
+# Check PROFILE before anything is installed or run.
+ifneq ($(filter reproduce,$(MAKECMDGOALS)),)
+ifneq ($(words $(PROFILE)) $(filter $(PROFILES),$(PROFILE)),1 $(strip $(PROFILE)))
+$(error PROFILE='$(PROFILE)' is invalid; use one of: $(PROFILES))
+endif
+endif
+
+.PHONY: help book test reproduce clean
+
+help:
+	@echo "make book                     build the HTML book into _build/html"
+	@echo "make test                     unit tests, papermill smoke runs, book build"
+	@echo "make reproduce PROFILE=cpu    execute notebooks in place (smoke|cpu|full|auto)"
+	@echo "      NOTEBOOKS=notebooks/x.ipynb to run a single notebook"
+	@echo "make clean                    remove _build"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -r requirements.txt -e .
+	touch $@
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . -W --keep-going
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not browser"
+
+reproduce: $(STAMP)
+	@if [ -z "$(strip $(NOTEBOOKS))" ]; then echo "error: no notebooks to run" >&2; exit 2; fi
+	set -e; for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb (profile $(PROFILE))"; \
+	  $(PY) -m papermill "$$nb" "$$nb" -p profile $(PROFILE) --cwd notebooks; \
+	done
+
+clean:
+	rm -rf _build

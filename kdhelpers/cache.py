@@ -1,0 +1,74 @@
+"""Trained models cached on disk, keyed by everything that determines them."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+CACHE_FORMAT = 1  # bump when training code changes what a config produces
+
+
+def cache_dir() -> Path:
+    """``$KD_CACHE_DIR`` (default ``~/.cache/kdhelpers``)."""
+    path = Path(os.environ.get("KD_CACHE_DIR", Path.home() / ".cache" / "kdhelpers")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_save(obj, path: Path) -> None:
+    """``torch.save`` to a temp file beside ``path``, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cache_key(parts: dict) -> str:
+    """A stable hash of a JSON-able description (model config, training config, profile, seed, data)."""
+    try:
+        text = json.dumps({**parts, "format": CACHE_FORMAT}, sort_keys=True)
+    except TypeError as err:
+        raise TypeError(f"cache key parts must be JSON-able (use named augmentations, not functions): {err}") from None
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module],
+                  train: Callable[[], nn.Module]) -> nn.Module:
+    """Load ``<cache>/<name>-<key>.pt`` into ``build()``; if absent or corrupt, ``train()`` and save it.
+
+    The returned model carries ``kd_cache_key`` (so students can key on their teacher) and
+    ``kd_cache_hit``.
+    """
+    key = cache_key(parts)
+    path = cache_dir() / f"{name}-{key}.pt"
+    if path.exists():
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            if payload.get("key") != key:
+                raise ValueError(f"key {payload.get('key')!r} != {key!r}")
+            model = build()
+            model.load_state_dict(payload["state_dict"])
+            model.kd_cache_key, model.kd_cache_hit = key, True
+            print(f"{name}: loaded from cache {path}")
+            return model.eval()
+        except Exception as err:
+            warnings.warn(f"cached model {path} is corrupt or unreadable "
+                          f"({type(err).__name__}: {err}); retraining it", RuntimeWarning, stacklevel=2)
+    model = train()
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_save({"key": key, "parts": json.dumps(parts, sort_keys=True), "state_dict": state}, path)
+    model.kd_cache_key, model.kd_cache_hit = key, False
+    return model.eval()

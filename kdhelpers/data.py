@@ -1,0 +1,237 @@
+"""Data sets as whole tensors, transfer-set filters and batched augmentation.
+
+Images stay ``uint8`` in memory (MNIST: 47 MB, CIFAR-10: 150 MB) and are turned into
+normalised floats one batch at a time by :meth:`TensorData.prepare`; batches are index
+tensors into the whole set, so no per-sample DataLoader work happens.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+
+
+def data_root() -> Path:
+    """``$KD_DATA_DIR`` (default ``./data``)."""
+    return Path(os.environ.get("KD_DATA_DIR", "data")).expanduser().resolve()
+
+
+def offline() -> bool:
+    """``$KD_OFFLINE=1`` forbids download attempts."""
+    return os.environ.get("KD_OFFLINE", "0").strip().lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class TensorData:
+    """A whole data set: ``x`` uint8 images [N, C, H, W], ``y`` int64 labels.
+
+    ``name`` describes where the set came from and every filter applied to it; it goes into
+    cache keys, so two different transfer sets never share a cached model.
+    """
+    x: torch.Tensor
+    y: torch.Tensor
+    name: str
+    mean: tuple = (0.0,)
+    std: tuple = (1.0,)
+
+    def __post_init__(self):
+        if self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(f"{self.name}: {self.x.shape[0]} images but {self.y.shape[0]} labels")
+
+    def __len__(self) -> int:
+        return self.y.shape[0]
+
+    def prepare(self, xb: torch.Tensor) -> torch.Tensor:
+        """uint8 batch → float32 in [0, 1], then normalised with this set's mean/std."""
+        xb = xb.float().div_(255)
+        if any(m != 0 for m in self.mean) or any(s != 1 for s in self.std):
+            mean = torch.tensor(self.mean, device=xb.device).view(1, -1, 1, 1)
+            std = torch.tensor(self.std, device=xb.device).view(1, -1, 1, 1)
+            xb = (xb - mean) / std
+        return xb
+
+    def to(self, device) -> "TensorData":
+        return replace(self, x=self.x.to(device), y=self.y.to(device))
+
+    def class_counts(self, n_classes: int = 10) -> torch.Tensor:
+        return torch.bincount(self.y.cpu(), minlength=n_classes)
+
+    def _take(self, idx: torch.Tensor, suffix: str) -> "TensorData":
+        idx = idx.to(self.y.device)
+        return replace(self, x=self.x[idx], y=self.y[idx], name=f"{self.name}|{suffix}")
+
+
+# --------------------------------------------------------------------------- loading
+def _missing(what: str, expected: Iterable[str], root: Path) -> FileNotFoundError:
+    files = "\n  ".join(str(root / f) for f in expected)
+    return FileNotFoundError(
+        f"{what} not found under KD_DATA_DIR={root} and downloading is "
+        f"{'disabled (KD_OFFLINE=1)' if offline() else 'not possible'}.\n"
+        f"Put these files there (or point KD_DATA_DIR at a folder that has them):\n  {files}")
+
+
+@functools.lru_cache(maxsize=4)
+def _mnist(root: str, train: bool) -> TensorData:
+    from torchvision.datasets import MNIST
+
+    root_p = Path(root)
+    try:
+        ds = MNIST(root, train=train, download=False)
+    except RuntimeError:
+        if offline():
+            raise _missing("MNIST", [f"MNIST/raw/{f}" for f in MNIST_FILES], root_p) from None
+        try:
+            ds = MNIST(root, train=train, download=True)
+        except Exception as err:  # no network, proxy, ...
+            raise _missing("MNIST", [f"MNIST/raw/{f}" for f in MNIST_FILES], root_p) from err
+    split = "train" if train else "test"
+    return TensorData(ds.data.unsqueeze(1).contiguous(), ds.targets.long(), name=f"mnist:{split}")
+
+
+def load_mnist(train: bool = True) -> TensorData:
+    """MNIST from ``$KD_DATA_DIR`` through ``torchvision.datasets.MNIST`` (downloads when online)."""
+    return _mnist(str(data_root()), bool(train))
+
+
+def _decode_image_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    import numpy as np
+    from PIL import Image
+    from torchvision.datasets import ImageFolder
+    from tqdm.auto import tqdm
+
+    samples = ImageFolder(str(folder)).samples  # sorted classes = CIFAR-10 label order
+    x = torch.empty((len(samples), 3, 32, 32), dtype=torch.uint8)
+    for i, (path, _) in enumerate(tqdm(samples, desc=f"decode {folder.name} JPEGs", mininterval=2)):
+        with Image.open(path) as im:
+            x[i] = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)
+    return x, torch.tensor([label for _, label in samples], dtype=torch.long)
+
+
+@functools.lru_cache(maxsize=4)
+def _cifar10(root: str, train: bool) -> TensorData:
+    from torchvision.datasets import CIFAR10
+
+    from .cache import atomic_save, cache_dir
+
+    root_p, split = Path(root), ("train" if train else "test")
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+    try:
+        ds = CIFAR10(root, train=train, download=False)
+        x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+        return TensorData(x, torch.tensor(ds.targets), f"cifar10:{split}", mean, std)
+    except RuntimeError:
+        pass
+    jpeg = root_p / "cifar10-jpeg" / split
+    if jpeg.is_dir():
+        # Decoding 60k JPEGs takes a while: do it once, keep a uint8 tensor cache.
+        cached = cache_dir() / f"cifar10-jpeg-{split}.pt"
+        try:
+            x, y = torch.load(cached, weights_only=True)
+        except Exception:
+            x, y = _decode_image_folder(jpeg)
+            atomic_save((x, y), cached)
+        return TensorData(x, y, f"cifar10-jpeg:{split}", mean, std)
+    expected = ["cifar-10-batches-py/ (torchvision's CIFAR10 files)",
+                f"or cifar10-jpeg/{split}/<class>/*.jpg (ImageFolder layout)"]
+    if offline():
+        raise _missing("CIFAR-10", expected, root_p)
+    try:
+        ds = CIFAR10(root, train=train, download=True)
+    except Exception as err:
+        raise _missing("CIFAR-10", expected, root_p) from err
+    x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    return TensorData(x, torch.tensor(ds.targets), f"cifar10:{split}", mean, std)
+
+
+def load_cifar10(train: bool = True) -> TensorData:
+    """CIFAR-10: torchvision's batches if present or downloadable, else the JPEG copy
+    ``$KD_DATA_DIR/cifar10-jpeg`` (name ``cifar10-jpeg:…``: label such results "JPEG copy")."""
+    return _cifar10(str(data_root()), bool(train))
+
+
+# --------------------------------------------------------------------------- transfer sets
+def _classes(classes) -> list[int]:
+    classes = [classes] if isinstance(classes, int) else sorted(set(int(c) for c in classes))
+    if not classes:
+        raise ValueError("give at least one class")
+    return classes
+
+
+def drop_classes(data: TensorData, classes) -> TensorData:
+    """The set without any example of ``classes`` (e.g. the omitted-3 transfer set)."""
+    classes = _classes(classes)
+    keep = ~torch.isin(data.y, torch.tensor(classes, device=data.y.device))
+    return data._take(keep.nonzero().squeeze(1), f"drop{classes}")
+
+
+def keep_classes(data: TensorData, classes) -> TensorData:
+    """Only the examples of ``classes`` (e.g. the 7&8-only transfer set)."""
+    classes = _classes(classes)
+    keep = torch.isin(data.y, torch.tensor(classes, device=data.y.device))
+    return data._take(keep.nonzero().squeeze(1), f"keep{classes}")
+
+
+def subset(data: TensorData, n: int, seed: int = 0) -> TensorData:
+    """A random subset of ``n`` examples (all of them if ``n >= len(data)``)."""
+    if n <= 0:
+        raise ValueError(f"subset size must be positive, got {n}")
+    if n >= len(data):
+        return data
+    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
+    return data._take(idx.sort().values, f"subset{n}s{seed}")
+
+
+def split(data: TensorData, n_val: int, seed: int = 0) -> tuple[TensorData, TensorData]:
+    """Hold out ``n_val`` random examples as a validation set: ``(train, val)``."""
+    if not 0 < n_val < len(data):
+        raise ValueError(f"n_val must be in (0, {len(data)}), got {n_val}")
+    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    return (data._take(idx[n_val:].sort().values, f"train-split{n_val}s{seed}"),
+            data._take(idx[:n_val].sort().values, f"val-split{n_val}s{seed}"))
+
+
+# --------------------------------------------------------------------------- batching and augmentation
+def batches(n: int, batch_size: int, *, shuffle: bool = True,
+            generator: torch.Generator | None = None, device=None) -> Iterator[torch.Tensor]:
+    """Index tensors covering ``range(n)`` in chunks of ``batch_size``."""
+    idx = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    idx = idx.to(device) if device is not None else idx
+    yield from idx.split(batch_size)
+
+
+def jitter(x: torch.Tensor, max_shift: int = 2, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Translate every image of a batch by its own random (dy, dx) ∈ [-max_shift, max_shift]²,
+    filling with zeros — Hinton et al.'s "jittered by up to two pixels", as one gather."""
+    if x.dim() != 4:
+        raise ValueError(f"jitter expects a [N, C, H, W] batch, got shape {tuple(x.shape)}")
+    if max_shift == 0:
+        return x
+    n, _, h, w = x.shape
+    p = int(max_shift)
+    padded = F.pad(x, (p, p, p, p))
+    dy = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]   # [N, H, 1]
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]   # [N, 1, W]
+    out = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols]  # [N, H, W, C]
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def crop_flip(x: torch.Tensor, padding: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Standard CIFAR augmentation on a batch: random crop after zero-padding, random h-flip."""
+    x = jitter(x, padding, generator)
+    flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+AUGMENTATIONS = {"jitter": jitter, "crop_flip": crop_flip}

@@ -1,0 +1,52 @@
+"""The paper's networks, built from plain config dicts so they can key the model cache."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Sequential):
+    """Hinton et al.'s MNIST nets: ``hidden`` ReLU layers, optional dropout on inputs/hidden units."""
+
+    def __init__(self, hidden=(1200, 1200), in_features: int = 784, n_classes: int = 10,
+                 dropout: float = 0.0, input_dropout: float = 0.0):
+        layers: list[nn.Module] = [nn.Flatten()]
+        if input_dropout:
+            layers.append(nn.Dropout(input_dropout))
+        width = in_features
+        for h in hidden:
+            layers += [nn.Linear(width, int(h)), nn.ReLU(inplace=True)]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = int(h)
+        layers.append(nn.Linear(width, n_classes))
+        super().__init__(*layers)
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        """The logit layer, whose bias the transfer-set chapters shift."""
+        return self[-1]
+
+
+@torch.no_grad()
+def apply_max_norm(model: nn.Module, max_norm: float) -> None:
+    """Clip every unit's incoming weight vector to L2 norm ≤ ``max_norm`` (dropout paper's constraint)."""
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            m.weight.renorm_(2, 0, max_norm)  # dim 0: one row = one unit's incoming weights
+
+
+ARCHS = {"mlp": MLP}
+
+
+def build_model(cfg: dict) -> nn.Module:
+    """``build_model({"arch": "mlp", "hidden": [800, 800]})``; other chapters register more archs."""
+    cfg = dict(cfg)
+    arch = cfg.pop("arch", None)
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; known: {sorted(ARCHS)}")
+    return ARCHS[arch](**cfg)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,167 @@
+"""One loop for plain training and distillation, plus evaluation helpers."""
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .cache import load_or_train
+from .data import AUGMENTATIONS, TensorData, batches
+from .device import default_device, seed_everything
+from .losses import DistillationLoss
+from .models import apply_max_norm, build_model
+
+
+def _progress(progress):
+    if progress is None:
+        return os.environ.get("KD_PROGRESS", "1") != "0"
+    return progress
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, data: TensorData, *, batch_size: int = 4096,
+                   device=None) -> torch.Tensor:
+    """The model's logits for every example, in eval mode, as float32 on ``device``'s side."""
+    device = torch.device(device) if device is not None else default_device()
+    model = model.to(device).eval()
+    x = data.x.to(device)
+    use_amp = device.type == "cuda"
+    outs = []
+    for idx in batches(len(data), batch_size, shuffle=False, device=device):
+        with torch.autocast(device.type, enabled=use_amp):
+            outs.append(model(data.prepare(x[idx])).float())
+    return torch.cat(outs)
+
+
+def errors(logits: torch.Tensor, y: torch.Tensor) -> int:
+    """How many argmax predictions are wrong."""
+    return int((logits.argmax(1).cpu() != y.cpu()).sum())
+
+
+def evaluate(model: nn.Module, data: TensorData, device=None) -> dict:
+    """``{"errors": int, "n": int, "accuracy": %, "error_rate": %}`` on ``data``."""
+    wrong = errors(predict_logits(model, data, device=device), data.y)
+    n = len(data)
+    return {"errors": wrong, "n": n, "accuracy": 100.0 * (n - wrong) / n, "error_rate": 100.0 * wrong / n}
+
+
+def _optimizer(params, name: str, lr: float, momentum: float, weight_decay: float):
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; use 'sgd', 'adam' or 'adamw'")
+
+
+def _schedule(opt, name: str, lr: float, steps: int):
+    if name == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    raise ValueError(f"unknown schedule {name!r}; use 'constant', 'cosine' or 'onecycle'")
+
+
+def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 128, lr: float = 0.1,
+        optimizer: str = "sgd", momentum: float = 0.9, weight_decay: float = 0.0,
+        schedule: str = "cosine", teacher: nn.Module | None = None, temperature: float = 1.0,
+        alpha: float | None = None, augment=None, max_norm: float | None = None, seed: int = 0,
+        device=None, desc: str = "train", progress: bool | None = None) -> dict:
+    """Train ``model`` on ``data``; with a ``teacher``, distil (α = soft-target weight, default 1).
+
+    Without augmentation the teacher's logits over the transfer set are computed once and
+    indexed per batch; with augmentation they are computed per batch on the augmented inputs,
+    so they always match what the student sees.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if batch_size < 1 or not lr > 0:
+        raise ValueError(f"need batch_size ≥ 1 and lr > 0, got {batch_size}, {lr}")
+    if isinstance(augment, str):
+        if augment not in AUGMENTATIONS:
+            raise ValueError(f"unknown augmentation {augment!r}; known: {sorted(AUGMENTATIONS)}")
+        augment = AUGMENTATIONS[augment]
+    loss_fn = None
+    if teacher is not None:
+        loss_fn = DistillationLoss(temperature, 1.0 if alpha is None else alpha)
+    elif alpha not in (None, 0, 0.0):
+        raise ValueError(f"alpha={alpha!r} (a soft-target weight) needs a teacher")
+
+    device = torch.device(device) if device is not None else default_device()
+    use_amp = device.type == "cuda"
+    gen = torch.Generator().manual_seed(seed)
+    model.to(device)
+    if use_amp and data.x.dim() == 4 and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model.to(memory_format=torch.channels_last)
+    on_dev = data.to(device)
+    teacher_logits = None
+    if teacher is not None:
+        teacher.to(device).eval()
+        if augment is None:
+            teacher_logits = predict_logits(teacher, on_dev, device=device)
+
+    opt = _optimizer(model.parameters(), optimizer, lr, momentum, weight_decay)
+    steps_per_epoch = math.ceil(len(data) / batch_size)
+    sched = _schedule(opt, schedule, lr, epochs * steps_per_epoch)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    history, start = [], time.perf_counter()
+    bar = tqdm(range(epochs), desc=desc, disable=not _progress(progress), leave=False)
+    for _ in bar:
+        model.train()
+        total = torch.zeros((), device=device)
+        for idx in batches(len(data), batch_size, generator=gen, device=device):
+            xb = on_dev.x[idx]
+            if augment is not None:
+                xb = augment(xb, generator=gen)
+            xb, yb = data.prepare(xb), on_dev.y[idx]
+            with torch.autocast(device.type, enabled=use_amp):
+                out = model(xb)
+                if teacher is None:
+                    loss = F.cross_entropy(out.float(), yb)
+                else:
+                    if teacher_logits is not None:
+                        t = teacher_logits[idx]
+                    else:
+                        with torch.no_grad():
+                            t = teacher(xb)
+                    loss = loss_fn(out, t, yb)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            if max_norm:
+                apply_max_norm(model, max_norm)
+            total += loss.detach() * len(idx)
+        history.append(float(total) / len(data))
+        bar.set_postfix(loss=f"{history[-1]:.4f}")
+    model.eval()
+    return {"loss": history, "seconds": time.perf_counter() - start}
+
+
+def trained(name: str, model_cfg: dict, data: TensorData, *, profile: str, seed: int = 0,
+            teacher: nn.Module | None = None, **fit_kwargs) -> nn.Module:
+    """Build, seed and :func:`fit` a model — or load it from the cache if this exact
+    (model config, training config, profile, seed, data, teacher) was trained before."""
+    run_only = {k: fit_kwargs.pop(k) for k in ("device", "progress") if k in fit_kwargs}
+    if teacher is not None and getattr(teacher, "kd_cache_key", None) is None:
+        raise ValueError("the teacher must come from trained() so the student's cache key can name it")
+    parts = {"model": model_cfg, "fit": fit_kwargs, "profile": profile, "seed": seed,
+             "data": data.name, "n": len(data),
+             "teacher": getattr(teacher, "kd_cache_key", None)}
+
+    def train():
+        seed_everything(seed)
+        model = build_model(model_cfg)
+        fit(model, data, teacher=teacher, seed=seed, desc=name, **fit_kwargs, **run_only)
+        return model
+
+    return load_or_train(name, parts, lambda: build_model(model_cfg), train)

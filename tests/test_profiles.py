@@ -1,0 +1,28 @@
+import pytest
+import torch
+
+from kdhelpers.profiles import pick, resolve_profile
+
+
+def test_auto_is_full_with_cuda_else_cpu(monkeypatch):
+    monkeypatch.delenv("KD_PROFILE", raising=False)
+    assert resolve_profile("auto") == ("full" if torch.cuda.is_available() else "cpu")
+
+
+def test_kd_profile_overrides_auto_but_not_an_explicit_choice(monkeypatch):
+    monkeypatch.setenv("KD_PROFILE", "smoke")
+    assert resolve_profile("auto") == "smoke"
+    assert resolve_profile("full") == "full"
+
+
+def test_unknown_profile_lists_the_valid_ones(monkeypatch):
+    with pytest.raises(ValueError, match="smoke, cpu, full"):
+        resolve_profile("fast")
+    monkeypatch.setenv("KD_PROFILE", "gpu")
+    with pytest.raises(ValueError, match="'gpu' \\(from \\$KD_PROFILE\\).*smoke, cpu, full"):
+        resolve_profile("auto")
+
+
+def test_pick_chooses_by_profile():
+    assert pick("smoke", smoke=1, cpu=2, full=3) == 1
+    assert pick("cpu", smoke=1, cpu=2, full=3) == 2

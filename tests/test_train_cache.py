@@ -1,0 +1,121 @@
+import json
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import kdhelpers as kd
+from kdhelpers.data import TensorData
+
+
+def _toy(n=600, seed=0):
+    """Images whose class k lights pixel k: any decent teacher reads the label off the pixels."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 10, (n,), generator=g)
+    x = torch.randint(0, 40, (n, 1, 4, 4), generator=g, dtype=torch.uint8)
+    x.view(n, -1)[torch.arange(n), y] = 255
+    return TensorData(x, y, name=f"toy{n}s{seed}")
+
+
+class PixelTeacher(nn.Module):
+    """Logits = 10 × the first ten pixels: right on every toy example; counts its calls."""
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return 10 * x.flatten(1)[:, :10]
+
+
+MLP = {"arch": "mlp", "hidden": [32], "in_features": 16}
+FIT = {"epochs": 3, "batch_size": 50, "lr": 0.05, "device": "cpu"}
+
+
+def test_cached_teacher_logits_follow_the_shuffled_batches():
+    data, teacher = _toy(), PixelTeacher()
+    kd.seed_everything(0)
+    student = kd.build_model(MLP)
+    kd.fit(student, data, teacher=teacher, temperature=2.0, alpha=1.0, **{**FIT, "epochs": 15})
+    assert teacher.calls == 1                 # not augmented: one pass over the transfer set
+    # soft targets only, no labels: the student can only learn the labels if every batch got
+    # the teacher logits of its own (shuffled) examples
+    assert kd.evaluate(student, data, device="cpu")["accuracy"] > 95
+
+
+def test_augmented_transfer_set_gets_teacher_logits_per_batch():
+    data, teacher = _toy(), PixelTeacher()
+    kd.fit(kd.build_model(MLP), data, teacher=teacher, augment="jitter", **FIT)
+    assert teacher.calls == 3 * 12            # every step of every epoch, on the jittered batch
+
+
+def test_same_seed_same_weights_and_max_norm_holds():
+    data = _toy()
+    weights = []
+    for _ in range(2):
+        kd.seed_everything(3)
+        m = kd.build_model(MLP)
+        kd.fit(m, data, seed=3, max_norm=0.5, **FIT)
+        weights.append(m[1].weight.detach().clone())
+    assert torch.equal(weights[0], weights[1])
+    assert weights[0].norm(dim=1).max() <= 0.5 + 1e-5
+
+
+@pytest.mark.parametrize("bad, match", [({"epochs": 0}, "epochs"), ({"alpha": 0.5}, "needs a teacher"),
+                                        ({"augment": "mixup"}, "unknown augmentation"),
+                                        ({"optimizer": "lbfgs"}, "unknown optimizer")])
+def test_fit_rejects_bad_arguments(bad, match):
+    with pytest.raises(ValueError, match=match):
+        kd.fit(kd.build_model(MLP), _toy(), **{**FIT, **bad})
+
+
+def test_cache_hit_for_same_config_and_miss_for_another_seed():
+    data = _toy()
+    a = kd.trained("toy", MLP, data, profile="smoke", seed=0, **FIT)
+    b = kd.trained("toy", MLP, data, profile="smoke", seed=0, **FIT)
+    c = kd.trained("toy", MLP, data, profile="smoke", seed=1, **FIT)
+    assert (a.kd_cache_hit, b.kd_cache_hit, c.kd_cache_hit) == (False, True, False)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert a.kd_cache_key != c.kd_cache_key
+
+
+def test_student_cache_key_names_its_teacher():
+    data = _toy()
+    t0 = kd.trained("toyteacher", MLP, data, profile="smoke", seed=0, **FIT)
+    t1 = kd.trained("toyteacher", MLP, data, profile="smoke", seed=1, **FIT)
+    s0 = kd.trained("toystudent", MLP, data, profile="smoke", teacher=t0, temperature=4.0, **FIT)
+    s1 = kd.trained("toystudent", MLP, data, profile="smoke", teacher=t1, temperature=4.0, **FIT)
+    assert s0.kd_cache_key != s1.kd_cache_key
+    with pytest.raises(ValueError, match="teacher must come from trained"):
+        kd.trained("toystudent", MLP, data, profile="smoke", teacher=PixelTeacher(), **FIT)
+
+
+def test_corrupt_cache_file_is_retrained_with_a_warning():
+    data = _toy(seed=5)
+    first = kd.trained("toycorrupt", MLP, data, profile="smoke", **FIT)
+    path = kd.cache_dir() / f"toycorrupt-{first.kd_cache_key}.pt"
+    path.write_bytes(path.read_bytes()[:100])          # a truncated write
+    with pytest.warns(RuntimeWarning, match="corrupt or unreadable"):
+        again = kd.trained("toycorrupt", MLP, data, profile="smoke", **FIT)
+    assert again.kd_cache_hit is False
+    assert all(torch.equal(p, q) for p, q in zip(first.state_dict().values(), again.state_dict().values()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # and the rewritten file loads cleanly
+        assert kd.trained("toycorrupt", MLP, data, profile="smoke", **FIT).kd_cache_hit
+
+
+def test_record_writes_provenance_atomically(tmp_path, monkeypatch):
+    monkeypatch.setenv("KD_RESULTS_DIR", str(tmp_path))
+    kd.setup("toy_chapter", profile="smoke", seed=7)
+    out = kd.record("toy_chapter", {"acc": 98.5, "errors": 150})
+    payload = json.loads(out.read_text())
+    assert out == tmp_path / "toy_chapter.json"
+    assert {"notebook", "profile", "seeds", "device", "versions", "git_commit", "wall_time_s",
+            "metrics"} <= payload.keys()
+    assert payload["profile"] == "smoke" and payload["seeds"] == [7]
+    assert payload["metrics"] == {"acc": 98.5, "errors": 150}
+    assert set(payload["versions"]) == {"torch", "torchvision", "kdhelpers"}
+    assert [p.name for p in tmp_path.iterdir()] == ["toy_chapter.json"]   # no temp file left behind
+    with pytest.raises(TypeError, match="numbers"):
+        kd.record("toy_chapter", {"acc": "high"})
