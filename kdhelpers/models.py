@@ -5,6 +5,16 @@ import torch
 from torch import nn
 
 
+class Dropout(nn.Dropout):
+    """nn.Dropout, with the mask drawn by ``rand_like`` on CPU: ``bernoulli_`` there is ~3x
+    slower (measured) and was a quarter of the teacher's training time."""
+
+    def forward(self, x):
+        if not (self.training and self.p > 0 and x.is_cpu):
+            return super().forward(x)
+        return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
+
+
 class MLP(nn.Sequential):
     """Hinton et al.'s MNIST nets: ``hidden`` ReLU layers, optional dropout on inputs/hidden units."""
 
@@ -12,12 +22,12 @@ class MLP(nn.Sequential):
                  dropout: float = 0.0, input_dropout: float = 0.0):
         layers: list[nn.Module] = [nn.Flatten()]
         if input_dropout:
-            layers.append(nn.Dropout(input_dropout))
+            layers.append(Dropout(input_dropout))
         width = in_features
         for h in hidden:
             layers += [nn.Linear(width, int(h)), nn.ReLU(inplace=True)]
             if dropout:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width = int(h)
         layers.append(nn.Linear(width, n_classes))
         super().__init__(*layers)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .device import default_device, seed_everything
+from .device import amp_dtype, default_device, seed_everything
 from .profiles import resolve_profile
 
 
@@ -38,7 +38,9 @@ def setup(notebook: str, profile: str = "auto", seed: int = 0) -> Run:
     _RUN = Run(notebook, resolve_profile(profile), seed, default_device())
     seed_everything(seed)
     set_style()
-    print(f"{notebook}: profile={_RUN.profile} seed={seed} device={_RUN.device} torch={torch.__version__}")
+    precision = str(amp_dtype(_RUN.device) or "float32").replace("torch.", "")
+    print(f"{notebook}: profile={_RUN.profile} seed={seed} device={_RUN.device} ({precision}) "
+          f"torch={torch.__version__}")
     return _RUN
 
 
@@ -58,11 +60,11 @@ def results_dir() -> Path:
     return Path(env) if env else (root / "results" if root else Path("results"))
 
 
-def _git_commit() -> str | None:
+def _git(*args) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+        out = subprocess.run(["git", *args], capture_output=True, text=True,
                              cwd=project_root() or Path.cwd(), timeout=10)
-        return out.stdout.strip() or None
+        return out.stdout.strip() if out.returncode == 0 else None
     except Exception:
         return None
 
@@ -95,9 +97,13 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None) -
         "profile": _RUN.profile,
         "seeds": list(seeds) if seeds is not None else [_RUN.seed],
         "device": str(_RUN.device),
+        "precision": (f"{str(amp_dtype(_RUN.device)).replace('torch.', '')} autocast"
+                      if amp_dtype(_RUN.device) else "float32"),
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
                      "kdhelpers": __version__},
-        "git_commit": _git_commit(),
+        "git_commit": _git("rev-parse", "HEAD") or None,
+        # uncommitted changes to the helper package would make the commit above a lie
+        "kdhelpers_modified": bool(_git("status", "--porcelain", "--", "kdhelpers")),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": round(time.time() - _RUN.started, 1),
         "notes": notes or {},
@@ -114,3 +120,11 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None) -
         glue(key, value)
     print(f"wrote {out} ({len(clean)} metrics, {payload['wall_time_s']} s)")
     return out
+
+
+def mean_std(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for a single value) over seeds."""
+    import numpy as np
+
+    v = np.asarray(list(values), dtype=float)
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0

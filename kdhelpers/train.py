@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .cache import load_or_train
 from .data import AUGMENTATIONS, TensorData, batches
-from .device import default_device, seed_everything
+from .device import amp_dtype, default_device, seed_everything
 from .losses import DistillationLoss
 from .models import apply_max_norm, build_model
 
@@ -30,10 +30,10 @@ def predict_logits(model: nn.Module, data: TensorData, *, batch_size: int = 4096
     device = torch.device(device) if device is not None else default_device()
     model = model.to(device).eval()
     x = data.x.to(device)
-    use_amp = device.type == "cuda"
+    dtype = amp_dtype(device)
     outs = []
     for idx in batches(len(data), batch_size, shuffle=False, device=device):
-        with torch.autocast(device.type, enabled=use_amp):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             outs.append(model(data.prepare(x[idx])).float())
     return torch.cat(outs)
 
@@ -73,7 +73,8 @@ def _schedule(opt, name: str, lr: float, steps: int):
 def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 128, lr: float = 0.1,
         optimizer: str = "sgd", momentum: float = 0.9, weight_decay: float = 0.0,
         schedule: str = "cosine", teacher: nn.Module | None = None, temperature: float = 1.0,
-        alpha: float | None = None, augment=None, max_norm: float | None = None, seed: int = 0,
+        alpha: float | None = None, augment=None, max_norm: float | None = None,
+        clip_grad_norm: float | None = None, seed: int = 0,
         device=None, desc: str = "train", progress: bool | None = None) -> dict:
     """Train ``model`` on ``data``; with a ``teacher``, distil (α = soft-target weight, default 1).
 
@@ -96,10 +97,10 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
         raise ValueError(f"alpha={alpha!r} (a soft-target weight) needs a teacher")
 
     device = torch.device(device) if device is not None else default_device()
-    use_amp = device.type == "cuda"
+    dtype = amp_dtype(device)
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
-    if use_amp and data.x.dim() == 4 and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+    if device.type == "cuda" and data.x.dim() == 4 and any(isinstance(m, nn.Conv2d) for m in model.modules()):
         model.to(memory_format=torch.channels_last)
     on_dev = data.to(device)
     teacher_logits = None
@@ -111,7 +112,7 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
     opt = _optimizer(model.parameters(), optimizer, lr, momentum, weight_decay)
     steps_per_epoch = math.ceil(len(data) / batch_size)
     sched = _schedule(opt, schedule, lr, epochs * steps_per_epoch)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # bf16 needs no scaling
     history, start = [], time.perf_counter()
     bar = tqdm(range(epochs), desc=desc, disable=not _progress(progress), leave=False)
     for _ in bar:
@@ -122,7 +123,7 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
             if augment is not None:
                 xb = augment(xb, generator=gen)
             xb, yb = data.prepare(xb), on_dev.y[idx]
-            with torch.autocast(device.type, enabled=use_amp):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 out = model(xb)
                 if teacher is None:
                     loss = F.cross_entropy(out.float(), yb)
@@ -135,6 +136,9 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
                     loss = loss_fn(out, t, yb)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if clip_grad_norm:
+                scaler.unscale_(opt)
+                nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
             scaler.step(opt)
             scaler.update()
             sched.step()

@@ -26,3 +26,13 @@ def test_unknown_profile_lists_the_valid_ones(monkeypatch):
 def test_pick_chooses_by_profile():
     assert pick("smoke", smoke=1, cpu=2, full=3) == 1
     assert pick("cpu", smoke=1, cpu=2, full=3) == 2
+
+
+def test_kd_amp_0_turns_mixed_precision_off(monkeypatch):
+    from kdhelpers.device import amp_dtype
+
+    monkeypatch.setenv("KD_AMP", "0")
+    assert amp_dtype("cpu") is None
+    monkeypatch.setenv("KD_AMP", "1")
+    assert amp_dtype("cpu") in (None, torch.bfloat16)
+    assert amp_dtype("meta") is None

@@ -1,0 +1,28 @@
+import torch
+
+import kdhelpers as kd
+from kdhelpers import bias
+
+
+def test_shifting_the_bias_equals_shifting_the_logits():
+    torch.manual_seed(0)
+    model = kd.MLP(hidden=(16,), in_features=16)
+    x = torch.randn(50, 16)
+    shifted = bias.shift_bias(model, [3], 2.5)
+    assert torch.allclose(shifted(x), bias.shift_logits(model(x), [3], 2.5), atol=1e-6)
+    before = model.output_layer.bias.clone()
+    bias.shift_bias(model, [3], 1.0)
+    assert torch.equal(model.output_layer.bias, before)        # the original is untouched
+
+
+def test_sweep_counts_errors_and_best_shift_picks_the_minimum():
+    # three examples of class 3 whose 3-logit is 1, 2 and 3 below the winner; one class-0 example
+    logits = torch.zeros(4, 10)
+    logits[0, 0], logits[1, 0], logits[2, 0] = 1.0, 2.0, 3.0
+    logits[3, 0], logits[3, 3] = 5.0, 1.0
+    y = torch.tensor([3, 3, 3, 0])
+    table = bias.sweep(logits, y, [3], [0.0, 1.5, 2.5, 3.5, 4.5])
+    assert table["errors_on_classes"].tolist() == [3, 2, 1, 0, 0]
+    assert table["errors"].tolist() == [3, 2, 1, 0, 1]          # at 4.5 the class-0 example flips
+    assert bias.best_shift(table) == 3.5
+    assert bias.shift_grid(1.0, 0.5).tolist() == [0.0, 0.5, 1.0]
