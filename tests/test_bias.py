@@ -26,3 +26,28 @@ def test_sweep_counts_errors_and_best_shift_picks_the_minimum():
     assert table["errors"].tolist() == [3, 2, 1, 0, 1]          # at 4.5 the class-0 example flips
     assert bias.best_shift(table) == 3.5
     assert bias.shift_grid(1.0, 0.5).tolist() == [0.0, 0.5, 1.0]
+
+
+def test_two_protocols_choose_on_their_own_split_and_report_test_numbers():
+    class Logits:
+        """A data set whose "images" are logits: class-3 rows have their 3-logit `gap` below class 0."""
+        def __init__(self, gap):
+            self.x = torch.zeros(5, 10)
+            self.x[:3, 0] = gap          # three 3s
+            self.x[3:, 0] = 2.0          # two 0s, whose 3-logit is 2 below
+            self.y = torch.tensor([3, 3, 3, 0, 0])
+
+        def __len__(self):
+            return 5
+
+        def prepare(self, xb):
+            return xb
+
+    identity = torch.nn.Identity()
+    table, chosen = bias.two_protocols(identity, Logits(1.0), Logits(3.0), [3], bias.shift_grid(4.0, 0.5))
+    # validation: the 3s turn right above +1, the 0s turn wrong above +2 -> fewest errors at 1.5
+    # test: the 3s need more than +3 -> the paper's protocol picks 3.5 (only the two 0s wrong)
+    assert chosen["val"]["shift"] == 1.5 and chosen["test"]["shift"] == 3.5
+    assert chosen["val"]["errors_on_classes"] == 3       # the val choice, measured on test
+    assert chosen["test"]["errors_on_classes"] == 0 and chosen["test"]["errors"] == 2
+    assert set(table["split"]) == {"val", "test"}

@@ -16,6 +16,16 @@ PROVENANCE = {"notebook", "profile", "seeds", "device", "versions", "git_commit"
 # The metric keys each chapter's issue asks for.
 EXPECTED_KEYS = {
     "quickstart": {"teacher_test_accuracy", "student_test_accuracy", "distilled_test_accuracy"},
+    "mnist_hinton": {"teacher_test_errors", "student_hard_test_errors", "student_hard_test_errors_std",
+                     "student_distilled_test_errors", "student_distilled_test_errors_std",
+                     *(f"width{w}_T{t}_test_errors" for w in (30, 300, 800) for t in (1, 2, 3, 4, 8, 20))},
+    "mnist_omit3": {f"omit3_{k}{suffix}" for suffix in ("", "_testchosen") for k in
+                    ("bias_tuned_errors_total", "bias_tuned_errors_on_3s")}
+                   | {"omit3_hard_errors_total", "omit3_hard_errors_on_3s", "omit3_distilled_errors_total",
+                      "omit3_distilled_errors_on_3s", "omit3_bias_shift_val", "omit3_bias_shift_testchosen"},
+    "mnist_only78": {"only78_hard_error_rate", "only78_distilled_error_rate", "only78_bias_shift_val",
+                     "only78_bias_tuned_error_rate", "only78_bias_shift_testchosen",
+                     "only78_bias_tuned_error_rate_testchosen"},
 }
 
 
