@@ -72,3 +72,23 @@ def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module],
     atomic_save({"key": key, "parts": json.dumps(parts, sort_keys=True), "state_dict": state}, path)
     model.kd_cache_key, model.kd_cache_hit = key, False
     return model.eval()
+
+
+def load_or_compute(name: str, parts: dict, compute: Callable[[], object]):
+    """Like :func:`load_or_train` for anything ``torch.save`` can store (tensors, dicts of numbers):
+    experiments that train many small models at once cache their results this way."""
+    key = cache_key(parts)
+    path = cache_dir() / f"{name}-{key}.pt"
+    if path.exists():
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            if payload.get("key") != key:
+                raise ValueError(f"key {payload.get('key')!r} != {key!r}")
+            print(f"{name}: loaded from cache {path}")
+            return payload["value"]
+        except Exception as err:
+            warnings.warn(f"cached result {path} is corrupt or unreadable "
+                          f"({type(err).__name__}: {err}); recomputing it", RuntimeWarning, stacklevel=2)
+    value = compute()
+    atomic_save({"key": key, "parts": json.dumps(parts, sort_keys=True), "value": value}, path)
+    return value

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from typing import Callable
+
 from .cache import load_or_train
 from .data import AUGMENTATIONS, TensorData, batches
 from .device import amp_dtype, default_device, seed_everything
@@ -34,8 +36,14 @@ def predict_logits(model: nn.Module, data: TensorData, *, batch_size: int = 4096
     outs = []
     for idx in batches(len(data), batch_size, shuffle=False, device=device):
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            outs.append(model(data.prepare(x[idx])).float())
+            out = model(data.prepare(x[idx]))
+        outs.append(logits_of(out).float())
     return torch.cat(outs)
+
+
+def logits_of(out):
+    """Models that also return features (feature-based KD) return ``(logits, features...)``."""
+    return out[0] if isinstance(out, (tuple, list)) else out
 
 
 def errors(logits: torch.Tensor, y: torch.Tensor) -> int:
@@ -75,12 +83,19 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
         schedule: str = "cosine", teacher: nn.Module | None = None, temperature: float = 1.0,
         alpha: float | None = None, augment=None, max_norm: float | None = None,
         clip_grad_norm: float | None = None, seed: int = 0,
+        criterion: Callable | None = None, cache_teacher: bool = True,
+        on_epoch_end: Callable | None = None,
         device=None, desc: str = "train", progress: bool | None = None) -> dict:
     """Train ``model`` on ``data``; with a ``teacher``, distil (α = soft-target weight, default 1).
 
     Without augmentation the teacher's logits over the transfer set are computed once and
-    indexed per batch; with augmentation they are computed per batch on the augmented inputs,
-    so they always match what the student sees.
+    indexed per batch; with augmentation (or ``cache_teacher=False``, e.g. when the teacher
+    returns features too) the teacher runs per batch on the inputs the student sees.
+
+    ``criterion(student_out, teacher_out, targets)`` replaces the default loss (cross-entropy, or
+    :class:`DistillationLoss` with a teacher); ``teacher_out`` is ``None`` without a teacher.
+    ``on_epoch_end(epoch, model)`` runs after every epoch (epoch counts from 1), e.g. to save
+    checkpoints.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -90,11 +105,16 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
         if augment not in AUGMENTATIONS:
             raise ValueError(f"unknown augmentation {augment!r}; known: {sorted(AUGMENTATIONS)}")
         augment = AUGMENTATIONS[augment]
-    loss_fn = None
-    if teacher is not None:
+    if criterion is not None:
+        if alpha is not None or temperature != 1.0:
+            raise ValueError("with a criterion, set temperature and weights on the criterion, not fit()")
+        loss_fn = criterion
+    elif teacher is not None:
         loss_fn = DistillationLoss(temperature, 1.0 if alpha is None else alpha)
     elif alpha not in (None, 0, 0.0):
         raise ValueError(f"alpha={alpha!r} (a soft-target weight) needs a teacher")
+    else:
+        loss_fn = lambda out, _, y: F.cross_entropy(out.float(), y)  # noqa: E731
 
     device = torch.device(device) if device is not None else default_device()
     dtype = amp_dtype(device)
@@ -106,7 +126,7 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
     teacher_logits = None
     if teacher is not None:
         teacher.to(device).eval()
-        if augment is None:
+        if augment is None and cache_teacher:
             teacher_logits = predict_logits(teacher, on_dev, device=device)
 
     opt = _optimizer(model.parameters(), optimizer, lr, momentum, weight_decay)
@@ -115,7 +135,7 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # bf16 needs no scaling
     history, start = [], time.perf_counter()
     bar = tqdm(range(epochs), desc=desc, disable=not _progress(progress), leave=False)
-    for _ in bar:
+    for epoch in bar:
         model.train()
         total = torch.zeros((), device=device)
         for idx in batches(len(data), batch_size, generator=gen, device=device):
@@ -125,15 +145,13 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
             xb, yb = data.prepare(xb), on_dev.y[idx]
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 out = model(xb)
-                if teacher is None:
-                    loss = F.cross_entropy(out.float(), yb)
-                else:
-                    if teacher_logits is not None:
-                        t = teacher_logits[idx]
-                    else:
-                        with torch.no_grad():
-                            t = teacher(xb)
-                    loss = loss_fn(out, t, yb)
+                t = None
+                if teacher_logits is not None:
+                    t = teacher_logits[idx]
+                elif teacher is not None:
+                    with torch.no_grad():
+                        t = teacher(xb)
+                loss = loss_fn(out, t, yb)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if clip_grad_norm:
@@ -147,6 +165,9 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
             total += loss.detach() * len(idx)
         history.append(float(total) / len(data))
         bar.set_postfix(loss=f"{history[-1]:.4f}")
+        if on_epoch_end is not None:
+            model.eval()
+            on_epoch_end(epoch + 1, model)
     model.eval()
     return {"loss": history, "seconds": time.perf_counter() - start}
 
@@ -155,10 +176,13 @@ def trained(name: str, model_cfg: dict, data: TensorData, *, profile: str, seed:
             teacher: nn.Module | None = None, **fit_kwargs) -> nn.Module:
     """Build, seed and :func:`fit` a model — or load it from the cache if this exact
     (model config, training config, profile, seed, data, teacher) was trained before."""
-    run_only = {k: fit_kwargs.pop(k) for k in ("device", "progress") if k in fit_kwargs}
+    run_only = {k: fit_kwargs.pop(k) for k in ("device", "progress", "on_epoch_end") if k in fit_kwargs}
+    key_fit = dict(fit_kwargs)
+    if key_fit.get("criterion") is not None:  # a loss module is keyed by its repr (with its settings)
+        key_fit["criterion"] = repr(key_fit["criterion"])
     if teacher is not None and getattr(teacher, "kd_cache_key", None) is None:
         raise ValueError("the teacher must come from trained() so the student's cache key can name it")
-    parts = {"model": model_cfg, "fit": fit_kwargs, "profile": profile, "seed": seed,
+    parts = {"model": model_cfg, "fit": key_fit, "profile": profile, "seed": seed,
              "data": data.name, "n": len(data),
              "teacher": getattr(teacher, "kd_cache_key", None)}
 

@@ -70,6 +70,46 @@ def test_fit_rejects_bad_arguments(bad, match):
         kd.fit(kd.build_model(MLP), _toy(), **{**FIT, **bad})
 
 
+def test_custom_criterion_gets_student_and_teacher_outputs_and_epoch_hook_runs():
+    data, teacher, seen, epochs = _toy(), PixelTeacher(), [], []
+
+    def criterion(out, t, y):
+        seen.append((out.shape, None if t is None else t.shape, y.shape))
+        return nn.functional.mse_loss(out.float(), t.float())
+
+    kd.fit(kd.build_model(MLP), data, teacher=teacher, criterion=criterion,
+           on_epoch_end=lambda e, m: epochs.append((e, m.training)), **FIT)
+    assert seen[0] == ((50, 10), (50, 10), (50,)) and len(seen) == 3 * 12
+    assert epochs == [(1, False), (2, False), (3, False)]   # after each epoch, in eval mode
+    with pytest.raises(ValueError, match="on the criterion"):
+        kd.fit(kd.build_model(MLP), data, teacher=teacher, criterion=criterion, temperature=4.0, **FIT)
+
+
+def test_uncached_teacher_runs_per_batch_and_tuple_outputs_are_evaluated_on_logits():
+    class WithFeatures(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = kd.build_model(MLP)
+
+        def forward(self, x):
+            return self.net(x), x.flatten(1)
+
+    data, teacher = _toy(), PixelTeacher()
+    model = WithFeatures()
+    kd.fit(model, data, teacher=teacher, cache_teacher=False,
+           criterion=lambda out, t, y: nn.functional.cross_entropy(out[0].float(), y), **FIT)
+    assert teacher.calls == 3 * 12
+    assert kd.evaluate(model, data, device="cpu")["n"] == len(data)
+
+
+def test_load_or_compute_caches_any_result():
+    calls = []
+    compute = lambda: calls.append(1) or {"acc": torch.tensor([1.0, 2.0])}  # noqa: E731
+    a = kd.load_or_compute("toyresult", {"grid": [1, 2]}, compute)
+    b = kd.load_or_compute("toyresult", {"grid": [1, 2]}, compute)
+    assert len(calls) == 1 and torch.equal(a["acc"], b["acc"])
+
+
 def test_cache_hit_for_same_config_and_miss_for_another_seed():
     data = _toy()
     a = kd.trained("toy", MLP, data, profile="smoke", seed=0, **FIT)
