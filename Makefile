@@ -24,11 +24,12 @@ $(error PROFILE='$(PROFILE)' is invalid; use one of: $(PROFILES))
 endif
 endif
 
-.PHONY: help book test reproduce clean
+.PHONY: help book test test-browser reproduce clean
 
 help:
 	@echo "make book                     build the HTML book into _build/html"
 	@echo "make test                     unit tests, papermill smoke runs, book build"
+	@echo "make test-browser             the built book in headless Chromium (installs chromium)"
 	@echo "make reproduce PROFILE=cpu    execute notebooks in place (smoke|cpu|full|auto)"
 	@echo "      NOTEBOOKS=notebooks/x.ipynb to run a single notebook"
 	@echo "make clean                    remove _build"
@@ -43,6 +44,14 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not browser"
+
+# Debian's chromium, installed on first use (root, or sudo); Playwright drives it.
+test-browser: $(STAMP)
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	$(PY) -m pytest -m browser
 
 reproduce: $(STAMP)
 	@if [ -z "$(strip $(NOTEBOOKS))" ]; then echo "error: no notebooks to run" >&2; exit 2; fi

@@ -1,0 +1,141 @@
+"""The built book as a reader sees it, in headless Chromium (Debian's package).
+
+Run with `make test-browser` (installs chromium if needed); CI runs it after `make test`.
+Screenshots of the intro and a chapter land in _build/screenshots/ for a person to look at.
+"""
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+GLUE = re.compile(r"\{glue:text\}`([^`:]+)(?::([^`]*))?`")
+
+
+def _toc_files():
+    files, toc = [], yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for part in toc["parts"]:
+        files += [c["file"] for c in part["chapters"]]
+    return [toc["root"]] + files
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """Build the book once and serve it on a loopback port."""
+    out = tmp_path_factory.mktemp("book")
+    jb = os.path.join(os.path.dirname(sys.executable), "jupyter-book")
+    run = subprocess.run([jb, "build", str(ROOT), "--path-output", str(out), "-W", "--keep-going"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    html = out / "_build" / "html"
+    handler = functools.partial(_QuietHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `make test-browser` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        # playwright adds --headless itself; the rest keep Chromium off the closed network
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS[1:])
+        yield b
+        b.close()
+
+
+def _open(browser, url):
+    """Load ``url``; return the page and the console errors it produced. Requests that leave
+    127.0.0.1 (CDN scripts such as MathJax) are refused here — the machine is offline — and
+    their failures are reported apart, not as the page's own errors."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors, external = [], []
+    page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"),
+               lambda route: (external.append(route.request.url), route.abort()))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url, wait_until="load")
+    page.wait_for_timeout(300)
+    own = [e for e in errors if not ("net::ERR_FAILED" in e and external)]
+    return page, own, external
+
+
+PAGES = _toc_files()
+
+
+@pytest.mark.parametrize("doc", PAGES)
+def test_page_loads_without_console_errors_and_images_render(site, browser, doc):
+    page, errors, _ = _open(browser, f"{site}/{doc}.html")
+    assert page.title(), f"{doc}: no title"
+    assert errors == [], f"{doc}: console errors {errors}"
+    sizes = page.eval_on_selector_all("article img", "imgs => imgs.map(i => [i.src, i.naturalWidth, i.naturalHeight])")
+    broken = [s for s in sizes if s[1] == 0 or s[2] == 0]
+    assert not broken, f"{doc}: images that did not render: {broken}"
+    text = page.inner_text("article")
+    assert "{glue" not in text and "glue:text" not in text, f"{doc}: an unresolved glue role"
+    if doc.startswith("notebooks/"):
+        n_tables = page.eval_on_selector_all("article table", "t => t.length")
+        assert sizes or n_tables, f"{doc}: a chapter without a figure or a table"
+    page.close()
+
+
+@pytest.mark.parametrize("doc", [d for d in PAGES if d.startswith("notebooks/")])
+def test_chapter_shows_its_glued_numbers_and_a_colab_link(site, browser, doc):
+    stem = doc.split("/")[-1]
+    page, _, _ = _open(browser, f"{site}/{doc}.html")
+    text = page.inner_text("article")
+    metrics = json.loads((ROOT / "results" / f"{stem}.json").read_text())["metrics"]
+    nb = nbformat.read(ROOT / f"{doc}.ipynb", as_version=4)
+    for key, fmt in {m for c in nb.cells if c.cell_type == "markdown" for m in GLUE.findall(c.source)}:
+        assert key in metrics, f"{doc}: prose glues {key!r}, which the results do not record"
+        expected = format(metrics[key], fmt or "")
+        assert expected in text, f"{doc}: glued {key} = {expected} not in the page text"
+    links = page.eval_on_selector_all("a[href*='colab.research.google.com']", "as => as.map(a => a.href)")
+    assert links, f"{doc}: no Open-in-Colab link"
+    assert all(h.endswith(f"{doc}.ipynb") for h in links), links
+    page.close()
+
+
+def test_results_overview_links_every_chapter_it_names(site, browser):
+    page, errors, _ = _open(browser, f"{site}/book/results.html")
+    assert errors == []
+    rows = page.eval_on_selector_all("article table tbody tr", "rs => rs.length")
+    hrefs = page.eval_on_selector_all("article table a", "as => as.map(a => a.getAttribute('href'))")
+    assert rows and len(hrefs) == rows, "every row links to its chapter"
+    for h in set(hrefs):
+        assert page.request.get(page.url.rsplit("/", 1)[0] + "/" + h.split("#")[0]).ok, h
+    page.close()
+
+
+def test_screenshots_of_intro_and_a_chapter(site, browser):
+    shots = ROOT / "_build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    for name, doc in [("intro", "book/intro"), ("chapter_mnist_hinton", "notebooks/mnist_hinton")]:
+        page, _, _ = _open(browser, f"{site}/{doc}.html")
+        path = shots / f"{name}.png"
+        page.screenshot(path=str(path), full_page=False)
+        assert path.stat().st_size > 10_000, f"{path} looks empty"
+        page.close()
