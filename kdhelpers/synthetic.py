@@ -541,7 +541,7 @@ def plot_grid(table: "pd.DataFrame", temperatures):
             ax.set_xscale("log")
             ax.set_xticks(list(temperatures)[::2], [f"{x:g}" for x in list(temperatures)[::2]])
             ax.minorticks_off()
-            ax.set_title(f"class_sep {cs:g}, informative {pi:.0%}", fontsize=9)
+            ax.set_title(f"class_sep {cs:.1f}, informative {pi:.0%}", fontsize=9)
             if c == 0:
                 ax.set_ylabel("test accuracy (%)")
             if r == len(seps) - 1:
@@ -558,12 +558,12 @@ def plot_t_opt_heatmap(metrics: dict, cells):
     import seaborn as sns
 
     seps, pis = sorted({c[0] for c in cells}), sorted({c[1] for c in cells})
-    val = pd.DataFrame(np.nan, index=[f"{s:g}" for s in seps], columns=[f"{p:.0%}" for p in pis])
+    val = pd.DataFrame(np.nan, index=[f"{s:.1f}" for s in seps], columns=[f"{p:.0%}" for p in pis])
     ann = val.astype(object)
     for cs, pi in cells:
         k = cell_key(cs, pi)
-        val.loc[f"{cs:g}", f"{pi:.0%}"] = metrics[f"{k}_T_opt"]
-        ann.loc[f"{cs:g}", f"{pi:.0%}"] = f"{metrics[f'{k}_T_opt']:g}\n[{metrics[f'{k}_T_opt_lo']:g}, {metrics[f'{k}_T_opt_hi']:g}]"
+        val.loc[f"{cs:.1f}", f"{pi:.0%}"] = metrics[f"{k}_T_opt"]
+        ann.loc[f"{cs:.1f}", f"{pi:.0%}"] = f"{metrics[f'{k}_T_opt']:g}\n[{metrics[f'{k}_T_opt_lo']:g}, {metrics[f'{k}_T_opt_hi']:g}]"
     fig, ax = plt.subplots(figsize=(4.8, 3.6))
     sns.heatmap(val.astype(float), annot=ann.values, fmt="", cmap="viridis", cbar_kws={"label": "T_opt"}, ax=ax)
     ax.set(xlabel="informative features", ylabel="class_sep",
