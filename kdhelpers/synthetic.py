@@ -502,6 +502,7 @@ def grid_metrics(cells, temperatures, teachers: dict, students: dict, *, n_boot:
         out[f"{k}_T_opt_acc"] = float(test[:, j].mean())
         out[f"{k}_gain"] = float((test[:, j] - test[:, 0]).mean())
         out[f"{k}_gain_std"] = sd(test[:, j] - test[:, 0])
+        out.update({f"{k}_{name}": v for name, v in _high_minus_low(test[None], temperatures).items()})
     return out
 
 
@@ -571,6 +572,18 @@ def plot_t_opt_heatmap(metrics: dict, cells):
     return fig
 
 
+def _high_minus_low(test, temperatures, high=(10, 15, 20), low=(2, 2.5, 3, 4)) -> dict:
+    """Mean test accuracy at high T (10–20) minus at the paper's small-student range (2.5–4, with 2),
+    per seed (averaged over cells): ``high_minus_low`` and its std over seeds. ``test [cells, seeds, 1+T]``."""
+    temps = [float(t) for t in temperatures]
+    hi = [1 + temps.index(float(t)) for t in high if float(t) in temps]
+    lo = [1 + temps.index(float(t)) for t in low if float(t) in temps]
+    if not hi or not lo:
+        return {}
+    d = (test[..., hi].mean(-1) - test[..., lo].mean(-1)).mean(0)  # [seeds]
+    return {"high_minus_low": float(d.mean()), "high_minus_low_std": float(np.std(d, ddof=1)) if len(d) > 1 else 0.0}
+
+
 def width_metrics(widths, results: dict, temperatures, *, n_boot: int = 2000) -> dict:
     """Per student width W (``results[W]`` from :func:`train_students` over the width cells):
     T_opt on validation accuracy pooled over the cells, its bootstrap over seeds, and mean test
@@ -589,6 +602,7 @@ def width_metrics(widths, results: dict, temperatures, *, n_boot: int = 2000) ->
         gain = (test[..., j] - test[..., 0]).mean(0)  # per seed, averaged over cells
         out[f"width{w}_gain"] = float(gain.mean())
         out[f"width{w}_gain_std"] = float(np.std(gain, ddof=1)) if len(gain) > 1 else 0.0
+        out.update({f"width{w}_{k}": v for k, v in _high_minus_low(test, temperatures).items()})
     return out
 
 
