@@ -503,6 +503,18 @@ def grid_metrics(cells, temperatures, teachers: dict, students: dict, *, n_boot:
         out[f"{k}_gain"] = float((test[:, j] - test[:, 0]).mean())
         out[f"{k}_gain_std"] = sd(test[:, j] - test[:, 0])
         out.update({f"{k}_{name}": v for name, v in _high_minus_low(test[None], temperatures).items()})
+    n = students["test_acc"].shape[1]
+    keys = [cell_key(*c) for c in cells]
+    out["cells_gain_positive"] = sum(out[f"{k}_gain"] > 0 for k in keys)
+    # cells whose paired 95 % t-interval over seeds for the gain lies above 0
+    if n > 1:
+        from scipy.stats import t as student_t
+        q = float(student_t.ppf(0.975, n - 1))
+        out["cells_gain_ci95_above0"] = sum(out[f"{k}_gain"] > q * out[f"{k}_gain_std"] / math.sqrt(n) for k in keys)
+    else:
+        out["cells_gain_ci95_above0"] = 0
+    out["cells_T_opt_min"] = min(out[f"{k}_T_opt"] for k in keys)
+    out["cells_T_opt_max"] = max(out[f"{k}_T_opt"] for k in keys)
     return out
 
 
