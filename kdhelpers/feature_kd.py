@@ -267,8 +267,8 @@ class FeatureMapMSELoss(_HiddenPlusCE):
 # --------------------------------------------------------------------------- the chapter's set-up
 SMOKE_TRAIN, SMOKE_TEST = 256, 500
 # The cpu profile cannot afford the tutorial's 10 epochs on 50k images with 3 seeds of 4 students
-# (measured on the 2-core CI machine, bf16: a DeepNN epoch on 50k images ≈ 95 s, a LightNN epoch
-# ≈ 11 s, so 10 epochs would take ≈ 38 min): it keeps all images and trains for fewer epochs.
+# (measured in the cpu run on the 2-core CI machine, bf16: a DeepNN epoch on 50k images ≈ 140 s,
+# a LightNN epoch ≈ 10 s, so 10 epochs would take ≈ 45 min): it keeps all images, fewer epochs.
 CPU_TRAIN, CPU_EPOCHS = 50_000, 3
 N_SEEDS = {"smoke": 2, "cpu": 3, "full": 5}
 
