@@ -30,6 +30,43 @@ HEADLINES = [
      "only78_distilled_error_rate", "%"),
     ("mnist_only78", "… after lowering the 7/8 biases (chosen on validation)", "13.2 % (Hinton et al. 2015, bias chosen on test)",
      "only78_bias_tuned_error_rate", "%"),
+    ("temperature", "Soft-gradient norm, T = 1 over T = 20, with the T² factor", "roughly unchanged (Hinton et al. 2015)",
+     "t2_scaled_grad_norm_ratio_T1_T20", "ratio"),
+    ("temperature", "… without the T² factor", "grows as T² (Hinton et al. 2015)",
+     "unscaled_grad_norm_ratio_T1_T20", "ratio"),
+    ("temperature", "Soft gradient vs logit matching at T = 100, relative error", "→ 0 as T grows (Hinton et al. 2015)",
+     "logit_matching_rel_err_T100", "ratio"),
+    ("fake_data_temperature", "Synthetic data (class_sep 0.6, 80 % informative): best T", "2.5–5 (Keras tutorial, one seed)",
+     "cs0.6_pi0.8_T_opt", "ratio"),
+    ("fake_data_temperature", "Best T for a 10-unit student", "suspected to grow with width (Keras tutorial)",
+     "width10_T_opt", "ratio"),
+    ("fake_data_temperature", "Best T for a 300-unit student", "suspected to grow with width (Keras tutorial)",
+     "width300_T_opt", "ratio"),
+    ("cifar_resnet_vgg", "ResNet50 teacher, test accuracy (reduced budget)", "80.96 % (student report, pretrained)",
+     "teacher_resnet50_acc", "%"),
+    ("cifar_resnet_vgg", "VGG16 teacher, test accuracy (reduced budget)", "85.93 % (student report, pretrained)",
+     "teacher_vgg16_acc", "%"),
+    ("cifar_resnet_vgg", "ResNet18 student from scratch (reduced budget)", "59.11 % (student report)", "student_scratch_acc", "%"),
+    ("cifar_resnet_vgg", "ResNet18 distilled from ResNet50 (best T, β on validation)", "77.60 % (student report)",
+     "kd_resnet50_best_acc", "%"),
+    ("cifar_resnet_vgg", "ResNet18 distilled from VGG16 (best T, β on validation)", "77.22 % (student report)",
+     "kd_vgg16_best_acc", "%"),
+    ("cifar_feature_kd", "DeepNN teacher", "≈ 75 % (PyTorch tutorial)", "teacher_acc", "%"),
+    ("cifar_feature_kd", "LightNN, cross-entropy only", "≈ 70 % (PyTorch tutorial)", "student_ce_acc", "%"),
+    ("cifar_feature_kd", "LightNN, soft targets (T = 2)", "≈ 70–71 % (PyTorch tutorial)", "student_kd_acc", "%"),
+    ("cifar_feature_kd", "LightNN, FitNets-style regressor", "≈ 70–71 % (PyTorch tutorial)",
+     "student_regressor_acc", "%"),
+    ("loss_variants", "MNIST 100-100 student, T²·KL at T = 3", "—", "kl_T3_acc", "%"),
+    ("loss_variants", "… T²·KL at T = 20", "—", "kl_T20_acc", "%"),
+    ("loss_variants", "… MSE between logits", "≥ KL (Kim et al. 2021, CIFAR-100)", "mse_logits_acc", "%"),
+    ("early_stopping_kd", "Student from the best (validation) teacher epoch minus from the last, points",
+     "> 0 (Cho & Hariharan 2019, ImageNet)", "best_minus_last_student_acc", "pts"),
+    ("self_reverse_online", "Reverse KD on MNIST: 300-300 net, hard labels only", "91.88 % (ResNet20, CIFAR-10)",
+     "reverse_baseline_acc", "%"),
+    ("self_reverse_online", "… taught by a weaker 30-30 net", "92.50 % (ResNet20 taught by ResNet11, CIFAR-10)",
+     "reverse_kd_acc", "%"),
+    ("self_reverse_online", "Born-again 300-300 on MNIST, generation 1", "—", "born_again_gen1_acc", "%"),
+    ("self_reverse_online", "Deep mutual learning on MNIST, two 300-300 nets", "—", "dml_mutual_acc", "%"),
 ]
 
 
@@ -45,8 +82,15 @@ def _ours(metrics: dict, key: str, unit: str, chapter: str) -> str:
     if key not in metrics:
         raise ExtensionError(f"results overview: results/{chapter}.json has no metric {key!r}")
     value, std = metrics[key], metrics.get(f"{key}_std")
+    if std == 0:  # one run reused across seeds (e.g. a single teacher): no spread to show
+        std = None
+    if unit == "ratio":  # temperatures, ratios and relative errors: a few significant digits
+        return f"{value:.3g}" + ("" if std is None else f" ± {std:.2g}")
     fmt = "{:.0f}" if unit == "errors" and float(value).is_integer() else "{:.1f}"
-    text = fmt.format(value) if std is None else f"{value:.1f} ± {std:.1f}"
+    if unit == "pts":  # a difference of accuracies: keep its sign and one more digit
+        fmt = "{:+.2f}"
+    text = fmt.format(value) if std is None else f"{fmt.format(value)} ± {std:.2f}" if unit == "pts" \
+        else f"{value:.1f} ± {std:.1f}"
     return text + (" %" if unit == "%" else "")
 
 
