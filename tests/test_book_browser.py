@@ -122,9 +122,14 @@ def test_chapter_shows_its_glued_numbers_and_a_colab_link(site, browser, doc):
 def test_results_overview_links_every_chapter_it_names(site, browser):
     page, errors, _ = _open(browser, f"{site}/book/results.html")
     assert errors == []
-    rows = page.eval_on_selector_all("article table tbody tr", "rs => rs.length")
-    hrefs = page.eval_on_selector_all("article table a", "as => as.map(a => a.getAttribute('href'))")
-    assert rows and len(hrefs) == rows, "every row links to its chapter"
+    # one table per chapter, each right after a paragraph that links the chapter
+    tables = page.eval_on_selector_all("article table", "ts => ts.length")
+    hrefs = page.eval_on_selector_all(
+        "article table", "ts => ts.map(t => { let p = t.closest('.pst-scrollable-table-container') || t;"
+        " p = p.previousElementSibling; const a = p && p.querySelector('a.internal');"
+        " return a ? a.getAttribute('href') : null; })")
+    assert tables and None not in hrefs and len(hrefs) == tables, f"a table without its chapter link: {hrefs}"
+    assert all(h.startswith("../notebooks/") for h in hrefs), hrefs
     for h in set(hrefs):
         assert page.request.get(page.url.rsplit("/", 1)[0] + "/" + h.split("#")[0]).ok, h
     page.close()

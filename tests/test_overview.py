@@ -16,10 +16,13 @@ def test_every_headline_shows_the_recorded_number_and_links_its_chapter():
     page = overview.render()
     for chapter, label, _, key, _ in overview.HEADLINES:
         metrics = json.loads((ROOT / "results" / f"{chapter}.json").read_text())["metrics"]
-        row = next(line for line in page.splitlines() if line.startswith(f"| {label} |"))
+        lines = page.splitlines()
+        i = next(i for i, line in enumerate(lines) if line.startswith(f"| {label} |"))
         value = metrics[key]
-        assert (f"{value:.1f}" in row) or (f"{value:.0f}" in row), row
-        assert f"{{doc}}`../notebooks/{chapter}`" in row
+        assert (f"{value:.1f}" in lines[i]) or (f"{value:.0f}" in lines[i]), lines[i]
+        # the nearest chapter line above the row names this chapter
+        above = next(line for line in reversed(lines[:i]) if line.startswith("{doc}"))
+        assert above.startswith(f"{{doc}}`../notebooks/{chapter}`"), above
 
 
 def test_a_missing_results_file_or_metric_fails_the_build(tmp_path, monkeypatch):

@@ -99,16 +99,22 @@ def render() -> str:
              "Every number in the *ours* column is read from `results/<chapter>.json` when the book is",
              "built: those files are written by the notebooks themselves (see {doc}`how_to_run`). The",
              "reference column is the paper's or the earlier report's number, typed once with its source.",
-             "Profiles: `cpu` is the reduced laptop budget, `full` the paper's budget on a GPU.", "",
-             "| experiment | reference | ours | profile | seeds | date | chapter |",
-             "|---|---|---|---|---|---|---|"]
-    for chapter, label, reference, key, unit in HEADLINES:
+             "Profiles: `cpu` is the reduced laptop budget, `full` the paper's budget on a GPU; a ± is the",
+             "standard deviation over seeds.", ""]
+    chapters = list(dict.fromkeys(h[0] for h in HEADLINES))  # in HEADLINES order
+    for chapter in chapters:
         res = _load(chapter)
-        ours = _ours(res["metrics"], key, unit, chapter)
         seeds = len(res.get("seeds") or [])
-        lines.append(f"| {label} | {reference} | **{ours}** | `{res['profile']}` | {seeds} | "
-                     f"{res['date'][:10]} | {{doc}}`../notebooks/{chapter}` |")
-    return "\n".join(lines) + "\n"
+        # One short table per chapter keeps the columns readable; the line above it says where
+        # the numbers come from (chapter, profile, seeds, date of the run).
+        lines += [f"{{doc}}`../notebooks/{chapter}` · profile `{res['profile']}` · "
+                  f"{seeds} seed{'s' if seeds != 1 else ''} · run {res['date'][:10]}", "",
+                  "| experiment | reference | ours |", "|---|---|---|"]
+        for ch, label, reference, key, unit in HEADLINES:
+            if ch == chapter:
+                lines.append(f"| {label} | {reference} | **{_ours(res['metrics'], key, unit, chapter)}** |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def write_page(app=None, config=None) -> None:
