@@ -53,11 +53,12 @@ test-browser: $(STAMP)
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	$(PY) -m pytest -m browser
 
+# Training bars would be saved into the notebooks as widgets; papermill's own cell bar shows progress.
 reproduce: $(STAMP)
 	@if [ -z "$(strip $(NOTEBOOKS))" ]; then echo "error: no notebooks to run" >&2; exit 2; fi
 	set -e; for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb (profile $(PROFILE))"; \
-	  $(PY) -m papermill "$$nb" "$$nb" -p profile $(PROFILE) --cwd notebooks; \
+	  KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m papermill "$$nb" "$$nb" -p profile $(PROFILE) --cwd notebooks; \
 	done
 
 clean:
