@@ -109,9 +109,12 @@ def _decode_image_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
     from torchvision.datasets import ImageFolder
     from tqdm.auto import tqdm
 
+    from .device import show_progress
+
     samples = ImageFolder(str(folder)).samples  # sorted classes = CIFAR-10 label order
     x = torch.empty((len(samples), 3, 32, 32), dtype=torch.uint8)
-    for i, (path, _) in enumerate(tqdm(samples, desc=f"decode {folder.name} JPEGs", mininterval=2)):
+    for i, (path, _) in enumerate(tqdm(samples, desc=f"decode {folder.name} JPEGs", mininterval=2,
+                                           disable=not show_progress())):
         with Image.open(path) as im:
             x[i] = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)
     return x, torch.tensor([label for _, label in samples], dtype=torch.long)

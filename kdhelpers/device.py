@@ -1,4 +1,4 @@
-"""Device choice and reproducible seeding."""
+"""Device choice, reproducible seeding, and whether to show progress bars."""
 from __future__ import annotations
 
 import functools
@@ -8,6 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+
+def show_progress(progress: bool | None = None) -> bool:
+    """An explicit ``progress`` wins; otherwise bars show unless ``$KD_PROGRESS=0`` (``make reproduce``
+    sets it so bars are not saved into the notebooks as widgets)."""
+    if progress is None:
+        return os.environ.get("KD_PROGRESS", "1") != "0"
+    return bool(progress)
 
 
 def default_device() -> torch.device:

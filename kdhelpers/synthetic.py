@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .device import amp_dtype, default_device
+from .device import amp_dtype, default_device, show_progress
 from .losses import check_alpha, check_temperature
 
 CLASS_SEPS = (0.2, 0.6, 1.0)
@@ -245,7 +245,7 @@ def _as_stack(xs, name):
 def train_ensemble(model: EnsembleMLP, x, y, source, *, epochs: int, batch_size: int = 256,
                    lr: float = 1e-3, weight_decay: float = 0.0, teacher_logits=None,
                    temperature=None, alpha=None, seed: int = 0, cosine: bool = True, device=None,
-                   desc: str = "ensemble", progress: bool = True) -> dict:
+                   desc: str = "ensemble", progress: bool | None = None) -> dict:
     """Train every member of ``model`` with Adam on its own data set, in one loop
     (learning rate decayed to 0 on a per-step cosine unless ``cosine=False``).
 
@@ -296,7 +296,7 @@ def train_ensemble(model: EnsembleMLP, x, y, source, *, epochs: int, batch_size:
     steps = math.ceil(N / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps) if cosine else None
     history = []
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    bar = tqdm(range(epochs), desc=desc, disable=not show_progress(progress), leave=False)
     for _ in bar:
         perm = torch.argsort(torch.rand(D, N, generator=gen), dim=1).to(device)
         total = torch.zeros(M, device=device)
@@ -400,7 +400,7 @@ def _stack(splits, part):
     return torch.stack([getattr(sp, f"x_{part}") for sp in splits]), torch.stack([getattr(sp, f"y_{part}") for sp in splits])
 
 
-def train_teachers(cells, seeds, cfg: StudyConfig, *, device=None, progress=True) -> dict:
+def train_teachers(cells, seeds, cfg: StudyConfig, *, device=None, progress=None) -> dict:
     """One teacher per (cell, seed), trained together; returns their logits on fit/val/test
     ``[D, N, C]`` and their val/test accuracies ``[cells, seeds]`` (cached)."""
     cells, seeds = [tuple(map(float, c)) for c in cells], [int(s) for s in seeds]
@@ -428,7 +428,7 @@ def train_teachers(cells, seeds, cfg: StudyConfig, *, device=None, progress=True
 
 
 def train_students(cells, seeds, hidden, temperatures, teachers: dict, cfg: StudyConfig, *,
-                   all_cells=None, device=None, progress=True) -> dict:
+                   all_cells=None, device=None, progress=None) -> dict:
     """For every (cell, seed): one hard-label student and one distilled student per temperature,
     all trained together. A (cell, seed)'s students share their initialisation and batch order,
     so temperatures are compared on common random numbers. ``teachers`` comes from

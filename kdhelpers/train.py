@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 
 import torch
@@ -14,15 +13,9 @@ from typing import Callable
 
 from .cache import load_or_train
 from .data import AUGMENTATIONS, TensorData, batches
-from .device import amp_dtype, default_device, seed_everything
+from .device import amp_dtype, default_device, seed_everything, show_progress
 from .losses import DistillationLoss
 from .models import apply_max_norm, build_model
-
-
-def _progress(progress):
-    if progress is None:
-        return os.environ.get("KD_PROGRESS", "1") != "0"
-    return progress
 
 
 @torch.no_grad()
@@ -134,7 +127,7 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
     sched = _schedule(opt, schedule, lr, epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # bf16 needs no scaling
     history, start = [], time.perf_counter()
-    bar = tqdm(range(epochs), desc=desc, disable=not _progress(progress), leave=False)
+    bar = tqdm(range(epochs), desc=desc, disable=not show_progress(progress), leave=False)
     for epoch in bar:
         model.train()
         total = torch.zeros((), device=device)

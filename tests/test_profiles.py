@@ -36,3 +36,12 @@ def test_kd_amp_0_turns_mixed_precision_off(monkeypatch):
     monkeypatch.setenv("KD_AMP", "1")
     assert amp_dtype("cpu") in (None, torch.bfloat16)
     assert amp_dtype("meta") is None
+
+
+def test_kd_progress_0_hides_bars_unless_asked_for(monkeypatch):
+    from kdhelpers.device import show_progress
+
+    monkeypatch.setenv("KD_PROGRESS", "0")
+    assert show_progress() is False and show_progress(True) is True
+    monkeypatch.delenv("KD_PROGRESS")
+    assert show_progress() is True and show_progress(False) is False
