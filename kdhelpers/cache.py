@@ -45,6 +45,29 @@ def cache_key(parts: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple], load: Callable,
+                  what: str) -> tuple:
+    """The one cache protocol: ``load(payload[field])`` from ``<cache>/<name>-<key>.pt`` if it is
+    there and sound; otherwise ``make() -> (result, stored)`` and save ``stored`` atomically.
+    Returns ``(result, key, hit)``. A corrupt or mismatched file warns and is made again."""
+    key = cache_key(parts)
+    path = cache_dir() / f"{name}-{key}.pt"
+    if path.exists():
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            if payload.get("key") != key:
+                raise ValueError(f"key {payload.get('key')!r} != {key!r}")
+            result = load(payload[field])
+            print(f"{name}: loaded from cache {path}")
+            return result, key, True
+        except Exception as err:
+            warnings.warn(f"cached {what} {path} is corrupt or unreadable "
+                          f"({type(err).__name__}: {err}); making it again", RuntimeWarning, stacklevel=3)
+    result, stored = make()
+    atomic_save({"key": key, "parts": json.dumps(parts, sort_keys=True), field: stored}, path)
+    return result, key, False
+
+
 def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module],
                   train: Callable[[], nn.Module]) -> nn.Module:
     """Load ``<cache>/<name>-<key>.pt`` into ``build()``; if absent or corrupt, ``train()`` and save it.
@@ -52,43 +75,25 @@ def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module],
     The returned model carries ``kd_cache_key`` (so students can key on their teacher) and
     ``kd_cache_hit``.
     """
-    key = cache_key(parts)
-    path = cache_dir() / f"{name}-{key}.pt"
-    if path.exists():
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-            if payload.get("key") != key:
-                raise ValueError(f"key {payload.get('key')!r} != {key!r}")
-            model = build()
-            model.load_state_dict(payload["state_dict"])
-            model.kd_cache_key, model.kd_cache_hit = key, True
-            print(f"{name}: loaded from cache {path}")
-            return model.eval()
-        except Exception as err:
-            warnings.warn(f"cached model {path} is corrupt or unreadable "
-                          f"({type(err).__name__}: {err}); retraining it", RuntimeWarning, stacklevel=2)
-    model = train()
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_save({"key": key, "parts": json.dumps(parts, sort_keys=True), "state_dict": state}, path)
-    model.kd_cache_key, model.kd_cache_hit = key, False
+    def load(state):
+        model = build()
+        model.load_state_dict(state)
+        return model
+
+    def make():
+        model = train()
+        return model, {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+    model, key, hit = _load_or_make(name, parts, "state_dict", make, load, "model")
+    model.kd_cache_key, model.kd_cache_hit = key, hit
     return model.eval()
 
 
 def load_or_compute(name: str, parts: dict, compute: Callable[[], object]):
     """Like :func:`load_or_train` for anything ``torch.save`` can store (tensors, dicts of numbers):
     experiments that train many small models at once cache their results this way."""
-    key = cache_key(parts)
-    path = cache_dir() / f"{name}-{key}.pt"
-    if path.exists():
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-            if payload.get("key") != key:
-                raise ValueError(f"key {payload.get('key')!r} != {key!r}")
-            print(f"{name}: loaded from cache {path}")
-            return payload["value"]
-        except Exception as err:
-            warnings.warn(f"cached result {path} is corrupt or unreadable "
-                          f"({type(err).__name__}: {err}); recomputing it", RuntimeWarning, stacklevel=2)
-    value = compute()
-    atomic_save({"key": key, "parts": json.dumps(parts, sort_keys=True), "value": value}, path)
-    return value
+    def make():
+        value = compute()
+        return value, value
+
+    return _load_or_make(name, parts, "value", make, lambda value: value, "result")[0]

@@ -110,6 +110,18 @@ def test_load_or_compute_caches_any_result():
     assert len(calls) == 1 and torch.equal(a["acc"], b["acc"])
 
 
+def test_corrupt_cached_result_is_recomputed_with_a_warning():
+    calls = []
+    compute = lambda: calls.append(1) or {"acc": torch.tensor([3.0])}  # noqa: E731
+    kd.load_or_compute("toycorrupt", {"grid": [3]}, compute)
+    path = next(kd.cache_dir().glob("toycorrupt-*.pt"))
+    path.write_bytes(b"not a checkpoint")
+    with pytest.warns(RuntimeWarning, match="corrupt or unreadable"):
+        value = kd.load_or_compute("toycorrupt", {"grid": [3]}, compute)
+    assert len(calls) == 2 and torch.equal(value["acc"], torch.tensor([3.0]))
+    assert torch.load(path, weights_only=True)["key"] in path.name  # rewritten, sound again
+
+
 def test_cache_hit_for_same_config_and_miss_for_another_seed():
     data = _toy()
     a = kd.trained("toy", MLP, data, profile="smoke", seed=0, **FIT)
