@@ -267,8 +267,8 @@ class FeatureMapMSELoss(_HiddenPlusCE):
 # --------------------------------------------------------------------------- the chapter's set-up
 SMOKE_TRAIN, SMOKE_TEST = 256, 500
 # The cpu profile runs the tutorial's budget (all 50k images, 10 epochs) with 3 seeds instead of 5:
-# on 2 idle cores (bf16) a DeepNN epoch takes ≈ 55 s and one epoch of all 12 students ≈ 76 s, so
-# ≈ 22 min. (An earlier estimate of 45 min was measured while another job shared the CPU.)
+# on 2 idle cores (bf16) the cpu run measured ≈ 62 s per DeepNN epoch and ≈ 66 s per epoch of all
+# 12 students: 1307 s in all. (An earlier 45-min estimate was measured on a shared CPU.)
 CPU_TRAIN, CPU_EPOCHS = 50_000, 10
 N_SEEDS = {"smoke": 2, "cpu": 3, "full": 5}
 
