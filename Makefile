@@ -24,14 +24,17 @@ $(error PROFILE='$(PROFILE)' is invalid; use one of: $(PROFILES))
 endif
 endif
 
-.PHONY: help book test test-browser reproduce clean
+.PHONY: help book test test-browser reproduce dry-run smoke-reference clean
 
 help:
 	@echo "make book                     build the HTML book into _build/html"
 	@echo "make test                     unit tests, papermill smoke runs, book build"
 	@echo "make test-browser             the built book in headless Chromium (installs chromium)"
-	@echo "make reproduce PROFILE=cpu    execute notebooks in place (smoke|cpu|full|auto)"
+	@echo "make reproduce PROFILE=cpu    execute notebooks in place (smoke|cpu|full|auto), then print"
+	@echo "      the regression report (_build/regression/report.md); fails if a claim fails"
 	@echo "      NOTEBOOKS=notebooks/x.ipynb to run a single notebook"
+	@echo "make dry-run                  every notebook's full profile on the CPU, 2 batches per loop"
+	@echo "make smoke-reference          rewrite tests/smoke_reference.json on purpose"
 	@echo "make clean                    remove _build"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -54,12 +57,31 @@ test-browser: $(STAMP)
 	$(PY) -m pytest -m browser
 
 # Training bars would be saved into the notebooks as widgets; papermill's own cell bar shows progress.
+# The results the run replaces are kept in _build/regression/before for the regression report.
+REGRESSION := _build/regression
 reproduce: $(STAMP)
 	@if [ -z "$(strip $(NOTEBOOKS))" ]; then echo "error: no notebooks to run" >&2; exit 2; fi
+	rm -rf $(REGRESSION)/before && mkdir -p $(REGRESSION)/before
+	cp results/*.json $(REGRESSION)/before/ 2>/dev/null || true
 	set -e; for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb (profile $(PROFILE))"; \
 	  KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m papermill "$$nb" "$$nb" -p profile $(PROFILE) --cwd notebooks; \
 	done
+	$(PY) -m kdhelpers.regression report --before $(REGRESSION)/before --after results --out $(REGRESSION) $(NOTEBOOKS)
+
+# The full profile's code path on the CPU: full-size models, data, budgets and grids, 2 batches
+# per training loop (see kdhelpers/dryrun.py). Results and notebooks go to _build/dry-run only.
+dry-run: $(STAMP)
+	mkdir -p _build/dry-run
+	set -e; for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb (full profile, dry run)"; \
+	  KD_DRY_RUN=1 KD_PROGRESS=0 KD_RESULTS_DIR=$(abspath _build/dry-run/results) \
+	  KD_CACHE_DIR=$(abspath _build/dry-run/cache) $(PY) -m papermill "$$nb" \
+	    "_build/dry-run/$$(basename $$nb)" -p profile full --cwd notebooks; \
+	done
+
+smoke-reference: $(STAMP)
+	$(PY) -m kdhelpers.regression smoke-reference --out tests/smoke_reference.json $(NOTEBOOKS)
 
 clean:
 	rm -rf _build

@@ -11,3 +11,5 @@ from .models import MLP, apply_max_norm, build_model, count_params
 from .profiles import PROFILES, pick, resolve_profile
 from .results import glue, mean_std, record, setup
 from .train import errors, evaluate, fit, logits_of, predict_logits, trained
+from . import claims, cost, dryrun
+from .cost import Plan

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -37,19 +38,33 @@ def atomic_save(obj, path: Path) -> None:
 
 
 def cache_key(parts: dict) -> str:
-    """A stable hash of a JSON-able description (model config, training config, profile, seed, data)."""
+    """A stable hash of a JSON-able description (model config, training config, profile, seed, data).
+    Dry runs (``KD_DRY_RUN=1``) get keys of their own, so their stand-in models never load as real ones."""
+    from . import dryrun
+
+    extra = {"dry_run": True} if dryrun.enabled() else {}
     try:
-        text = json.dumps({**parts, "format": CACHE_FORMAT}, sort_keys=True)
+        text = json.dumps({**parts, **extra, "format": CACHE_FORMAT}, sort_keys=True)
     except TypeError as err:
         raise TypeError(f"cache key parts must be JSON-able (use named augmentations, not functions): {err}") from None
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# What the current notebook run used, trained now or loaded: key -> {name, seconds, device, ...}.
+# results.setup() clears it and results.record() sums it into the run's cold compute cost.
+LEDGER: dict[str, dict] = {}
+
+
+def reset_ledger() -> None:
+    LEDGER.clear()
+
+
 def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple], load: Callable,
-                  what: str) -> tuple:
+                  what: str, meta: dict | None = None) -> tuple:
     """The one cache protocol: ``load(payload[field])`` from ``<cache>/<name>-<key>.pt`` if it is
-    there and sound; otherwise ``make() -> (result, stored)`` and save ``stored`` atomically.
-    Returns ``(result, key, hit)``. A corrupt or mismatched file warns and is made again."""
+    there and sound; otherwise ``make() -> (result, stored)`` and save ``stored`` atomically, with
+    the seconds it took and ``meta`` (device, precision). Returns ``(result, key, hit)``. A corrupt
+    or mismatched file warns and is made again. Every call is entered in :data:`LEDGER`."""
     key = cache_key(parts)
     path = cache_dir() / f"{name}-{key}.pt"
     if path.exists():
@@ -58,18 +73,25 @@ def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple],
             if payload.get("key") != key:
                 raise ValueError(f"key {payload.get('key')!r} != {key!r}")
             result = load(payload[field])
-            print(f"{name}: loaded from cache {path}")
+            # the file name is enough for a reader; the folder is this machine's business
+            print(f"{name}: loaded from the model cache ({path.name})")
+            LEDGER.setdefault(key, {"name": name, "hit": True, "seconds": payload.get("seconds"),
+                                    **(payload.get("meta") or {})})
             return result, key, True
         except Exception as err:
-            warnings.warn(f"cached {what} {path} is corrupt or unreadable "
+            warnings.warn(f"cached {what} {path.name} is corrupt or unreadable "
                           f"({type(err).__name__}: {err}); making it again", RuntimeWarning, stacklevel=3)
+    start = time.perf_counter()
     result, stored = make()
-    atomic_save({"key": key, "parts": json.dumps(parts, sort_keys=True), field: stored}, path)
+    seconds = round(time.perf_counter() - start, 2)
+    atomic_save({"key": key, "parts": json.dumps(parts, sort_keys=True), field: stored,
+                 "seconds": seconds, "meta": dict(meta or {})}, path)
+    LEDGER[key] = {"name": name, "hit": False, "seconds": seconds, **(meta or {})}
     return result, key, False
 
 
 def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module],
-                  train: Callable[[], nn.Module]) -> nn.Module:
+                  train: Callable[[], nn.Module], meta: dict | None = None) -> nn.Module:
     """Load ``<cache>/<name>-<key>.pt`` into ``build()``; if absent or corrupt, ``train()`` and save it.
 
     The returned model carries ``kd_cache_key`` (so students can key on their teacher) and
@@ -84,16 +106,16 @@ def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module],
         model = train()
         return model, {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
-    model, key, hit = _load_or_make(name, parts, "state_dict", make, load, "model")
+    model, key, hit = _load_or_make(name, parts, "state_dict", make, load, "model", meta)
     model.kd_cache_key, model.kd_cache_hit = key, hit
     return model.eval()
 
 
-def load_or_compute(name: str, parts: dict, compute: Callable[[], object]):
+def load_or_compute(name: str, parts: dict, compute: Callable[[], object], meta: dict | None = None):
     """Like :func:`load_or_train` for anything ``torch.save`` can store (tensors, dicts of numbers):
     experiments that train many small models at once cache their results this way."""
     def make():
         value = compute()
         return value, value
 
-    return _load_or_make(name, parts, "value", make, lambda value: value, "result")[0]
+    return _load_or_make(name, parts, "value", make, lambda value: value, "result", meta)[0]

@@ -103,6 +103,22 @@ def load_mnist(train: bool = True) -> TensorData:
     return _mnist(str(data_root()), bool(train))
 
 
+def folder_digest(folder: Path) -> str:
+    """A short hash of a folder's resolved path and of every file in it (relative path, size,
+    modification time): it changes whenever the folder is another one or its files change."""
+    import hashlib
+
+    folder = Path(folder).resolve()
+    h = hashlib.sha256(str(folder).encode())
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            st = os.stat(os.path.join(root, name))
+            rel = os.path.relpath(os.path.join(root, name), folder)
+            h.update(f"\0{rel}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
 def _decode_image_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
     import numpy as np
     from PIL import Image
@@ -136,8 +152,9 @@ def _cifar10(root: str, train: bool) -> TensorData:
         pass
     jpeg = root_p / "cifar10-jpeg" / split
     if jpeg.is_dir():
-        # Decoding 60k JPEGs takes a while: do it once, keep a uint8 tensor cache.
-        cached = cache_dir() / f"cifar10-jpeg-{split}.pt"
+        # Decoding 60k JPEGs takes a while: do it once, keep a uint8 tensor cache, keyed by the
+        # folder and its files so another KD_DATA_DIR (or a changed copy) never reads a stale one.
+        cached = cache_dir() / f"cifar10-jpeg-{split}-{folder_digest(jpeg)}.pt"
         try:
             x, y = torch.load(cached, weights_only=True)
         except Exception:

@@ -310,18 +310,19 @@ def teacher(train: TensorData, profile: str, seed: int = 0, **overrides) -> Deep
 @torch.no_grad()
 def hidden(model: nn.Module, data: TensorData, batch_size: int = 1024) -> torch.Tensor:
     """A DeepNN's or LightNN's flattened conv features over ``data`` (eval mode, float32)."""
+    from . import dryrun
     from .device import amp_dtype, default_device
     from .data import batches
 
     device = default_device()
-    dtype = amp_dtype(device)
+    dtype = amp_dtype(device, getattr(model, "kd_precision", None))
     model = model.to(device).eval()
     out = []
-    for idx in batches(len(data), batch_size, shuffle=False):
+    for idx in batches(dryrun.eval_rows(len(data)), batch_size, shuffle=False):
         x = data.prepare(data.x[idx].to(device))
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             out.append(model.features(_channels_last(x)).flatten(1).float())
-    return torch.cat(out)
+    return dryrun.fill(torch.cat(out), len(data))
 
 
 def hidden_cosine(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .device import amp_dtype, default_device, seed_everything
+from .device import default_device, precision_name, seed_everything
 from .profiles import resolve_profile
 
 
@@ -24,23 +24,38 @@ class Run:
     profile: str
     seed: int
     device: torch.device
+    dry_run: bool = False
     started: float = field(default_factory=time.time)
+    plan: object = None  # the chapter's kdhelpers.cost.Plan, once it has shown it
 
 
 _RUN: Run | None = None
 
 
+def current_run() -> Run | None:
+    return _RUN
+
+
 def setup(notebook: str, profile: str = "auto", seed: int = 0) -> Run:
-    """Resolve the profile, pick the device, seed everything, style plots; remembered by :func:`record`."""
+    """Resolve the profile, pick the device and precision, seed everything, style plots;
+    remembered by :func:`record`. The smoke profile computes in float32 on every machine, so its
+    numbers can be compared with the committed smoke reference whatever the CPU."""
     global _RUN
+    from . import dryrun
+    from .cache import reset_ledger
+    from .device import set_default_precision
     from .plotting import set_style
 
-    _RUN = Run(notebook, resolve_profile(profile), seed, default_device())
+    _RUN = Run(notebook, resolve_profile(profile), seed, default_device(), dryrun.enabled())
+    set_default_precision("float32" if _RUN.profile == "smoke" else "auto")
+    reset_ledger()
     seed_everything(seed)
     set_style()
-    precision = str(amp_dtype(_RUN.device) or "float32").replace("torch.", "")
-    print(f"{notebook}: profile={_RUN.profile} seed={seed} device={_RUN.device} ({precision}) "
-          f"torch={torch.__version__}")
+    print(f"{notebook}: profile={_RUN.profile} seed={seed} device={_RUN.device} "
+          f"({precision_name(_RUN.device)}) torch={torch.__version__}")
+    if _RUN.dry_run:
+        print("DRY RUN (KD_DRY_RUN=1): every loop stops after 2 batches; the numbers mean nothing "
+              "and results go to _build/dry-run/, never to results/")
     return _RUN
 
 
@@ -54,10 +69,18 @@ def project_root() -> Path | None:
 
 
 def results_dir() -> Path:
-    """``$KD_RESULTS_DIR``, else ``<project>/results``, else ``./results`` (e.g. in Colab)."""
+    """``$KD_RESULTS_DIR``, else ``<project>/results``, else ``./results`` (e.g. in Colab).
+    A dry run never writes to ``results/``: without ``$KD_RESULTS_DIR`` it writes to
+    ``<project>/_build/dry-run/results``."""
+    from . import dryrun
+
     env = os.environ.get("KD_RESULTS_DIR")
-    root = project_root()
-    return Path(env) if env else (root / "results" if root else Path("results"))
+    if env:
+        return Path(env)
+    base = project_root() or Path.cwd()
+    if dryrun.enabled():
+        return base / "_build" / "dry-run" / "results"
+    return base / "results" if project_root() else Path("results")
 
 
 def _git(*args) -> str | None:
@@ -78,10 +101,18 @@ def glue(name: str, value, display: bool = False) -> None:
     _glue(name, value, display=display)
 
 
-def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None) -> Path:
-    """Write ``results/<name>.json`` atomically (metrics + provenance) and glue every metric."""
+def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, claims=()) -> Path:
+    """Write ``results/<name>.json`` atomically: the metrics, the outcome of every claim on them,
+    the compute cost and the provenance; then glue every metric and claim outcome for the prose.
+
+    ``claims`` are :mod:`kdhelpers.claims` objects: the chapter's verdicts, evaluated here on
+    ``metrics`` for this run's profile and glued as ``claim_<id>`` ("holds" / "does not hold" /
+    "not checked") and ``claim_<id>_detail`` (the numbers compared).
+    """
     if _RUN is None:
         raise RuntimeError("call kdhelpers.setup(...) at the top of the notebook before record()")
+    from .claims import evaluate_all
+
     clean = {}
     for key, value in metrics.items():
         if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -89,16 +120,17 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None) -
         if not math.isfinite(value):
             raise ValueError(f"metric {key!r} is {value}")
         clean[key] = value.item() if hasattr(value, "item") else value
+    stored_claims = evaluate_all(list(claims), clean, _RUN.profile)
     import torchvision
 
     from . import __version__
     payload = {
         "notebook": name,
         "profile": _RUN.profile,
+        "dry_run": _RUN.dry_run,
         "seeds": list(seeds) if seeds is not None else [_RUN.seed],
         "device": str(_RUN.device),
-        "precision": (f"{str(amp_dtype(_RUN.device)).replace('torch.', '')} autocast"
-                      if amp_dtype(_RUN.device) else "float32"),
+        "precision": precision_name(_RUN.device),
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
                      "kdhelpers": __version__},
         "git_commit": _git("rev-parse", "HEAD") or None,
@@ -106,8 +138,10 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None) -
         "kdhelpers_modified": bool(_git("status", "--porcelain", "--", "kdhelpers")),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": round(time.time() - _RUN.started, 1),
+        "cost": _cost(time.time() - _RUN.started),
         "notes": notes or {},
         "metrics": clean,
+        "claims": stored_claims,
     }
     out = results_dir() / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -116,9 +150,52 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None) -
         json.dump(payload, f, indent=2)
         f.write("\n")
     os.replace(tmp, out)
-    for key, value in clean.items():
+    for key, value in glue_values(payload).items():
         glue(key, value)
-    print(f"wrote {out} ({len(clean)} metrics, {payload['wall_time_s']} s)")
+    shown = out.relative_to(project_root()) if project_root() and out.is_relative_to(project_root()) else out.name
+    print(f"wrote {shown} ({len(clean)} metrics, {payload['wall_time_s']} s)")
+    for c in stored_claims:
+        mark = {True: "✓", False: "✗", None: "·"}[c["holds"]]
+        neg = " (documented negative result)" if c["negative"] else ""
+        print(f"  {mark} {c['id']}: {c['verdict']}{neg} — {c['detail'] or c['text']}")
+    return out
+
+
+def _cost(wall: float) -> dict:
+    """The run's compute: its wall time (warm: models in the cache load in seconds), and its cold
+    cost, the wall time plus the recorded training time of every model it loaded from the cache.
+    Models are counted once each, by cache key."""
+    from .cache import LEDGER
+
+    loaded = [e for e in LEDGER.values() if e["hit"]]
+    unknown = [e for e in loaded if e.get("seconds") is None]
+    loaded_s = sum(e["seconds"] for e in loaded if e.get("seconds") is not None)
+    trained = [e for e in LEDGER.values() if not e["hit"]]
+    plan = _RUN.plan
+    return {
+        "wall_time_s": round(wall, 1),
+        "cold_time_s": round(wall + loaded_s, 1),
+        "trained_now": len(trained), "trained_now_s": round(sum(e["seconds"] for e in trained), 1),
+        "loaded": len(loaded), "loaded_training_s": round(loaded_s, 1),
+        "loaded_without_recorded_cost": len(unknown),
+        "devices": sorted({e.get("device", "?") for e in LEDGER.values()}),
+        "precisions": sorted({e.get("precision", "?") for e in LEDGER.values()}),
+        "estimate_s": None if plan is None else round(plan.seconds, 1),
+        "training_flops": None if plan is None else plan.flops,
+    }
+
+
+def glue_values(payload: dict) -> dict:
+    """Everything a chapter's prose may glue from its results: the metrics, each claim's verdict and
+    detail, and the run's cost (``cost_cold_min``, ``cost_wall_min``, ``cost_estimate_min``)."""
+    out = dict(payload["metrics"])
+    for c in payload.get("claims", []):
+        out[f"claim_{c['id']}"] = c["verdict"]
+        out[f"claim_{c['id']}_detail"] = c["detail"] or "not checked in this profile"
+    cost = payload.get("cost") or {}
+    for key in ("cold_time_s", "wall_time_s", "estimate_s"):
+        if cost.get(key) is not None:
+            out[f"cost_{key.replace('_time_s', '').replace('_s', '')}_min"] = cost[key] / 60
     return out
 
 

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .device import amp_dtype, default_device, show_progress
+from . import dryrun
+from .device import amp_dtype, default_device, precision_name, show_progress
 from .losses import check_alpha, check_temperature
 
 CLASS_SEPS = (0.2, 0.6, 1.0)
@@ -293,14 +294,20 @@ def train_ensemble(model: EnsembleMLP, x, y, source, *, epochs: int, batch_size:
     if dtype is not None:  # the first matmul casts to it anyway: gather half the bytes per batch
         x = x.to(dtype)
     gen = torch.Generator().manual_seed(seed)
+    batch_size = dryrun.batch_size(batch_size)
     steps = math.ceil(N / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps) if cosine else None
-    history = []
+    history, done = [], 0
     bar = tqdm(range(epochs), desc=desc, disable=not show_progress(progress), leave=False)
     for _ in bar:
+        if dryrun.stop(done):
+            break
         perm = torch.argsort(torch.rand(D, N, generator=gen), dim=1).to(device)
         total = torch.zeros(M, device=device)
         for s in range(steps):
+            if dryrun.stop(done):
+                break
+            done += 1
             idx = perm[:, s * batch_size:(s + 1) * batch_size][src]  # [M, B]
             xb = x[src.unsqueeze(1), idx]
             yb = y[src.unsqueeze(1), idx]
@@ -332,10 +339,10 @@ def ensemble_logits(model: EnsembleMLP, x, source, *, batch_size: int = 2048, de
     model.to(device).eval()
     dtype = amp_dtype(device)
     outs = []
-    for i in range(0, x.shape[1], batch_size):
+    for i in range(0, dryrun.eval_rows(x.shape[1]), batch_size):
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            outs.append(model(x[src, i:i + batch_size]).float())
-    return torch.cat(outs, dim=1)
+            outs.append(model(x[src, i:i + dryrun.eval_rows(batch_size)]).float())
+    return dryrun.fill(torch.cat(outs, dim=1), x.shape[1], dim=1)
 
 
 def accuracy(logits: torch.Tensor, y, source) -> torch.Tensor:
@@ -424,7 +431,9 @@ def train_teachers(cells, seeds, cfg: StudyConfig, *, device=None, progress=None
         return res
 
     from .cache import load_or_compute
-    return load_or_compute("synthetic-teachers", {"cells": cells, "seeds": seeds, **cfg.parts()}, compute)
+    return load_or_compute("synthetic-teachers", {"cells": cells, "seeds": seeds, **cfg.parts(),
+                                                  "computed_in": _precision(device)}, compute,
+                           meta={"device": str(_device(device)), "precision": _precision(device)})
 
 
 def train_students(cells, seeds, hidden, temperatures, teachers: dict, cfg: StudyConfig, *,
@@ -466,7 +475,16 @@ def train_students(cells, seeds, hidden, temperatures, teachers: dict, cfg: Stud
     from .cache import load_or_compute
     return load_or_compute("synthetic-students", {"cells": cells, "seeds": seeds, "hidden": hidden,
                                                   "temperatures": temps, "teacher_cells": all_cells,
-                                                  **cfg.parts()}, compute)
+                                                  **cfg.parts(), "computed_in": _precision(device)}, compute,
+                           meta={"device": str(_device(device)), "precision": _precision(device)})
+
+
+def _device(device):
+    return torch.device(device) if device is not None else default_device()
+
+
+def _precision(device) -> str:
+    return precision_name(_device(device))
 
 
 # --------------------------------------------------------------------------- summaries and plots

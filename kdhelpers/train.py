@@ -13,7 +13,8 @@ from typing import Callable
 
 from .cache import load_or_train
 from .data import AUGMENTATIONS, TensorData, batches
-from .device import amp_dtype, default_device, seed_everything, show_progress
+from . import dryrun
+from .device import amp_dtype, default_device, precision_name, seed_everything, show_progress
 from .losses import DistillationLoss
 from .models import apply_max_norm, build_model
 
@@ -21,17 +22,19 @@ from .models import apply_max_norm, build_model
 @torch.no_grad()
 def predict_logits(model: nn.Module, data: TensorData, *, batch_size: int = 4096,
                    device=None) -> torch.Tensor:
-    """The model's logits for every example, in eval mode, as float32 on ``device``'s side."""
+    """The model's logits for every example, in eval mode, as float32 on ``device``'s side, in the
+    precision the model was trained in (``model.kd_precision``, set by :func:`trained`)."""
     device = torch.device(device) if device is not None else default_device()
     model = model.to(device).eval()
-    x = data.x.to(device)
-    dtype = amp_dtype(device)
+    n = dryrun.eval_rows(len(data))
+    x = data.x[:n].to(device)
+    dtype = amp_dtype(device, getattr(model, "kd_precision", None))
     outs = []
-    for idx in batches(len(data), batch_size, shuffle=False, device=device):
+    for idx in batches(n, batch_size, shuffle=False, device=device):
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             out = model(data.prepare(x[idx]))
         outs.append(logits_of(out).float())
-    return torch.cat(outs)
+    return dryrun.fill(torch.cat(outs), len(data))
 
 
 def logits_of(out):
@@ -77,7 +80,7 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
         alpha: float | None = None, augment=None, max_norm: float | None = None,
         clip_grad_norm: float | None = None, seed: int = 0,
         criterion: Callable | None = None, cache_teacher: bool = True,
-        on_epoch_end: Callable | None = None,
+        on_epoch_end: Callable | None = None, precision: str | None = None,
         device=None, desc: str = "train", progress: bool | None = None) -> dict:
     """Train ``model`` on ``data``; with a ``teacher``, distil (α = soft-target weight, default 1).
 
@@ -88,7 +91,9 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
     ``criterion(student_out, teacher_out, targets)`` replaces the default loss (cross-entropy, or
     :class:`DistillationLoss` with a teacher); ``teacher_out`` is ``None`` without a teacher.
     ``on_epoch_end(epoch, model)`` runs after every epoch (epoch counts from 1), e.g. to save
-    checkpoints.
+    checkpoints. ``precision`` "float32" turns mixed precision off for this run (default: the
+    run's, see :func:`kdhelpers.device.amp_dtype`). In a dry run (``KD_DRY_RUN=1``) the loop
+    stops after two small batches (:mod:`kdhelpers.dryrun`).
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -110,7 +115,7 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
         loss_fn = lambda out, _, y: F.cross_entropy(out.float(), y)  # noqa: E731
 
     device = torch.device(device) if device is not None else default_device()
-    dtype = amp_dtype(device)
+    dtype = amp_dtype(device, precision)
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
     if device.type == "cuda" and data.x.dim() == 4 and any(isinstance(m, nn.Conv2d) for m in model.modules()):
@@ -126,12 +131,15 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
     steps_per_epoch = math.ceil(len(data) / batch_size)
     sched = _schedule(opt, schedule, lr, epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # bf16 needs no scaling
-    history, start = [], time.perf_counter()
+    history, start, done = [], time.perf_counter(), 0
     bar = tqdm(range(epochs), desc=desc, disable=not show_progress(progress), leave=False)
     for epoch in bar:
         model.train()
         total = torch.zeros((), device=device)
-        for idx in batches(len(data), batch_size, generator=gen, device=device):
+        for idx in batches(len(data), dryrun.batch_size(batch_size), generator=gen, device=device):
+            if dryrun.stop(done):
+                break
+            done += 1
             xb = on_dev.x[idx]
             if augment is not None:
                 xb = augment(xb, generator=gen)
@@ -161,8 +169,11 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
         if on_epoch_end is not None:
             model.eval()
             on_epoch_end(epoch + 1, model)
+        if dryrun.stop(done) and on_epoch_end is None:
+            break
     model.eval()
-    return {"loss": history, "seconds": time.perf_counter() - start}
+    return {"loss": history, "seconds": time.perf_counter() - start,
+            "precision": precision_name(device, precision), "device": str(device)}
 
 
 def trained(name: str, model_cfg: dict, data: TensorData, *, profile: str, seed: int = 0,
@@ -170,14 +181,18 @@ def trained(name: str, model_cfg: dict, data: TensorData, *, profile: str, seed:
     """Build, seed and :func:`fit` a model — or load it from the cache if this exact
     (model config, training config, profile, seed, data, teacher) was trained before."""
     run_only = {k: fit_kwargs.pop(k) for k in ("device", "progress", "on_epoch_end") if k in fit_kwargs}
+    precision = fit_kwargs.get("precision")
     key_fit = dict(fit_kwargs)
     if key_fit.get("criterion") is not None:  # a loss module is keyed by its repr (with its settings)
         key_fit["criterion"] = repr(key_fit["criterion"])
     if teacher is not None and getattr(teacher, "kd_cache_key", None) is None:
         raise ValueError("the teacher must come from trained() so the student's cache key can name it")
+    device = run_only.get("device") or default_device()
     parts = {"model": model_cfg, "fit": key_fit, "profile": profile, "seed": seed,
              "data": data.name, "n": len(data),
-             "teacher": getattr(teacher, "kd_cache_key", None)}
+             "teacher": getattr(teacher, "kd_cache_key", None),
+             # bf16 and float32 runs of one config are different models
+             "computed_in": precision_name(device, precision)}
 
     def train():
         seed_everything(seed)
@@ -185,4 +200,7 @@ def trained(name: str, model_cfg: dict, data: TensorData, *, profile: str, seed:
         fit(model, data, teacher=teacher, seed=seed, desc=name, **fit_kwargs, **run_only)
         return model
 
-    return load_or_train(name, parts, lambda: build_model(model_cfg), train)
+    model = load_or_train(name, parts, lambda: build_model(model_cfg), train,
+                          meta={"device": str(device), "precision": precision_name(device, precision)})
+    model.kd_precision = precision
+    return model

@@ -8,7 +8,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory):
-    """Tests train into their own model cache, never the user's; no progress bars in logs."""
+    """Tests train into their own model cache, never the user's; no progress bars in logs; float32
+    (the same numbers on CPUs with and without bf16) unless a test asks for mixed precision; never
+    a dry run unless a test asks for one."""
     os.environ["KD_CACHE_DIR"] = str(tmp_path_factory.mktemp("kdcache"))
     os.environ["KD_PROGRESS"] = "0"
+    os.environ["KD_AMP"] = "0"
+    os.environ["KD_DRY_RUN"] = "0"
+    os.environ.pop("KD_RESULTS_DIR", None)
     yield

@@ -79,17 +79,21 @@ def test_missing_mnist_offline_names_kd_data_dir_and_files(tmp_path, monkeypatch
     assert "MNIST/raw/train-images-idx3-ubyte" in msg and "t10k-labels-idx1-ubyte" in msg
 
 
-def test_cifar10_jpeg_copy_is_decoded_in_class_order_and_cached(tmp_path, monkeypatch):
+def _fake_cifar_jpegs(root, split, level_of_class):
     from PIL import Image
 
-    classes = kd.data.CIFAR10_CLASSES
-    for label, cls in enumerate(classes):
-        folder = tmp_path / "cifar10-jpeg" / "test" / cls
+    for label, cls in enumerate(kd.data.CIFAR10_CLASSES):
+        folder = root / "cifar10-jpeg" / split / cls
         folder.mkdir(parents=True)
         for i in range(2):
-            Image.new("RGB", (32, 32), (20 * label,) * 3).save(folder / f"{i}.jpg", quality=75)
+            Image.new("RGB", (32, 32), (level_of_class(label),) * 3).save(folder / f"{i}.jpg", quality=75)
+
+
+def test_cifar10_jpeg_copy_is_decoded_in_class_order_and_cached(tmp_path, monkeypatch):
+    _fake_cifar_jpegs(tmp_path, "test", lambda label: 20 * label)
     monkeypatch.setenv("KD_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("KD_OFFLINE", "1")
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache"))  # never the session's shared cache
     test = kd.load_cifar10(train=False)
     assert test.name == "cifar10-jpeg:test"
     assert test.x.shape == (20, 3, 32, 32) and test.x.dtype == torch.uint8
@@ -97,6 +101,27 @@ def test_cifar10_jpeg_copy_is_decoded_in_class_order_and_cached(tmp_path, monkey
     # the grey level written for each class comes back (JPEG is lossy: within a few levels)
     means = torch.stack([test.x[test.y == c].float().mean() for c in range(10)])
     assert torch.allclose(means, torch.arange(10) * 20.0, atol=3)
-    assert (kd.cache_dir() / "cifar10-jpeg-test.pt").exists()
+    assert len(list((tmp_path / "cache").glob("cifar10-jpeg-test-*.pt"))) == 1
     with pytest.raises(FileNotFoundError, match="cifar10-jpeg/train"):
         kd.load_cifar10(train=True)
+
+
+def test_the_decoded_jpeg_cache_is_keyed_by_its_source_folder(tmp_path, monkeypatch):
+    """Two JPEG copies in two KD_DATA_DIRs share one model cache: each loads its own images."""
+    monkeypatch.setenv("KD_OFFLINE", "1")
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache"))
+    levels = {"a": lambda label: 200, "b": lambda label: 50}
+    for name, level in levels.items():
+        _fake_cifar_jpegs(tmp_path / name, "test", level)
+    for name in ("a", "b"):
+        monkeypatch.setenv("KD_DATA_DIR", str(tmp_path / name))
+        kd.data._cifar10.cache_clear()  # the in-process copy too: as a new session would see it
+        test = kd.load_cifar10(train=False)
+        assert abs(test.x.float().mean().item() - levels[name](0)) < 3, f"folder {name} got another folder's images"
+    assert len(list((tmp_path / "cache").glob("cifar10-jpeg-test-*.pt"))) == 2
+    # a changed copy (a file rewritten) is decoded again, not read stale from the cache
+    _img = tmp_path / "b" / "cifar10-jpeg" / "test" / "airplane" / "0.jpg"
+    from PIL import Image
+    Image.new("RGB", (32, 32), (250,) * 3).save(_img, quality=75)
+    kd.data._cifar10.cache_clear()
+    assert kd.load_cifar10(train=False).x[0].float().mean() > 240

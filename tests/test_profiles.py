@@ -28,14 +28,32 @@ def test_pick_chooses_by_profile():
     assert pick("cpu", smoke=1, cpu=2, full=3) == 2
 
 
-def test_kd_amp_0_turns_mixed_precision_off(monkeypatch):
-    from kdhelpers.device import amp_dtype
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_cpu_mixed_precision_only_with_native_bf16_and_kd_amp_0_turns_it_off(monkeypatch, native_bf16):
+    from kdhelpers import device
 
-    monkeypatch.setenv("KD_AMP", "0")
-    assert amp_dtype("cpu") is None
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: native_bf16)
     monkeypatch.setenv("KD_AMP", "1")
-    assert amp_dtype("cpu") in (None, torch.bfloat16)
-    assert amp_dtype("meta") is None
+    assert device.amp_dtype("cpu") == (torch.bfloat16 if native_bf16 else None)
+    assert device.amp_dtype("cpu", "float32") is None
+    assert device.amp_dtype("meta") is None
+    monkeypatch.setenv("KD_AMP", "0")
+    assert device.amp_dtype("cpu") is None
+    with pytest.raises(ValueError, match="precision"):
+        device.amp_dtype("cpu", "float16")
+
+
+def test_smoke_profile_runs_in_float32(monkeypatch):
+    from kdhelpers import device
+    import kdhelpers as kd
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setenv("KD_AMP", "1")
+    kd.setup("t", "smoke")
+    assert device.amp_dtype("cpu") is None
+    kd.setup("t", "cpu")
+    assert device.amp_dtype("cpu") == torch.bfloat16
+    device.set_default_precision("auto")
 
 
 def test_kd_progress_0_hides_bars_unless_asked_for(monkeypatch):

@@ -171,3 +171,54 @@ def test_record_writes_provenance_atomically(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["toy_chapter.json"]   # no temp file left behind
     with pytest.raises(TypeError, match="numbers"):
         kd.record("toy_chapter", {"acc": "high"})
+
+
+def test_the_cache_keeps_each_models_training_time_and_device_and_the_run_ledger_counts_it():
+    from kdhelpers import cache
+
+    cache.reset_ledger()
+    data = _toy(seed=7)
+    first = kd.trained("ledger-test", MLP, data, profile="cpu", seed=7, **FIT)
+    [entry] = cache.LEDGER.values()
+    assert entry["hit"] is False and entry["seconds"] > 0 and entry["device"] == "cpu"
+    assert entry["precision"] == "float32"
+    cache.reset_ledger()
+    again = kd.trained("ledger-test", MLP, data, profile="cpu", seed=7, **FIT)
+    [hit] = cache.LEDGER.values()
+    assert hit["hit"] is True and hit["seconds"] == entry["seconds"]  # the recorded cost comes back
+    assert again.kd_cache_key == first.kd_cache_key
+
+
+def test_dry_run_stops_each_loop_after_two_small_batches_and_keeps_shapes(monkeypatch):
+    from kdhelpers import dryrun
+
+    monkeypatch.setenv("KD_DRY_RUN", "1")
+    data, teacher = _toy(), PixelTeacher()
+    seen = []
+
+    def criterion(out, t, y):
+        seen.append(len(y))
+        return nn.functional.cross_entropy(out.float(), y)
+
+    kd.fit(kd.build_model(MLP), data, criterion=criterion, teacher=teacher, cache_teacher=False,
+           **{**FIT, "epochs": 5})
+    assert seen == [dryrun.BATCH] * dryrun.MAX_BATCHES
+    logits = kd.predict_logits(teacher, data, device="cpu")
+    assert logits.shape == (len(data), 10)
+    assert teacher.calls == dryrun.MAX_BATCHES + 1  # the forward pass computed only its first rows
+
+
+def test_dry_run_models_and_results_never_mix_with_real_ones(monkeypatch, tmp_path):
+    from kdhelpers import results
+    from kdhelpers.cache import cache_key
+
+    parts = {"model": MLP, "seed": 0}
+    real = cache_key(parts)
+    monkeypatch.setenv("KD_DRY_RUN", "1")
+    assert cache_key(parts) != real
+    monkeypatch.delenv("KD_RESULTS_DIR", raising=False)
+    assert results.results_dir().parts[-3:] == ("_build", "dry-run", "results")
+    monkeypatch.setenv("KD_RESULTS_DIR", str(tmp_path))
+    kd.setup("dry", "full")
+    out = kd.record("dry", {"x": 1.0})
+    assert json.loads(out.read_text())["dry_run"] is True

@@ -114,7 +114,25 @@ def render() -> str:
             if ch == chapter:
                 lines.append(f"| {label} | {reference} | **{_ours(res['metrics'], key, unit, chapter)}** |")
         lines.append("")
+        lines += _claims(chapter, res)
     return "\n".join(lines)
+
+
+def _claims(chapter: str, res: dict) -> list[str]:
+    """The chapter's declared claims with their outcome in the recorded run: ✓ holds, ✗ does not
+    hold (a documented negative result says so), · not checked in this profile."""
+    claims = res.get("claims") or []
+    if not claims:
+        raise ExtensionError(f"results overview: results/{chapter}.json declares no claims; "
+                             f"re-run the chapter with the current kdhelpers")
+    lines = [f"Claims of {{doc}}`../notebooks/{chapter}`, checked on the numbers of this run:", "",
+             "| | claim | measured against | numbers |", "|---|---|---|---|"]
+    for c in claims:
+        mark = {True: "✓", False: "✗", None: "·"}[c["holds"]]
+        note = " *(documented negative result)*" if c.get("negative") else ""
+        detail = (c["detail"] or "not checked in this profile").replace("|", "\\|")
+        lines.append(f"| {mark} | {c['text']}{note} | {c['against']} | {detail} |")
+    return lines + [""]
 
 
 def write_page(app=None, config=None) -> None:

@@ -1,0 +1,171 @@
+"""What a profile will cost, printed before a chapter trains anything.
+
+A :class:`Plan` lists the trainings a chapter is about to run. For each it counts the training
+FLOPs with ``torch.utils.flop_counter`` (forward FLOPs of one example × 3 for forward and
+backward × examples × epochs, plus the teacher's forward passes) and estimates the time on this
+device from a probe: a few real training steps of the same network at the same precision, whose
+measured FLOP rate prices the whole job. ``kd.record`` stores the estimate beside the measured
+time, so a reader sees how good the estimate was.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import dryrun
+from .device import amp_dtype, default_device, precision_name
+
+# For the full profile, which is meant for a GPU: a sustained rate we assume for one modern
+# data-centre GPU (about 40 % of an A100's 312 bf16 TFLOP/s). Small networks reach far less, so
+# the GPU figure is a lower bound on the time.
+REFERENCE_GPU_FLOPS = 125e12
+
+
+def forward_flops(model: nn.Module, input_shape) -> float:
+    """Forward FLOPs of one example of ``input_shape`` (a multiply-add counts 2), counted by
+    ``torch.utils.flop_counter`` in eval mode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = model.eval().cpu()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model(torch.zeros(1, *input_shape))
+    return float(counter.get_total_flops())
+
+
+def _build(model):
+    from .models import build_model
+
+    return build_model(model) if isinstance(model, dict) else model
+
+
+_PROBES: dict = {}
+
+
+def _logits(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def probe_rate(model, input_shape, batch_size: int, *, device=None, precision=None) -> float:
+    """Achieved training FLOP/s of ``model`` (a config dict or a module) on ``device``: one
+    warm-up and two timed SGD steps on random inputs at ``batch_size`` (capped in a dry run)."""
+    device = torch.device(device) if device is not None else default_device()
+    batch = max(1, dryrun.batch_size(batch_size))
+    key = (repr(model), tuple(input_shape), batch, str(device), precision_name(device, precision))
+    if key in _PROBES:
+        return _PROBES[key]
+    net = _build(model)
+    per_example = forward_flops(net, input_shape)
+    net = net.to(device).train()
+    x = torch.randn(batch, *input_shape, device=device)
+    with torch.no_grad():
+        classes = _logits(net(x[:1])).shape[-1]
+    y = torch.randint(0, classes, (batch,), device=device)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3)
+    dtype = amp_dtype(device, precision)
+
+    def step():
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            loss = nn.functional.cross_entropy(_logits(net(x)).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    step()
+    start = time.perf_counter()
+    for _ in range(2):
+        step()
+    seconds = (time.perf_counter() - start) / 2
+    _PROBES[key] = 3 * per_example * batch / max(seconds, 1e-9)
+    return _PROBES[key]
+
+
+@dataclass
+class Job:
+    what: str
+    model: object
+    input_shape: tuple
+    samples: int
+    epochs: int
+    count: int = 1
+    batch_size: int = 128
+    teacher: object = None
+    teacher_per_batch: bool = False
+    precision: str | None = None
+    flops: float = 0.0
+    seconds: float = 0.0
+
+
+class Plan:
+    """The trainings a chapter will run; ``show()`` prints FLOPs and a time estimate before any of
+    them starts. Models loaded from the cache cost less: the estimate is for a cold run."""
+
+    def __init__(self, profile: str, device=None):
+        self.profile = profile
+        self.device = torch.device(device) if device is not None else default_device()
+        self.jobs: list[Job] = []
+
+    def add(self, what: str, model, input_shape, samples: int, epochs: int, *, count: int = 1,
+            batch_size: int = 128, teacher=None, teacher_per_batch: bool = False,
+            precision: str | None = None) -> "Plan":
+        """``count`` trainings of ``model`` (config or module) on ``samples`` examples of
+        ``input_shape`` for ``epochs`` epochs; ``teacher`` (config or module) runs once over the
+        transfer set, or on every batch with ``teacher_per_batch`` (augmented transfer sets)."""
+        if min(samples, epochs, count, batch_size) < 1:
+            raise ValueError(f"{what}: samples, epochs, count and batch_size must be ≥ 1")
+        job = Job(what, model, tuple(input_shape), int(samples), int(epochs), int(count), int(batch_size),
+                  teacher, teacher_per_batch, precision)
+        net = _build(model)
+        job.flops = 3 * forward_flops(net, job.input_shape) * job.samples * job.epochs
+        rate = probe_rate(model, job.input_shape, min(job.batch_size, 256), device=self.device, precision=precision)
+        job.seconds = job.flops / rate
+        if teacher is not None:
+            t_flops = forward_flops(_build(teacher), job.input_shape) * job.samples * (job.epochs if teacher_per_batch else 1)
+            t_rate = probe_rate(teacher, job.input_shape, min(job.batch_size, 256), device=self.device, precision=precision)
+            job.flops += t_flops
+            job.seconds += t_flops / t_rate
+        job.flops *= job.count
+        job.seconds *= job.count
+        self.jobs.append(job)
+        return self
+
+    @property
+    def flops(self) -> float:
+        return sum(j.flops for j in self.jobs)
+
+    @property
+    def seconds(self) -> float:
+        return sum(j.seconds for j in self.jobs)
+
+    def table(self):
+        import pandas as pd
+
+        rows = [{"training": j.what, "runs": j.count, "epochs × examples": f"{j.epochs} × {j.samples:,}",
+                 "TFLOP": j.flops / 1e12, "estimate (min)": j.seconds / 60} for j in self.jobs]
+        rows.append({"training": "total", "runs": sum(j.count for j in self.jobs), "epochs × examples": "",
+                     "TFLOP": self.flops / 1e12, "estimate (min)": self.seconds / 60})
+        return pd.DataFrame(rows).set_index("training")
+
+    def summary(self) -> str:
+        text = (f"{self.profile} profile: {self.flops / 1e12:,.1f} TFLOP of training; about "
+                f"{self.seconds / 60:,.1f} min on this device ({self.device}, "
+                f"{precision_name(self.device)}) if nothing is cached")
+        if self.profile == "full":
+            text += f"; at least {self.flops / REFERENCE_GPU_FLOPS / 60:,.1f} min on a GPU sustaining " \
+                    f"{REFERENCE_GPU_FLOPS / 1e12:.0f} TFLOP/s"
+        return text
+
+    def show(self):
+        """Print the summary line and return the per-job table (a notebook displays it)."""
+        from .results import current_run
+
+        run = current_run()
+        if run is not None:
+            run.plan = self
+        print(self.summary())
+        return self.table().style.format({"TFLOP": "{:,.2f}", "estimate (min)": "{:,.1f}"})

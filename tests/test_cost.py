@@ -1,0 +1,36 @@
+"""The cost a chapter prints before it trains: FLOPs by torch.utils.flop_counter, time by a probe."""
+import pytest
+
+import kdhelpers as kd
+from kdhelpers import cost
+
+MLP = {"arch": "mlp", "hidden": [100, 50], "in_features": 784}
+FORWARD = 2 * (784 * 100 + 100 * 50 + 50 * 10)  # multiply-adds of the three linear layers
+
+
+def test_forward_flops_of_an_mlp_by_formula():
+    assert cost.forward_flops(kd.build_model(MLP), (1, 28, 28)) == FORWARD
+
+
+def test_plan_counts_training_and_teacher_flops_and_estimates_time():
+    teacher = {"arch": "mlp", "hidden": [200], "in_features": 784}
+    t_fwd = 2 * (784 * 200 + 200 * 10)
+    plan = kd.Plan("cpu", device="cpu")
+    plan.add("hard", MLP, (1, 28, 28), samples=1000, epochs=3, count=2, batch_size=100)
+    plan.add("distilled", MLP, (1, 28, 28), samples=1000, epochs=3, teacher=teacher, batch_size=100)
+    plan.add("augmented", MLP, (1, 28, 28), samples=1000, epochs=3, teacher=teacher, teacher_per_batch=True,
+             batch_size=100)
+    hard, kd_once, kd_aug = plan.jobs
+    assert hard.flops == 2 * 3 * FORWARD * 1000 * 3
+    assert kd_once.flops == 3 * FORWARD * 1000 * 3 + t_fwd * 1000          # teacher once per transfer set
+    assert kd_aug.flops == 3 * FORWARD * 1000 * 3 + t_fwd * 1000 * 3       # teacher on every batch
+    assert plan.flops == hard.flops + kd_once.flops + kd_aug.flops
+    assert all(j.seconds > 0 for j in plan.jobs)
+    assert "TFLOP of training" in plan.summary() and "GPU" not in plan.summary()
+    assert "on a GPU" in kd.Plan("full", device="cpu").add("x", MLP, (1, 28, 28), 10, 1).summary()
+    assert list(plan.table().index)[-1] == "total"
+
+
+def test_plan_rejects_empty_jobs():
+    with pytest.raises(ValueError, match="must be ≥ 1"):
+        kd.Plan("cpu", device="cpu").add("x", MLP, (1, 28, 28), samples=0, epochs=1)

@@ -1,0 +1,86 @@
+"""The regression report of `make reproduce` / the GPU workflow, and the smoke-reference comparison."""
+import json
+
+import pytest
+
+from kdhelpers import claims as C
+from kdhelpers import regression as R
+
+
+def _payload(metrics, claims, profile="cpu", name="ch"):
+    return {"notebook": name, "profile": profile, "date": "2026-11-23", "metrics": metrics,
+            "claims": C.evaluate_all(claims, metrics, profile), "cost": {"wall_time_s": 1.0}}
+
+
+CLAIM = C.better("kd", "kd_acc", "hard_acc", "kd beats hard", against="hard labels", k=1)
+
+
+def _write(folder, name, payload):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(payload))
+
+
+def test_report_lists_every_metric_old_to_new_in_std_units_and_passes(tmp_path, capsys):
+    _write(tmp_path / "before", "ch", _payload({"kd_acc": 98.0, "kd_acc_std": 0.2, "hard_acc": 97.0}, [CLAIM]))
+    _write(tmp_path / "after", "ch", _payload({"kd_acc": 98.4, "kd_acc_std": 0.2, "hard_acc": 97.0, "new": 1}, [CLAIM]))
+    code = R.report(tmp_path / "before", tmp_path / "after", ["ch"], tmp_path / "out")
+    assert code == 0
+    [rep] = json.loads((tmp_path / "out" / "report.json").read_text())
+    rows = {r["metric"]: r for r in rep["metrics"]}
+    assert rows["kd_acc"]["change"] == pytest.approx(0.4) and rows["kd_acc"]["change_in_std"] == pytest.approx(2.0)
+    assert rows["new"]["old"] is None and "kd_acc_std" not in rows
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| kd_acc | 98 | 98.4 | 0.4 | +2.00 |" in md and "| ✓ | kd: kd beats hard |" in md
+    assert "claims ✓" in capsys.readouterr().out
+
+
+def test_report_fails_when_a_claim_fails_and_merge_does_too(tmp_path, capsys):
+    _write(tmp_path / "after", "ch", _payload({"kd_acc": 97.1, "kd_acc_std": 0.2, "hard_acc": 97.0}, [CLAIM]))
+    assert R.report(tmp_path / "none", tmp_path / "after", ["ch"], tmp_path / "a") == 1
+    assert "FAILED CLAIM: ch: kd" in capsys.readouterr().err
+    _write(tmp_path / "after2", "ok", _payload({"kd_acc": 99.0, "hard_acc": 97.0}, [CLAIM], name="ok"))
+    assert R.report(tmp_path / "none", tmp_path / "after2", ["ok"], tmp_path / "b") == 0
+    assert R.merge([tmp_path / "b" / "report.json"], tmp_path / "m1") == 0
+    assert R.merge([tmp_path / "a" / "report.json", tmp_path / "b" / "report.json"], tmp_path / "m2") == 1
+    merged = json.loads((tmp_path / "m2" / "report.json").read_text())
+    assert [r["chapter"] for r in merged] == ["ch", "ok"]
+
+
+def test_report_command_line(tmp_path):
+    _write(tmp_path / "after", "ch", _payload({"kd_acc": 99.0, "hard_acc": 97.0}, [CLAIM]))
+    assert R.main(["report", "--before", str(tmp_path / "x"), "--after", str(tmp_path / "after"),
+                   "--out", str(tmp_path / "o"), "notebooks/ch.ipynb"]) == 0
+    assert (tmp_path / "o" / "report.md").exists()
+
+
+def test_smoke_comparison_is_exact_on_the_reference_machine_and_loose_elsewhere():
+    ref = {"machine": R.machine(), "notebooks": {"ch": {"acc": 90.0, "params_x": 1000, "latency_ms_b1_x": 3.0}}}
+    assert R.compare_smoke(ref, "ch", {"acc": 90.0, "params_x": 1000, "latency_ms_b1_x": 9.0}) == []
+    [msg] = R.compare_smoke(ref, "ch", {"acc": 90.01, "params_x": 1000})
+    assert "acc = 90.01, smoke reference 90" in msg and "same machine" in msg
+    other = {**ref, "machine": {"cpu": "another"}}
+    assert R.compare_smoke(other, "ch", {"acc": 91.0, "params_x": 1000}) == []
+    assert R.compare_smoke(other, "ch", {"acc": 99.5, "params_x": 1000})  # 9.5 points is a real change
+    assert R.compare_smoke(other, "ch", {"acc": 90.0, "params_x": 1001})  # parameter counts are exact
+    assert "is new" in R.compare_smoke(ref, "ch", {"acc": 90.0, "params_x": 1000, "extra": 1})[0]
+    assert "did not record" in R.compare_smoke(ref, "ch", {"acc": 90.0})[0]
+    assert "no smoke reference" in R.compare_smoke(ref, "other", {})[0]
+
+
+def test_merge_runs_as_a_script_without_torch(tmp_path):
+    """The GPU workflow's merge job has no torch: `python kdhelpers/regression.py merge` must not need it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    _write(tmp_path / "after", "ok", _payload({"kd_acc": 99.0, "hard_acc": 97.0}, [CLAIM], name="ok"))
+    assert R.report(tmp_path / "none", tmp_path / "after", ["ok"], tmp_path / "b") == 0
+    fake = tmp_path / "notorch" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('no torch on this runner')\n")
+    run = subprocess.run([sys.executable, str(ROOT / "kdhelpers" / "regression.py"), "merge", "--out",
+                          str(tmp_path / "m"), str(tmp_path / "b" / "report.json")],
+                         capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path / "notorch"), "PATH": ""})
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "m" / "report.md").read_text().startswith("# Regression report")
