@@ -76,19 +76,3 @@ def two_protocols(model: nn.Module, val, test, classes, shifts, criterion: str =
         s = best_shift(table[table["split"] == protocol], criterion)
         chosen[protocol] = {"shift": s, **on_test.loc[s].drop("split").to_dict()}
     return table, chosen
-
-
-def plot_sweep(table: pd.DataFrame, chosen: dict, classes_label: str, x_label: str = "bias shift"):
-    """Test errors (total and on the shifted classes) vs shift, with both protocols' choices."""
-    import matplotlib.pyplot as plt
-
-    test = table[table["split"] == "test"]
-    fig, ax = plt.subplots()
-    ax.plot(test["shift"], test["errors"], label="all test errors")
-    ax.plot(test["shift"], test["errors_on_classes"], label=f"errors on {classes_label}")
-    for protocol, style in (("val", "--"), ("test", ":")):
-        ax.axvline(chosen[protocol]["shift"], ls=style, color="0.3",
-                   label=f"chosen on {'validation' if protocol == 'val' else 'test (paper)'}")
-    ax.set(xlabel=x_label, ylabel="test errors (of 10,000)")
-    ax.legend()
-    return ax

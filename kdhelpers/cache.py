@@ -90,25 +90,53 @@ def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple],
     return result, key, False
 
 
-def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module],
-                  train: Callable[[], nn.Module], meta: dict | None = None) -> nn.Module:
+def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module], train: Callable,
+                  meta: dict | None = None, checkpoints=None):
     """Load ``<cache>/<name>-<key>.pt`` into ``build()``; if absent or corrupt, ``train()`` and save it.
 
     The returned model carries ``kd_cache_key`` (so students can key on their teacher) and
-    ``kd_cache_hit``.
+    ``kd_cache_hit``. With ``checkpoints`` (epochs to keep), ``train(keep)`` gets a callback
+    ``keep(epoch, model)`` to call after every epoch; the kept weights are stored together in the
+    one cache file, and the result is ``{epoch: model}``, each keyed ``<key>-epoch<E>``.
     """
     def load(state):
         model = build()
         model.load_state_dict(state)
         return model
 
-    def make():
-        model = train()
-        return model, {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    def snapshot(model):
+        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
-    model, key, hit = _load_or_make(name, parts, "state_dict", make, load, "model", meta)
-    model.kd_cache_key, model.kd_cache_hit = key, hit
-    return model.eval()
+    if checkpoints is None:
+        def make():
+            model = train()
+            return model, snapshot(model)
+
+        model, key, hit = _load_or_make(name, parts, "state_dict", make, load, "model", meta)
+        model.kd_cache_key, model.kd_cache_hit = key, hit
+        return model.eval()
+
+    epochs = sorted({int(e) for e in checkpoints})
+    if not epochs or epochs[0] < 1:
+        raise ValueError(f"checkpoints must be positive epochs, got {checkpoints!r}")
+
+    def make_all():
+        kept = {}
+        train(lambda epoch, model: kept.__setitem__(epoch, snapshot(model)) if epoch in epochs else None)
+        missing = [e for e in epochs if e not in kept]
+        if missing:
+            raise RuntimeError(f"{name}: training ended before checkpoint epochs {missing}")
+        return {e: load(kept[e]) for e in epochs}, {str(e): kept[e] for e in epochs}
+
+    def load_all(states):
+        return {e: load(states[str(e)]) for e in epochs}
+
+    models, key, hit = _load_or_make(name, {**parts, "checkpoints": epochs}, "checkpoints", make_all,
+                                     load_all, "checkpoints", meta)
+    for e, model in models.items():
+        model.kd_cache_key, model.kd_cache_hit = f"{key}-epoch{e}", hit
+        model.eval()
+    return models
 
 
 def load_or_compute(name: str, parts: dict, compute: Callable[[], object], meta: dict | None = None):

@@ -179,8 +179,13 @@ def _eval_between(claim, metrics, profile):
                    f"{a['metric']} = {_f(v, claim.fmt)} {where} [{_f(lo, claim.fmt)}, {_f(hi, claim.fmt)}]")
 
 
-def _pair(claim, metrics):
+def _pair(claim, metrics, profile):
+    """None where the claim is not checked in ``profile``; else its k, both values with their
+    stds, their text and the numbers to store."""
     a = claim.args
+    k = _for_profile(a["k"], profile)
+    if k is None:
+        return None
     va, vb = _get(metrics, a["a"], claim), _get(metrics, a["b"], claim)
     sa, sb = _std(metrics, a["a"]), _std(metrics, a["b"])
     fa = _f(va, claim.fmt) + (f" ± {_f(sa, claim.fmt)}" if sa else "")
@@ -191,15 +196,14 @@ def _pair(claim, metrics):
         numbers[f"{a['a']}_std"] = sa
     if sb:
         numbers[f"{name_b}_std"] = sb
-    return va, vb, max(sa, sb), fa, fb, numbers
+    return k, va, vb, max(sa, sb), fa, fb, numbers
 
 
 def _eval_better(claim, metrics, profile):
-    a = claim.args
-    k = _for_profile(a["k"], profile)
-    if k is None:
+    a, pair = claim.args, _pair(claim, metrics, profile)
+    if pair is None:
         return Outcome(None)
-    va, vb, sd, fa, fb, numbers = _pair(claim, metrics)
+    k, va, vb, sd, fa, fb, numbers = pair
     gain = (vb - va) if a["lower_is_better"] else (va - vb)
     margin = k * sd
     holds = gain > margin
@@ -210,11 +214,10 @@ def _eval_better(claim, metrics, profile):
 
 
 def _eval_close(claim, metrics, profile):
-    a = claim.args
-    k = _for_profile(a["k"], profile)
-    if k is None:
+    a, pair = claim.args, _pair(claim, metrics, profile)
+    if pair is None:
         return Outcome(None)
-    va, vb, sd, fa, fb, numbers = _pair(claim, metrics)
+    k, va, vb, sd, fa, fb, numbers = pair
     diff, allowed = abs(va - vb), max(a["tol"], k * sd)
     holds = diff <= allowed
     return Outcome(holds, {**numbers, "difference": diff, "allowed": allowed},

@@ -60,14 +60,15 @@ def cpu_has_native_bf16() -> bool:
 def amp_dtype(device, precision: str | None = None) -> torch.dtype | None:
     """The autocast dtype for ``device``, or None for plain float32.
 
-    ``precision`` (default: the run's, see :func:`set_default_precision`) ``"float32"`` always
-    gives None. ``"auto"``: on CUDA bfloat16 where supported, else float16; on a CPU bfloat16 only
+    ``precision`` ``"float32"`` always gives None; None or ``"auto"`` follow the run's default
+    (:func:`set_default_precision`). ``"auto"``: on CUDA bfloat16 where supported, else float16; on a CPU bfloat16 only
     where the hardware has native bf16 matmuls (AMX or AVX512-BF16), where they run 2.5-4x faster
     than float32 (measured: MLP and conv training steps on a 2-core Zen 4); without it bf16 would
     be slower. ``$KD_AMP=0`` turns mixed precision off everywhere.
     """
     device = torch.device(device)
-    precision = check_precision(precision or _default_precision)
+    # "auto" (a budget's default) follows the run: float32 in the smoke profile
+    precision = _default_precision if precision in (None, "auto") else check_precision(precision)
     if precision == "float32" or os.environ.get("KD_AMP", "1") == "0":
         return None
     if device.type == "cuda":

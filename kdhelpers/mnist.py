@@ -1,29 +1,44 @@
 """Hinton et al. (2015) §3 on MNIST: the shared teacher, students and budgets per profile.
 
-Every MNIST chapter calls these, so they all reuse one cached teacher and identical students.
+Every MNIST chapter calls these, so they all reuse one cached teacher and identical students::
+
+    teacher = kd.mnist.teacher("1200-1200", profile, seed)
+    student = kd.mnist.student(800, profile, seed, teacher=teacher,
+                               loss=kd.losses.DistillationLoss(temperature=20, alpha=1.0))
 """
 from __future__ import annotations
 
 from torch import nn
 
+from .budget import Budget
 from .data import TensorData, load_mnist, subset
 from .profiles import pick, resolve_profile
 from .train import trained
 
+SMOKE_TRAIN, SMOKE_TEST = 2000, 2000
+TEACHER = "1200-1200"
 
 
-def teacher_config(profile: str) -> dict:
-    """1200-1200 ReLU with dropout on hidden and input units (plus max-norm and jitter, see
+def hidden_of(arch) -> list[int]:
+    """``800`` or ``"800-800"`` → [800, 800]; ``"1200-1200"`` → [1200, 1200]."""
+    if isinstance(arch, int) and not isinstance(arch, bool) and arch > 0:
+        return [arch, arch]
+    if isinstance(arch, str) and all(p.isdigit() and int(p) > 0 for p in arch.split("-")):
+        return [int(p) for p in arch.split("-")]
+    raise ValueError(f"an MNIST net is a width (800) or widths joined by '-' ('1200-1200'), got {arch!r}")
+
+
+def teacher_config(profile: str, arch=TEACHER) -> dict:
+    """ReLU layers with dropout on hidden and input units (plus max-norm and jitter, see
     :func:`teacher_budget`). The classic rates 0.5/0.2 need hundreds of epochs; the cpu budget
     uses 0.3/0.1, which reached 75 test errors in 60 epochs (0.5/0.2 gave 115 in 40)."""
     dropout, input_dropout = pick(profile, smoke=(0.3, 0.1), cpu=(0.3, 0.1), full=(0.5, 0.2))
-    return {"arch": "mlp", "hidden": [1200, 1200], "dropout": dropout, "input_dropout": input_dropout}
-SMOKE_TRAIN, SMOKE_TEST = 2000, 2000
+    return {"arch": "mlp", "hidden": hidden_of(arch), "dropout": dropout, "input_dropout": input_dropout}
 
 
-def student_config(width: int) -> dict:
-    """Two hidden layers of ``width`` ReLU units, no regularisation."""
-    return {"arch": "mlp", "hidden": [int(width), int(width)]}
+def student_config(width) -> dict:
+    """Two hidden layers of ``width`` ReLU units (or the widths of ``"a-b"``), no regularisation."""
+    return {"arch": "mlp", "hidden": hidden_of(width)}
 
 
 def datasets(profile: str) -> tuple[TensorData, TensorData]:
@@ -34,42 +49,39 @@ def datasets(profile: str) -> tuple[TensorData, TensorData]:
     return train, test
 
 
-def teacher_budget(profile: str) -> dict:
-    common = {"batch_size": 128, "optimizer": "sgd", "momentum": 0.9, "schedule": "cosine",
-              "augment": "jitter", "max_norm": 3.5}
-    return {**common, **pick(profile, smoke={"epochs": 2, "lr": 0.1},
-                             cpu={"epochs": 60, "lr": 0.1},
-                             full={"epochs": 300, "lr": 0.1})}
+def teacher_budget(profile: str) -> Budget:
+    """SGD with momentum on a cosine, jitter ±2 px, max-norm 3.5; 60 epochs (cpu), 300 (full)."""
+    return Budget(epochs=pick(profile, smoke=2, cpu=60, full=300), batch_size=128, lr=0.1, optimizer="sgd",
+                  momentum=0.9, schedule="cosine", augment="jitter", max_norm=3.5)
 
 
-def student_budget(profile: str) -> dict:
+def student_budget(profile: str) -> Budget:
     """SGD for every student, hard or distilled. Gradient-norm clipping at 1 because at T = 20 the
     T²-scaled soft loss is close to regression onto teacher logits of up to ±40: without it the
     first steps at lr 0.1 killed the student (8990 test errors in a trial; 99 with clipping)."""
-    common = {"batch_size": 256, "optimizer": "sgd", "momentum": 0.9, "schedule": "cosine",
-              "clip_grad_norm": 1.0}
-    return {**common, **pick(profile, smoke={"epochs": 2, "lr": 0.1},
-                             cpu={"epochs": 20, "lr": 0.1},
-                             full={"epochs": 100, "lr": 0.1})}
+    return Budget(epochs=pick(profile, smoke=2, cpu=20, full=100), batch_size=256, lr=0.1, optimizer="sgd",
+                  momentum=0.9, schedule="cosine", clip_grad_norm=1.0)
 
 
-def teacher(profile: str, seed: int = 0, **overrides) -> nn.Module:
-    """The 1200-1200 teacher on all training cases, from the cache after the first run."""
-    train, _ = datasets(profile)
-    return trained("mnist-teacher", teacher_config(profile), train, profile=resolve_profile(profile), seed=seed,
-                   **{**teacher_budget(profile), **overrides})
+def teacher(arch, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
+            budget: Budget | None = None) -> nn.Module:
+    """The teacher (``"1200-1200"``) on all training cases, from the cache after the first run."""
+    transfer = datasets(profile)[0] if transfer is None else transfer
+    name = "mnist-teacher" if hidden_of(arch) == [1200, 1200] else f"mnist-teacher{'-'.join(map(str, hidden_of(arch)))}"
+    return trained(name, teacher_config(profile, arch), transfer, budget or teacher_budget(profile),
+                   profile=resolve_profile(profile), seed=seed)
 
 
-def student(width: int, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
-            teacher: nn.Module | None = None, temperature: float = 1.0, alpha: float | None = None,
-            **overrides) -> nn.Module:
-    """A ``width``-``width`` student trained on ``transfer`` (default: the training set):
-    on hard labels without a teacher, else distilled with soft-target weight ``alpha``."""
-    if transfer is None:
-        transfer, _ = datasets(profile)
-    kw = {**student_budget(profile), **overrides}
-    if teacher is not None:
-        kw.update(temperature=temperature, alpha=1.0 if alpha is None else alpha)
-    kind = "distilled" if teacher is not None else "hard"
-    return trained(f"mnist-student{width}-{kind}", student_config(width), transfer,
-                   profile=resolve_profile(profile), seed=seed, teacher=teacher, **kw)
+def student(arch, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
+            teacher: nn.Module | None = None, loss: nn.Module | None = None,
+            budget: Budget | None = None) -> nn.Module:
+    """A student (``800`` = 800-800) trained on ``transfer`` (default: the training set): on hard
+    labels without a teacher, else distilled with ``loss`` (a :mod:`kdhelpers.losses` module)."""
+    if teacher is not None and loss is None:
+        raise ValueError("a distilled student needs its loss, e.g. kd.losses.DistillationLoss(temperature=20, alpha=1.0)")
+    transfer = datasets(profile)[0] if transfer is None else transfer
+    width = "-".join(map(str, hidden_of(arch))) if len(set(hidden_of(arch))) > 1 else hidden_of(arch)[0]
+    kind = "hard" if loss is None else ("distilled" if type(loss).__name__ == "DistillationLoss"
+                                        else type(loss).__name__.lower())
+    return trained(f"mnist-student{width}-{kind}", student_config(arch), transfer, budget or student_budget(profile),
+                   profile=resolve_profile(profile), seed=seed, teacher=teacher, loss=loss)

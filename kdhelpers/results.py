@@ -9,12 +9,19 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version as _version
 from pathlib import Path
 
 import torch
 
 from .device import default_device, precision_name, seed_everything
 from .profiles import resolve_profile
+
+
+try:
+    VERSION = _version("kdhelpers")  # the one version number: pyproject.toml's
+except PackageNotFoundError:  # a plain checkout on sys.path (e.g. the benchmarks)
+    VERSION = "0+unknown"
 
 
 @dataclass
@@ -123,7 +130,6 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
     stored_claims = evaluate_all(list(claims), clean, _RUN.profile)
     import torchvision
 
-    from . import __version__
     payload = {
         "notebook": name,
         "profile": _RUN.profile,
@@ -132,7 +138,7 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
         "device": str(_RUN.device),
         "precision": precision_name(_RUN.device),
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
-                     "kdhelpers": __version__},
+                     "kdhelpers": VERSION},
         "git_commit": _git("rev-parse", "HEAD") or None,
         # uncommitted changes to the helper package would make the commit above a lie
         "kdhelpers_modified": bool(_git("status", "--porcelain", "--", "kdhelpers")),
@@ -197,11 +203,3 @@ def glue_values(payload: dict) -> dict:
         if cost.get(key) is not None:
             out[f"cost_{key.replace('_time_s', '').replace('_s', '')}_min"] = cost[key] / 60
     return out
-
-
-def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value) over seeds."""
-    import numpy as np
-
-    v = np.asarray(list(values), dtype=float)
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0

@@ -1,22 +1,31 @@
-"""One loop for plain training and distillation, plus evaluation helpers."""
+"""One loop for plain training and distillation, plus evaluation helpers.
+
+``fit(model, data, budget, teacher=..., loss=...)`` trains; ``trained(...)`` does the same through
+the model cache, keyed by everything that determines the result.
+"""
 from __future__ import annotations
 
 import math
 import time
+from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from typing import Callable
-
+from . import dryrun
+from .budget import Budget, make_optimizer, make_schedule
 from .cache import load_or_train
 from .data import AUGMENTATIONS, TensorData, batches
-from . import dryrun
 from .device import amp_dtype, default_device, precision_name, seed_everything, show_progress
-from .losses import DistillationLoss
+from .losses import CrossEntropy
 from .models import apply_max_norm, build_model
+
+
+def _precision(budget_or_model) -> str | None:
+    """None (the run's default) or "float32" (a source's protocol as published)."""
+    p = getattr(budget_or_model, "precision", None) or getattr(budget_or_model, "kd_precision", None)
+    return "float32" if p == "float32" else None
 
 
 @torch.no_grad()
@@ -28,7 +37,7 @@ def predict_logits(model: nn.Module, data: TensorData, *, batch_size: int = 4096
     model = model.to(device).eval()
     n = dryrun.eval_rows(len(data))
     x = data.x[:n].to(device)
-    dtype = amp_dtype(device, getattr(model, "kd_precision", None))
+    dtype = amp_dtype(device, _precision(model))
     outs = []
     for idx in batches(n, batch_size, shuffle=False, device=device):
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
@@ -54,116 +63,101 @@ def evaluate(model: nn.Module, data: TensorData, device=None) -> dict:
     return {"errors": wrong, "n": n, "accuracy": 100.0 * (n - wrong) / n, "error_rate": 100.0 * wrong / n}
 
 
-def _optimizer(params, name: str, lr: float, momentum: float, weight_decay: float):
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; use 'sgd', 'adam' or 'adamw'")
+def clip_grad_norm(params, max_norm: float) -> torch.Tensor:
+    """Scale the gradients so their total L2 norm is at most ``max_norm``; returns the norm before.
 
-
-def _schedule(opt, name: str, lr: float, steps: int):
-    if name == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    if name == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    raise ValueError(f"unknown schedule {name!r}; use 'constant', 'cosine' or 'onecycle'")
-
-
-def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 128, lr: float = 0.1,
-        optimizer: str = "sgd", momentum: float = 0.9, weight_decay: float = 0.0,
-        schedule: str = "cosine", teacher: nn.Module | None = None, temperature: float = 1.0,
-        alpha: float | None = None, augment=None, max_norm: float | None = None,
-        clip_grad_norm: float | None = None, seed: int = 0,
-        criterion: Callable | None = None, cache_teacher: bool = True,
-        on_epoch_end: Callable | None = None, precision: str | None = None,
-        device=None, desc: str = "train", progress: bool | None = None) -> dict:
-    """Train ``model`` on ``data``; with a ``teacher``, distil (α = soft-target weight, default 1).
-
-    Without augmentation the teacher's logits over the transfer set are computed once and
-    indexed per batch; with augmentation (or ``cache_teacher=False``, e.g. when the teacher
-    returns features too) the teacher runs per batch on the inputs the student sees.
-
-    ``criterion(student_out, teacher_out, targets)`` replaces the default loss (cross-entropy, or
-    :class:`DistillationLoss` with a teacher); ``teacher_out`` is ``None`` without a teacher.
-    ``on_epoch_end(epoch, model)`` runs after every epoch (epoch counts from 1), e.g. to save
-    checkpoints. ``precision`` "float32" turns mixed precision off for this run (default: the
-    run's, see :func:`kdhelpers.device.amp_dtype`). In a dry run (``KD_DRY_RUN=1``) the loop
-    stops after two small batches (:mod:`kdhelpers.dryrun`).
+    The same scaling as ``torch.nn.utils.clip_grad_norm_`` (coefficient max_norm / (norm + 1e-6)),
+    but the gradients are only rewritten when it is below 1: 0.26 instead of 0.61 ms per step for
+    an 800-800 MLP on a 2-core CPU (measured), a sixth of its whole training step.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if batch_size < 1 or not lr > 0:
-        raise ValueError(f"need batch_size ≥ 1 and lr > 0, got {batch_size}, {lr}")
-    if isinstance(augment, str):
-        if augment not in AUGMENTATIONS:
-            raise ValueError(f"unknown augmentation {augment!r}; known: {sorted(AUGMENTATIONS)}")
-        augment = AUGMENTATIONS[augment]
-    if criterion is not None:
-        if alpha is not None or temperature != 1.0:
-            raise ValueError("with a criterion, set temperature and weights on the criterion, not fit()")
-        loss_fn = criterion
-    elif teacher is not None:
-        loss_fn = DistillationLoss(temperature, 1.0 if alpha is None else alpha)
-    elif alpha not in (None, 0, 0.0):
-        raise ValueError(f"alpha={alpha!r} (a soft-target weight) needs a teacher")
-    else:
-        loss_fn = lambda out, _, y: F.cross_entropy(out.float(), y)  # noqa: E731
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    if not norm.is_cpu:  # on a GPU, multiply always rather than wait for the norm (torch's way)
+        torch._foreach_mul_(grads, torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+    elif norm + 1e-6 > max_norm:
+        torch._foreach_mul_(grads, max_norm / (norm + 1e-6))
+    return norm
+
+
+def fit(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Module | None = None,
+        loss: Callable | None = None, seed: int = 0, on_epoch_end: Callable | None = None,
+        device=None, desc: str = "train", progress: bool | None = None) -> dict:
+    """Train ``model`` on ``data`` with ``budget``; with a ``teacher``, distil.
+
+    ``loss(student_out, teacher_out, targets)`` is a module of :mod:`kdhelpers.losses` (default:
+    cross-entropy on the labels); ``teacher_out`` is None without a teacher. Without augmentation
+    the teacher's outputs over the transfer set are computed once and indexed per batch; with
+    augmentation (or ``budget.cache_teacher=False``) the teacher runs per batch on the very inputs
+    the student sees. ``on_epoch_end(epoch, model)`` runs after every epoch (counted from 1).
+    In a dry run (``KD_DRY_RUN=1``) the loop stops after two small batches.
+    """
+    if not isinstance(budget, Budget):
+        raise TypeError(f"fit takes a kd.Budget, got {type(budget).__name__}")
+    if loss is None:
+        if teacher is not None:
+            raise ValueError("a teacher needs a distillation loss, e.g. loss=kd.losses.DistillationLoss(T, alpha)")
+        loss = CrossEntropy(budget.label_smoothing)
+    if not callable(loss):
+        raise TypeError(f"loss must be callable as loss(student_out, teacher_out, targets), got {loss!r}")
+    augment = AUGMENTATIONS[budget.augment] if budget.augment else None
 
     device = torch.device(device) if device is not None else default_device()
-    dtype = amp_dtype(device, precision)
+    dtype = amp_dtype(device, _precision(budget))
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
     if device.type == "cuda" and data.x.dim() == 4 and any(isinstance(m, nn.Conv2d) for m in model.modules()):
         model.to(memory_format=torch.channels_last)
     on_dev = data.to(device)
-    teacher_logits = None
+    teacher_out = None
     if teacher is not None:
         teacher.to(device).eval()
-        if augment is None and cache_teacher:
-            teacher_logits = predict_logits(teacher, on_dev, device=device)
+        if augment is None and budget.cache_teacher:
+            teacher_out = predict_logits(teacher, on_dev, device=device)
 
-    opt = _optimizer(model.parameters(), optimizer, lr, momentum, weight_decay)
+    # fused: one kernel for the whole optimiser step instead of one per parameter (0.18 → 0.11 ms per
+    # step for an 800-800 MLP on a 2-core CPU, measured)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(params, budget, fused=device.type in ("cpu", "cuda"))
+    batch_size = dryrun.batch_size(budget.batch_size)
     steps_per_epoch = math.ceil(len(data) / batch_size)
-    sched = _schedule(opt, schedule, lr, epochs * steps_per_epoch)
+    sched = None if budget.schedule == "constant" else make_schedule(opt, budget, budget.epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # bf16 needs no scaling
     history, start, done = [], time.perf_counter(), 0
-    bar = tqdm(range(epochs), desc=desc, disable=not show_progress(progress), leave=False)
+    bar = tqdm(range(budget.epochs), desc=desc, disable=not show_progress(progress), leave=False)
     for epoch in bar:
         model.train()
         total = torch.zeros((), device=device)
-        for idx in batches(len(data), dryrun.batch_size(batch_size), generator=gen, device=device):
+        for idx in batches(len(data), batch_size, generator=gen, device=device):
             if dryrun.stop(done):
                 break
             done += 1
-            xb = on_dev.x[idx]
+            xb = on_dev.x.index_select(0, idx)  # 10x faster than x[idx] for a batch of images
             if augment is not None:
                 xb = augment(xb, generator=gen)
-            xb, yb = data.prepare(xb), on_dev.y[idx]
+            xb, yb = data.prepare(xb), on_dev.y.index_select(0, idx)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 out = model(xb)
                 t = None
-                if teacher_logits is not None:
-                    t = teacher_logits[idx]
+                if teacher_out is not None:
+                    t = teacher_out.index_select(0, idx)
                 elif teacher is not None:
                     with torch.no_grad():
                         t = teacher(xb)
-                loss = loss_fn(out, t, yb)
+                value = loss(out, t, yb)
             opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if clip_grad_norm:
+            scaler.scale(value).backward()
+            if budget.clip_grad_norm:
                 scaler.unscale_(opt)
-                nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+                clip_grad_norm(params, budget.clip_grad_norm)
             scaler.step(opt)
             scaler.update()
-            sched.step()
-            if max_norm:
-                apply_max_norm(model, max_norm)
-            total += loss.detach() * len(idx)
+            if sched is not None:
+                sched.step()
+            if budget.max_norm:
+                apply_max_norm(model, budget.max_norm)
+            total += value.detach() * len(idx)
         history.append(float(total) / len(data))
         bar.set_postfix(loss=f"{history[-1]:.4f}")
         if on_epoch_end is not None:
@@ -173,34 +167,40 @@ def fit(model: nn.Module, data: TensorData, *, epochs: int, batch_size: int = 12
             break
     model.eval()
     return {"loss": history, "seconds": time.perf_counter() - start,
-            "precision": precision_name(device, precision), "device": str(device)}
+            "precision": precision_name(device, _precision(budget)), "device": str(device)}
 
 
-def trained(name: str, model_cfg: dict, data: TensorData, *, profile: str, seed: int = 0,
-            teacher: nn.Module | None = None, **fit_kwargs) -> nn.Module:
-    """Build, seed and :func:`fit` a model — or load it from the cache if this exact
-    (model config, training config, profile, seed, data, teacher) was trained before."""
-    run_only = {k: fit_kwargs.pop(k) for k in ("device", "progress", "on_epoch_end") if k in fit_kwargs}
-    precision = fit_kwargs.get("precision")
-    key_fit = dict(fit_kwargs)
-    if key_fit.get("criterion") is not None:  # a loss module is keyed by its repr (with its settings)
-        key_fit["criterion"] = repr(key_fit["criterion"])
+def trained(name: str, model_cfg: dict, data: TensorData, budget: Budget, *, profile: str, seed: int = 0,
+            teacher: nn.Module | None = None, loss: nn.Module | None = None, checkpoints=None,
+            device=None, progress: bool | None = None):
+    """Build, seed and :func:`fit` a model — or load it from the cache if this exact (model config,
+    budget, loss, profile, seed, data, teacher, precision) was trained before.
+
+    ``checkpoints=[E, ...]`` keeps the model after each of those epochs of the one run and returns
+    ``{epoch: model}`` (the early-stopped teachers of a chapter), cached together.
+    """
     if teacher is not None and getattr(teacher, "kd_cache_key", None) is None:
         raise ValueError("the teacher must come from trained() so the student's cache key can name it")
-    device = run_only.get("device") or default_device()
-    parts = {"model": model_cfg, "fit": key_fit, "profile": profile, "seed": seed,
-             "data": data.name, "n": len(data),
+    if loss is not None and not (isinstance(loss, nn.Module) and (loss.extra_repr() or type(loss).__name__)):
+        raise ValueError("loss must be a kd.losses module (its repr, with its settings, keys the cache)")
+    device = torch.device(device) if device is not None else default_device()
+    precision = _precision(budget)
+    parts = {"model": model_cfg, "budget": budget.parts(), "loss": None if loss is None else repr(loss),
+             "profile": profile, "seed": seed, "data": data.name, "n": len(data),
              "teacher": getattr(teacher, "kd_cache_key", None),
              # bf16 and float32 runs of one config are different models
              "computed_in": precision_name(device, precision)}
 
-    def train():
+    def train(keep=None):
         seed_everything(seed)
         model = build_model(model_cfg)
-        fit(model, data, teacher=teacher, seed=seed, desc=name, **fit_kwargs, **run_only)
+        fit(model, data, budget, teacher=teacher, loss=loss, seed=seed, on_epoch_end=keep, device=device,
+            desc=name, progress=progress)
         return model
 
-    model = load_or_train(name, parts, lambda: build_model(model_cfg), train,
-                          meta={"device": str(device), "precision": precision_name(device, precision)})
-    model.kd_precision = precision
-    return model
+    out = load_or_train(name, parts, lambda: build_model(model_cfg), train,
+                        meta={"device": str(device), "precision": precision_name(device, precision)},
+                        checkpoints=checkpoints)
+    for m in (out.values() if isinstance(out, dict) else [out]):
+        m.kd_precision = budget.precision
+    return out

@@ -4,6 +4,7 @@ from torch import nn
 
 import kdhelpers as kd
 from kdhelpers import cifar
+from kdhelpers.models import CifarResNet, CifarVGG
 from kdhelpers.data import TensorData
 
 
@@ -34,8 +35,8 @@ def test_reduced_members_are_smaller_and_give_logits(table, model):
 
 def test_resnet_keeps_resolution_in_the_stem():
     with pytest.raises(ValueError, match="stem_stride"):
-        cifar.CifarResNet("basic", (1, 1, 1, 1), stem_stride=3)
-    net = cifar.CifarResNet("basic", (1, 1, 1, 1), width=4).eval()
+        CifarResNet("basic", (1, 1, 1, 1), stem_stride=3)
+    net = CifarResNet("basic", (1, 1, 1, 1), width=4).eval()
     assert isinstance(net.maxpool, nn.Identity) and net.conv1.stride == (1, 1) and net.conv1.kernel_size == (3, 3)
     with torch.no_grad():
         x = net.layer1(net.relu(net.bn1(net.conv1(torch.zeros(1, 3, 32, 32)))))
@@ -44,17 +45,17 @@ def test_resnet_keeps_resolution_in_the_stem():
 
 def test_bad_configs_raise():
     with pytest.raises(ValueError, match="block"):
-        cifar.CifarResNet("wide", (1, 1, 1, 1))
+        CifarResNet("wide", (1, 1, 1, 1))
     with pytest.raises(ValueError, match="four"):
-        cifar.CifarResNet("basic", (2, 2, 2))
+        CifarResNet("basic", (2, 2, 2))
     with pytest.raises(ValueError, match="scale"):
-        cifar.CifarVGG(scale=0)
+        CifarVGG(scale=0)
     with pytest.raises(ValueError, match="max-pools"):
-        cifar.CifarVGG(cfg=(8, "M", 8))
+        CifarVGG(cfg=(8, "M", 8))
     with pytest.raises(ValueError, match="role"):
         cifar.budget("cpu", "assistant")
-    with pytest.raises(ValueError, match="teacher"):
-        cifar.student("smoke", 0, beta=0.5)
+    with pytest.raises(ValueError, match="needs its loss"):
+        cifar.student("resnet18", "smoke", 0, teacher=torch.nn.Identity())
     with pytest.raises(ValueError, match="teachers are"):
         cifar.teacher("resnet18", "smoke")
 
@@ -81,5 +82,5 @@ def test_data_label_names_the_jpeg_copy():
 def test_budget_is_the_standard_recipe_in_every_profile():
     for p in ("smoke", "cpu", "full"):
         b = cifar.budget(p, "student")
-        assert (b["optimizer"], b["momentum"], b["weight_decay"], b["augment"]) == ("sgd", 0.9, 5e-4, "crop_flip")
-    assert cifar.budget("full", "teacher")["epochs"] > cifar.budget("cpu", "teacher")["epochs"]
+        assert (b.optimizer, b.momentum, b.weight_decay, b.augment) == ("sgd", 0.9, 5e-4, "crop_flip")
+    assert cifar.budget("full", "teacher").epochs > cifar.budget("cpu", "teacher").epochs

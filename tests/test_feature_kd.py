@@ -7,62 +7,63 @@ import torch.nn.functional as F
 
 import kdhelpers as kd
 from kdhelpers import feature_kd as fk
-from kdhelpers.losses import DistillationLoss
+from kdhelpers.losses import CosineHiddenLoss, DistillationLoss, FeatureMapMSELoss
+from kdhelpers.models import DeepNN, LightNN, TeacherFeatures
 
 
 def test_param_counts_match_the_tutorial():
     # the tutorial prints 1,186,986 and 267,738 parameters
-    assert kd.count_params(fk.DeepNN()) == 1_186_986
-    assert kd.count_params(fk.LightNN()) == 267_738
+    assert kd.count_params(DeepNN()) == 1_186_986
+    assert kd.count_params(LightNN()) == 267_738
     # the FitNets regressor adds one Conv(16, 32, 3): 16·32·9 + 32 weights, used in training only
-    assert kd.count_params(fk.LightNN(hidden="regressor")) == 267_738 + 16 * 32 * 9 + 32
+    assert kd.count_params(LightNN(hidden="regressor")) == 267_738 + 16 * 32 * 9 + 32
 
 
 def test_output_shapes_per_hidden_mode():
     x = torch.randn(3, 3, 32, 32)
-    assert fk.DeepNN()(x).shape == (3, 10)
-    logits, flat = fk.DeepNN(hidden="flat")(x)
+    assert DeepNN()(x).shape == (3, 10)
+    logits, flat = DeepNN(hidden="flat")(x)
     assert logits.shape == (3, 10) and flat.shape == (3, 2048)
-    assert fk.DeepNN(hidden="map")(x)[1].shape == (3, 32, 8, 8)
-    assert fk.LightNN(hidden="flat")(x)[1].shape == (3, 1024)
-    assert fk.LightNN(hidden="map")(x)[1].shape == (3, 16, 8, 8)
-    assert fk.LightNN(hidden="regressor")(x)[1].shape == (3, 32, 8, 8)
+    assert DeepNN(hidden="map")(x)[1].shape == (3, 32, 8, 8)
+    assert LightNN(hidden="flat")(x)[1].shape == (3, 1024)
+    assert LightNN(hidden="map")(x)[1].shape == (3, 16, 8, 8)
+    assert LightNN(hidden="regressor")(x)[1].shape == (3, 32, 8, 8)
     with pytest.raises(ValueError):
-        fk.DeepNN(hidden="regressor")
+        DeepNN(hidden="regressor")
     with pytest.raises(ValueError):
-        fk.LightNN(hidden="pooled")
+        LightNN(hidden="pooled")
 
 
 def test_registered_archs_build_from_config():
     m = kd.build_model({"arch": "tutorial_lightnn", "hidden": "regressor"})
-    assert isinstance(m, fk.LightNN) and hasattr(m, "regressor")
-    assert isinstance(kd.build_model({"arch": "tutorial_deepnn"}), fk.DeepNN)
+    assert isinstance(m, LightNN) and hasattr(m, "regressor")
+    assert isinstance(kd.build_model({"arch": "tutorial_deepnn"}), DeepNN)
 
 
 def test_teacher_features_packed_equals_tuple():
     torch.manual_seed(0)
-    t = fk.DeepNN().eval()
+    t = DeepNN().eval()
     x = torch.randn(4, 3, 32, 32)
-    logits, fmap = fk.TeacherFeatures(t)(x)
-    packed = fk.TeacherFeatures(t, "packed")(x)
+    logits, fmap = TeacherFeatures(t)(x)
+    packed = TeacherFeatures(t, "packed")(x)
     assert packed.shape == (4, 10 + 2048)
     torch.testing.assert_close(packed[:, :10], logits)
     torch.testing.assert_close(packed[:, 10:], fmap.flatten(1))
     torch.testing.assert_close(logits, t(x))  # same weights, same logits
-    torch.testing.assert_close(fk.TeacherFeatures(t, "logits")(x), logits)
+    torch.testing.assert_close(TeacherFeatures(t, "logits")(x), logits)
     with pytest.raises(ValueError):
-        fk.TeacherFeatures(fk.LightNN())
+        TeacherFeatures(LightNN())
     with pytest.raises(ValueError):
-        fk.TeacherFeatures(t, "features")
+        TeacherFeatures(t, "features")
 
 
 def test_teacher_memo_reuses_exact_batches_only():
     torch.manual_seed(0)
-    t = fk.DeepNN().eval()
+    t = DeepNN().eval()
     calls = []
     t.features.register_forward_hook(lambda *_: calls.append(1))
     memo = {}
-    a, b = fk.TeacherFeatures(t, "packed", memo), fk.TeacherFeatures(t, "logits", memo)
+    a, b = TeacherFeatures(t, "packed", memo), TeacherFeatures(t, "logits", memo)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         first = a(x)
@@ -84,26 +85,26 @@ def test_cosine_loss_worked_example():
     cos = torch.tensor([1.0, (1 + 2) / (math.sqrt(2) * math.sqrt(5))])
     ce = -(torch.log_softmax(logits, 1)[[0, 1], [0, 1]]).mean()
     expected = 0.25 * (1 - cos).mean() + 0.75 * ce
-    loss = fk.CosineHiddenLoss(0.25, 0.75)((logits, s), (torch.zeros(2, 2), t), y)
+    loss = CosineHiddenLoss(0.25)((logits, s), (torch.zeros(2, 2), t), y)
     torch.testing.assert_close(loss, expected)
     # equals the tutorial's nn.CosineEmbeddingLoss(target=1) on avg_pool1d(·, 2)
     ref = torch.nn.CosineEmbeddingLoss()(s, F.avg_pool1d(t, 2), torch.ones(2))
-    torch.testing.assert_close(fk.CosineHiddenLoss(1.0, 0.0)((logits, s), (None, t), y), ref)
+    torch.testing.assert_close(CosineHiddenLoss(1.0)((logits, s), (None, t), y), ref)
     # packed teacher output gives the same loss as the tuple
     packed = torch.cat([torch.zeros(2, 2), t], 1)
-    torch.testing.assert_close(fk.CosineHiddenLoss()((logits, s), packed, y), loss)
+    torch.testing.assert_close(CosineHiddenLoss(0.25)((logits, s), packed, y), loss)
 
 
 def test_feature_map_mse_worked_example():
     s = torch.zeros(1, 2, 1, 2)
     t = torch.tensor([[[[1.0, 3.0]], [[0.0, 2.0]]]])  # squares 1, 9, 0, 4 → mean 3.5
     logits, y = torch.tensor([[0.0, 0.0]]), torch.tensor([1])
-    loss = fk.FeatureMapMSELoss(0.25, 0.75)((logits, s), (logits, t), y)
+    loss = FeatureMapMSELoss(0.25)((logits, s), (logits, t), y)
     torch.testing.assert_close(loss, torch.tensor(0.25 * 3.5 + 0.75 * math.log(2)))
     packed = torch.cat([logits, t.flatten(1)], 1)
-    torch.testing.assert_close(fk.FeatureMapMSELoss(0.25, 0.75)((logits, s), packed, y), loss)
+    torch.testing.assert_close(FeatureMapMSELoss(0.25)((logits, s), packed, y), loss)
     with pytest.raises(ValueError):  # teacher map does not fit the student's
-        fk.FeatureMapMSELoss()((logits, s), (logits, torch.zeros(1, 3, 1, 2)), y)
+        FeatureMapMSELoss(0.25)((logits, s), (logits, torch.zeros(1, 3, 1, 2)), y)
 
 
 def test_tutorial_kd_loss_is_the_book_distillation_loss():
@@ -116,35 +117,35 @@ def test_tutorial_kd_loss_is_the_book_distillation_loss():
     torch.testing.assert_close(DistillationLoss(T, 0.25)(s, t, y), expected)
 
 
-@pytest.mark.parametrize("w, ce", [(-0.1, 0.75), (0.25, float("nan")), (0, 0), (True, 0.5), ("a", 1)])
-def test_bad_weights_raise(w, ce):
-    for loss in (fk.CosineHiddenLoss, fk.FeatureMapMSELoss):
-        with pytest.raises(ValueError):
-            loss(w, ce)
+@pytest.mark.parametrize("alpha", [-0.1, float("nan"), 1.5, True, "a"])
+def test_bad_weights_raise(alpha):
+    for loss in (CosineHiddenLoss, FeatureMapMSELoss):
+        with pytest.raises(ValueError, match="alpha"):
+            loss(alpha)
 
 
 def test_losses_reject_bad_inputs_and_have_reprs():
     y = torch.tensor([0])
     with pytest.raises(ValueError):  # student without features
-        fk.CosineHiddenLoss()(torch.zeros(1, 10), (torch.zeros(1, 10), torch.zeros(1, 4)), y)
+        CosineHiddenLoss(0.25)(torch.zeros(1, 10), (torch.zeros(1, 10), torch.zeros(1, 4)), y)
     with pytest.raises(ValueError):  # no teacher
-        fk.CosineHiddenLoss()((torch.zeros(1, 10), torch.zeros(1, 4)), None, y)
+        CosineHiddenLoss(0.25)((torch.zeros(1, 10), torch.zeros(1, 4)), None, y)
     with pytest.raises(ValueError):  # 3 does not pool to 2
-        fk.CosineHiddenLoss()((torch.zeros(1, 10), torch.ones(1, 2)), (None, torch.ones(1, 3)), y)
-    assert repr(fk.CosineHiddenLoss(0.5, 0.5)) != repr(fk.CosineHiddenLoss(0.25, 0.75))
-    assert "weight=0.25" in repr(fk.FeatureMapMSELoss())
+        CosineHiddenLoss(0.25)((torch.zeros(1, 10), torch.ones(1, 2)), (None, torch.ones(1, 3)), y)
+    assert repr(CosineHiddenLoss(0.5)) != repr(CosineHiddenLoss(0.25))
+    assert "alpha=0.25" in repr(FeatureMapMSELoss(0.25))
 
 
 def test_student_variant_checks():
     data = kd.TensorData(torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), "zeros")
-    with pytest.raises(ValueError):
-        fk.student("attention", data, "smoke")
-    with pytest.raises(ValueError):
-        fk.student("cosine", data, "smoke")  # needs a teacher
-    t = fk.DeepNN()
-    t.kd_cache_key = "t"
-    with pytest.raises(ValueError):
-        fk.student("kd", data, "smoke", teacher=t, weight=0.5, ce_weight=0.75)
+    with pytest.raises(ValueError, match="variant"):
+        fk.loss("attention")
+    with pytest.raises(ValueError, match="lightnn"):
+        fk.student("resnet", "smoke", transfer=data)
+    with pytest.raises(ValueError, match="together"):
+        fk.student("lightnn", "smoke", transfer=data, loss=fk.loss("cosine"))  # needs a teacher
+    assert fk.loss("ce") is None and fk.loss("kd").alpha == 0.25 and fk.loss("kd").temperature == 2.0
+    assert fk.loss("cosine").student_features == "flat" and fk.loss("regressor").student_features == "regressor"
 
 
 def test_cached_packed_teacher_trains_like_per_batch_teacher(tmp_path, monkeypatch):
@@ -155,14 +156,15 @@ def test_cached_packed_teacher_trains_like_per_batch_teacher(tmp_path, monkeypat
     g = torch.Generator().manual_seed(0)
     data = kd.TensorData(torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=g),
                          torch.randint(0, 10, (16,), generator=g), "rand")
-    teacher = fk.DeepNN().eval()
+    teacher = DeepNN().eval()
     finals = []
     for packed in (True, False):
         torch.manual_seed(1)
-        s = fk.LightNN(hidden="regressor")
+        s = LightNN(hidden="regressor")
         s.classifier[2].p = 0.0  # dropout draws would differ between the two runs' RNG use
-        kd.fit(s, data, epochs=1, batch_size=8, optimizer="adam", lr=1e-3, schedule="constant",
-               teacher=fk.TeacherFeatures(teacher, "packed" if packed else "tuple"), criterion=fk.FeatureMapMSELoss(),
-               cache_teacher=packed, progress=False, device="cpu")
+        budget = kd.Budget(epochs=1, batch_size=8, optimizer="adam", lr=1e-3, schedule="constant",
+                           cache_teacher=packed)
+        kd.fit(s, data, budget, teacher=TeacherFeatures(teacher, "packed" if packed else "tuple"),
+               loss=FeatureMapMSELoss(0.25), progress=False, device="cpu")
         finals.append(torch.cat([p.detach().flatten() for p in s.parameters()]))
     torch.testing.assert_close(finals[0], finals[1], rtol=1e-4, atol=1e-5)

@@ -7,6 +7,8 @@ import torch.nn.functional as F
 
 import kdhelpers as kd
 from kdhelpers import generations as gen
+from kdhelpers import losses as L
+from kdhelpers import models as M
 from kdhelpers.data import TensorData
 
 
@@ -19,36 +21,14 @@ def _toy(n=300, seed=0):
 
 
 MLP = {"arch": "mlp", "hidden": [16], "in_features": 16}
-FIT = {"batch_size": 50, "lr": 0.05, "device": "cpu", "progress": False}
-
-
-def test_checkpoints_one_per_kept_epoch_and_reload_identical(tmp_path):
-    data = _toy()
-    snapshots = {}
-    saver = gen.CheckpointSaver(tmp_path, "run", key="k")
-
-    def hook(epoch, model):
-        saver(epoch, model)
-        snapshots[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
-
-    kd.seed_everything(0)
-    model = kd.build_model(MLP)
-    kd.fit(model, data, epochs=3, on_epoch_end=hook, **FIT)
-    assert sorted(p.name for p in tmp_path.glob("*.pt")) == [f"run-epoch{e}.pt" for e in (1, 2, 3)]
-    assert not torch.equal(snapshots[1]["1.weight"], snapshots[3]["1.weight"])  # it did train
-    for e in (1, 2, 3):
-        loaded = gen.load_checkpoint(saver.path(e), MLP, key="k")
-        for name, value in loaded.state_dict().items():
-            assert torch.equal(value, snapshots[e][name]), (e, name)
-    with pytest.raises(ValueError, match="key"):
-        gen.load_checkpoint(saver.path(1), MLP, key="other")
+BUDGET = kd.Budget(epochs=1, batch_size=50, lr=0.05)
 
 
 def test_epoch_checkpoints_cached_and_keyed_per_epoch():
     data = _toy()
-    first = gen.epoch_checkpoints("t-ckpt", MLP, data, epochs=[1, 3], profile="smoke", seed=0, **FIT)
+    first = gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[1, 3], profile="smoke", seed=0)
     assert sorted(first) == [1, 3] and not first[1].kd_cache_hit
-    again = gen.epoch_checkpoints("t-ckpt", MLP, data, epochs=[3, 1], profile="smoke", seed=0, **FIT)
+    again = gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[3, 1], profile="smoke", seed=0)
     assert again[1].kd_cache_hit and again[3].kd_cache_hit
     for e in (1, 3):
         assert again[e].kd_cache_key == first[e].kd_cache_key and again[e].kd_cache_key.endswith(f"-epoch{e}")
@@ -58,23 +38,20 @@ def test_epoch_checkpoints_cached_and_keyed_per_epoch():
     # an epoch-3 checkpoint of a 3-epoch run equals a plain 3-epoch fit with the same seed
     kd.seed_everything(0)
     plain = kd.build_model(MLP)
-    kd.fit(plain, data, epochs=3, seed=0, **FIT)
+    kd.fit(plain, data, BUDGET.replace(epochs=3), seed=0, device="cpu")
     for a, b in zip(plain.parameters(), first[3].parameters()):
         assert torch.allclose(a, b)
-    other_seed = gen.epoch_checkpoints("t-ckpt", MLP, data, epochs=[1, 3], profile="smoke", seed=1, **FIT)
+    other_seed = gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[1, 3], profile="smoke", seed=1)
     assert other_seed[1].kd_cache_key != first[1].kd_cache_key
     with pytest.raises(ValueError):
-        gen.epoch_checkpoints("t-ckpt", MLP, data, epochs=[0, 2], profile="smoke", **FIT)
-    with pytest.raises(ValueError):
-        gen.epoch_checkpoints("t-ckpt", MLP, data, epochs=[2], profile="smoke", on_epoch_end=print, **FIT)
+        gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[0, 2], profile="smoke")
 
 
 def test_born_again_chain_keys_each_generation_by_its_teacher():
     data = _toy()
-    fit = {**FIT, "epochs": 1}
-    gen0 = kd.trained("t-ban", MLP, data, profile="smoke", seed=0, **fit)
-    make = lambda teacher: kd.trained("t-ban", MLP, data, profile="smoke", seed=0, teacher=teacher,  # noqa: E731
-                                      temperature=2.0, alpha=1.0, **fit)
+    gen0 = kd.trained("t-ban", MLP, data, BUDGET, profile="smoke", seed=0, device="cpu")
+    make = lambda teacher: kd.trained("t-ban", MLP, data, BUDGET, profile="smoke", seed=0, teacher=teacher,  # noqa: E731
+                                      loss=kd.DistillationLoss(2.0, 1.0), device="cpu")
     chain = gen.born_again_chain(gen0, make, generations=3)
     keys = [m.kd_cache_key for m in chain]
     assert len(chain) == 4 and len(set(keys)) == 4
@@ -82,7 +59,8 @@ def test_born_again_chain_keys_each_generation_by_its_teacher():
         payload = torch.load(kd.cache_dir() / f"t-ban-{keys[k]}.pt", weights_only=True)
         assert json.loads(payload["parts"])["teacher"] == keys[k - 1]
     # re-running the chain loads every generation from the cache, same keys
-    again = gen.born_again_chain(kd.trained("t-ban", MLP, data, profile="smoke", seed=0, **fit), make, 3)
+    again = gen.born_again_chain(kd.trained("t-ban", MLP, data, BUDGET, profile="smoke", seed=0, device="cpu"),
+                                 make, 3)
     assert [m.kd_cache_key for m in again] == keys and all(m.kd_cache_hit for m in again)
     with pytest.raises(ValueError):
         gen.born_again_chain(gen0, make, generations=0)
@@ -103,35 +81,36 @@ def test_mutual_loss_equals_formula_on_worked_example():
     def ce(z):
         return float(-F.log_softmax(z, 1)[torch.arange(2), y].mean())
 
-    expected = ce(za) + 0.5 * T * T * kl(zb, za) + ce(zb) + 0.5 * T * T * kl(za, zb)
-    got = gen.MutualLoss(temperature=T, weight=0.5)((za, zb), None, y)
+    a = 0.3  # α: the weight of the peer's soft targets, (1 − α) on the labels
+    expected = (1 - a) * ce(za) + a * T * T * kl(zb, za) + (1 - a) * ce(zb) + a * T * T * kl(za, zb)
+    got = L.MutualLoss(temperature=T, alpha=a)((za, zb), None, y)
     assert math.isclose(float(got), expected, rel_tol=1e-5)
     # worked by hand for row 0 of CE(za): -log(e²/(e²+2)) = log(1 + 2e⁻²)
     assert math.isclose(float(F.cross_entropy(za[:1], y[:1])), math.log(1 + 2 * math.exp(-2)), rel_tol=1e-6)
-    assert "temperature=2.0, weight=0.5" in repr(gen.MutualLoss(2.0, 0.5))
+    assert "temperature=2.0, alpha=0.5" in repr(L.MutualLoss(2.0, 0.5))
 
 
 def test_mutual_loss_detaches_the_peer():
     za = torch.randn(4, 5, requires_grad=True)
     zb = torch.randn(4, 5, requires_grad=True)
     y = torch.tensor([0, 1, 2, 3])
-    # the gradient reaching za is that of za's own loss only: CE(za) + KL(zb.detach() ‖ za)
-    gen.mutual_loss((za, zb), y, temperature=1.0).backward()
-    own = F.cross_entropy(za, y) + F.kl_div(F.log_softmax(za, 1), F.log_softmax(zb.detach(), 1),
-                                             log_target=True, reduction="batchmean")
+    # the gradient reaching za is that of za's own loss only: ½ CE(za) + ½ KL(zb.detach() ‖ za)
+    L.mutual_loss((za, zb), y, temperature=1.0, alpha=0.5).backward()
+    own = 0.5 * F.cross_entropy(za, y) + 0.5 * F.kl_div(F.log_softmax(za, 1), F.log_softmax(zb.detach(), 1),
+                                                         log_target=True, reduction="batchmean")
     expected = torch.autograd.grad(own, za)[0]
     assert torch.allclose(za.grad, expected, atol=1e-6)
-    # with weight 0 the students do not interact at all
+    # with α = 0 the students do not interact at all
     zc = torch.randn(4, 5, requires_grad=True)
-    gen.mutual_loss((zc, zb.detach()), y, weight=0.0).backward()
+    L.mutual_loss((zc, zb.detach()), y, alpha=0.0).backward()
     assert torch.allclose(zc.grad, torch.autograd.grad(F.cross_entropy(zc, y), zc)[0])
 
 
 def test_mutual_pair_trains_both_members_and_rejects_bad_input():
     data = _toy()
-    cfg = gen.mutual_pair_config(MLP, MLP)
-    pair = kd.trained("t-dml", cfg, data, profile="smoke", seed=0, criterion=gen.MutualLoss(), epochs=10,
-                       **{**FIT, "lr": 0.1})
+    cfg = M.mutual_pair_config(MLP, MLP)
+    pair = kd.trained("t-dml", cfg, data, BUDGET.replace(epochs=10, lr=0.2), profile="smoke", seed=0,
+                      loss=L.MutualLoss(), device="cpu")
     a, b = pair.members
     assert not torch.equal(a[1].weight, b[1].weight)  # different initialisations
     for m in (a, b):  # one optimiser over the pair: both members learned (chance is 10 %)
@@ -139,12 +118,12 @@ def test_mutual_pair_trains_both_members_and_rejects_bad_input():
     out = pair(data.prepare(data.x[:7]))
     assert isinstance(out, tuple) and [o.shape for o in out] == [(7, 10), (7, 10)]
     with pytest.raises(ValueError):
-        gen.MutualPair([kd.build_model(MLP)])
+        M.MutualPair([kd.build_model(MLP)])
     with pytest.raises(ValueError):
-        gen.MutualLoss(temperature=0)
+        L.MutualLoss(temperature=0)
     with pytest.raises(ValueError):
-        gen.MutualLoss()(out, out[0], data.y[:7])          # no teacher in mutual learning
+        L.MutualLoss()(out, out[0], data.y[:7])          # no teacher in mutual learning
     with pytest.raises(ValueError):
-        gen.mutual_loss(out[0], data.y[:7])                  # one tensor, not a tuple
+        L.mutual_loss(out[0], data.y[:7])                  # one tensor, not a tuple
     with pytest.raises(ValueError):
-        gen.mutual_loss((out[0], out[1][:, :5]), data.y[:7])  # mismatched shapes
+        L.mutual_loss((out[0], out[1][:, :5]), data.y[:7])  # mismatched shapes

@@ -30,14 +30,21 @@ class PixelTeacher(nn.Module):
 
 
 MLP = {"arch": "mlp", "hidden": [32], "in_features": 16}
-FIT = {"epochs": 3, "batch_size": 50, "lr": 0.05, "device": "cpu"}
+BUDGET = kd.Budget(epochs=3, batch_size=50, lr=0.05)
+CPU = {"device": "cpu"}
+
+
+class MSEToTeacher(nn.Module):
+    """A custom loss for these tests: regress the student's logits onto the teacher's."""
+    def forward(self, out, t, y):
+        return nn.functional.mse_loss(kd.logits_of(out).float(), t.float())
 
 
 def test_cached_teacher_logits_follow_the_shuffled_batches():
     data, teacher = _toy(), PixelTeacher()
     kd.seed_everything(0)
     student = kd.build_model(MLP)
-    kd.fit(student, data, teacher=teacher, temperature=2.0, alpha=1.0, **{**FIT, "epochs": 15})
+    kd.fit(student, data, BUDGET.replace(epochs=15), teacher=teacher, loss=kd.DistillationLoss(2.0, 1.0), **CPU)
     assert teacher.calls == 1                 # not augmented: one pass over the transfer set
     # soft targets only, no labels: the student can only learn the labels if every batch got
     # the teacher logits of its own (shuffled) examples
@@ -46,7 +53,8 @@ def test_cached_teacher_logits_follow_the_shuffled_batches():
 
 def test_augmented_transfer_set_gets_teacher_logits_per_batch():
     data, teacher = _toy(), PixelTeacher()
-    kd.fit(kd.build_model(MLP), data, teacher=teacher, augment="jitter", **FIT)
+    kd.fit(kd.build_model(MLP), data, BUDGET.replace(augment="jitter"), teacher=teacher,
+           loss=kd.DistillationLoss(2.0, 0.5), **CPU)
     assert teacher.calls == 3 * 12            # every step of every epoch, on the jittered batch
 
 
@@ -56,33 +64,48 @@ def test_same_seed_same_weights_and_max_norm_holds():
     for _ in range(2):
         kd.seed_everything(3)
         m = kd.build_model(MLP)
-        kd.fit(m, data, seed=3, max_norm=0.5, **FIT)
+        kd.fit(m, data, BUDGET.replace(max_norm=0.5), seed=3, **CPU)
         weights.append(m[1].weight.detach().clone())
     assert torch.equal(weights[0], weights[1])
     assert weights[0].norm(dim=1).max() <= 0.5 + 1e-5
 
 
-@pytest.mark.parametrize("bad, match", [({"epochs": 0}, "epochs"), ({"alpha": 0.5}, "needs a teacher"),
-                                        ({"augment": "mixup"}, "unknown augmentation"),
-                                        ({"optimizer": "lbfgs"}, "unknown optimizer")])
-def test_fit_rejects_bad_arguments(bad, match):
+@pytest.mark.parametrize("bad, match", [({"epochs": 0}, "epochs"), ({"augment": "mixup"}, "unknown augmentation"),
+                                        ({"optimizer": "lbfgs"}, "optimizer"), ({"lr": -1}, "lr"),
+                                        ({"schedule": "step"}, "schedule"), ({"precision": "fp8"}, "precision"),
+                                        ({"clip_grad_norm": 0}, "clip_grad_norm"), ({"batch_size": 1.5}, "batch_size")])
+def test_bad_budgets_are_rejected_with_their_value(bad, match):
     with pytest.raises(ValueError, match=match):
-        kd.fit(kd.build_model(MLP), _toy(), **{**FIT, **bad})
+        BUDGET.replace(**bad)
 
 
-def test_custom_criterion_gets_student_and_teacher_outputs_and_epoch_hook_runs():
+def test_fit_needs_a_budget_and_a_loss_for_a_teacher():
+    with pytest.raises(TypeError, match="Budget"):
+        kd.fit(kd.build_model(MLP), _toy(), {"epochs": 1})
+    with pytest.raises(ValueError, match="needs a distillation loss"):
+        kd.fit(kd.build_model(MLP), _toy(), BUDGET, teacher=PixelTeacher())
+    with pytest.raises(ValueError, match="no field"):
+        BUDGET.replace(epoch=3)
+
+
+def test_budget_parts_key_only_what_differs_and_describe_reads_well():
+    assert BUDGET.parts() == {"epochs": 3, "batch_size": 50, "lr": 0.05}
+    d = kd.Budget(epochs=2, optimizer="adam", lr=1e-3, clip_grad_norm=1.0).describe()
+    assert d["optimiser"] == "Adam" and "clipped at 1" in d["other"]
+    assert list(kd.budget_table({"a": BUDGET, "b": BUDGET}).columns) == ["a", "b"]
+
+
+def test_custom_loss_gets_student_and_teacher_outputs_and_epoch_hook_runs():
     data, teacher, seen, epochs = _toy(), PixelTeacher(), [], []
 
-    def criterion(out, t, y):
+    def loss(out, t, y):
         seen.append((out.shape, None if t is None else t.shape, y.shape))
         return nn.functional.mse_loss(out.float(), t.float())
 
-    kd.fit(kd.build_model(MLP), data, teacher=teacher, criterion=criterion,
-           on_epoch_end=lambda e, m: epochs.append((e, m.training)), **FIT)
+    kd.fit(kd.build_model(MLP), data, BUDGET, teacher=teacher, loss=loss,
+           on_epoch_end=lambda e, m: epochs.append((e, m.training)), **CPU)
     assert seen[0] == ((50, 10), (50, 10), (50,)) and len(seen) == 3 * 12
     assert epochs == [(1, False), (2, False), (3, False)]   # after each epoch, in eval mode
-    with pytest.raises(ValueError, match="on the criterion"):
-        kd.fit(kd.build_model(MLP), data, teacher=teacher, criterion=criterion, temperature=4.0, **FIT)
 
 
 def test_uncached_teacher_runs_per_batch_and_tuple_outputs_are_evaluated_on_logits():
@@ -96,8 +119,8 @@ def test_uncached_teacher_runs_per_batch_and_tuple_outputs_are_evaluated_on_logi
 
     data, teacher = _toy(), PixelTeacher()
     model = WithFeatures()
-    kd.fit(model, data, teacher=teacher, cache_teacher=False,
-           criterion=lambda out, t, y: nn.functional.cross_entropy(out[0].float(), y), **FIT)
+    kd.fit(model, data, BUDGET.replace(cache_teacher=False), teacher=teacher,
+           loss=lambda out, t, y: nn.functional.cross_entropy(out[0].float(), y), **CPU)
     assert teacher.calls == 3 * 12
     assert kd.evaluate(model, data, device="cpu")["n"] == len(data)
 
@@ -124,9 +147,9 @@ def test_corrupt_cached_result_is_recomputed_with_a_warning():
 
 def test_cache_hit_for_same_config_and_miss_for_another_seed():
     data = _toy()
-    a = kd.trained("toy", MLP, data, profile="smoke", seed=0, **FIT)
-    b = kd.trained("toy", MLP, data, profile="smoke", seed=0, **FIT)
-    c = kd.trained("toy", MLP, data, profile="smoke", seed=1, **FIT)
+    a = kd.trained("toy", MLP, data, BUDGET, profile="smoke", seed=0, **CPU)
+    b = kd.trained("toy", MLP, data, BUDGET, profile="smoke", seed=0, **CPU)
+    c = kd.trained("toy", MLP, data, BUDGET, profile="smoke", seed=1, **CPU)
     assert (a.kd_cache_hit, b.kd_cache_hit, c.kd_cache_hit) == (False, True, False)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     assert a.kd_cache_key != c.kd_cache_key
@@ -134,27 +157,49 @@ def test_cache_hit_for_same_config_and_miss_for_another_seed():
 
 def test_student_cache_key_names_its_teacher():
     data = _toy()
-    t0 = kd.trained("toyteacher", MLP, data, profile="smoke", seed=0, **FIT)
-    t1 = kd.trained("toyteacher", MLP, data, profile="smoke", seed=1, **FIT)
-    s0 = kd.trained("toystudent", MLP, data, profile="smoke", teacher=t0, temperature=4.0, **FIT)
-    s1 = kd.trained("toystudent", MLP, data, profile="smoke", teacher=t1, temperature=4.0, **FIT)
-    assert s0.kd_cache_key != s1.kd_cache_key
+    t0 = kd.trained("toyteacher", MLP, data, BUDGET, profile="smoke", seed=0, **CPU)
+    t1 = kd.trained("toyteacher", MLP, data, BUDGET, profile="smoke", seed=1, **CPU)
+    loss = kd.DistillationLoss(4.0, 1.0)
+    s0 = kd.trained("toystudent", MLP, data, BUDGET, profile="smoke", teacher=t0, loss=loss, **CPU)
+    s1 = kd.trained("toystudent", MLP, data, BUDGET, profile="smoke", teacher=t1, loss=loss, **CPU)
+    s2 = kd.trained("toystudent", MLP, data, BUDGET, profile="smoke", teacher=t0,
+                    loss=kd.DistillationLoss(2.0, 1.0), **CPU)
+    assert len({s0.kd_cache_key, s1.kd_cache_key, s2.kd_cache_key}) == 3  # teacher and loss key it
     with pytest.raises(ValueError, match="teacher must come from trained"):
-        kd.trained("toystudent", MLP, data, profile="smoke", teacher=PixelTeacher(), **FIT)
+        kd.trained("toystudent", MLP, data, BUDGET, profile="smoke", teacher=PixelTeacher(), loss=loss, **CPU)
+
+
+def test_checkpoints_of_one_run_are_cached_together_and_keyed_per_epoch():
+    data = _toy(seed=3)
+    ckpt = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), profile="smoke", checkpoints=[1, 3, 4], **CPU)
+    final = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), profile="smoke", **CPU)
+    assert sorted(ckpt) == [1, 3, 4] and not any(m.kd_cache_hit for m in ckpt.values())
+    assert len({m.kd_cache_key for m in ckpt.values()}) == 3 and ckpt[3].kd_cache_key.endswith("-epoch3")
+    # the last checkpoint is the fully trained run; earlier ones differ from it
+    assert all(torch.equal(p, q) for p, q in zip(ckpt[4].state_dict().values(), final.state_dict().values()))
+    assert not torch.equal(ckpt[1][1].weight, ckpt[4][1].weight)
+    again = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), profile="smoke", checkpoints=[1, 3, 4], **CPU)
+    assert all(m.kd_cache_hit for m in again.values())
+    assert torch.equal(again[1][1].weight, ckpt[1][1].weight)
+    path = next(kd.cache_dir().glob(f"toyckpt-{ckpt[1].kd_cache_key.split('-')[0]}.pt"))
+    path.write_bytes(b"broken")
+    with pytest.warns(RuntimeWarning, match="corrupt or unreadable"):
+        redone = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), profile="smoke", checkpoints=[1, 3, 4], **CPU)
+    assert torch.equal(redone[3][1].weight, ckpt[3][1].weight)
 
 
 def test_corrupt_cache_file_is_retrained_with_a_warning():
     data = _toy(seed=5)
-    first = kd.trained("toycorrupt", MLP, data, profile="smoke", **FIT)
+    first = kd.trained("toycorrupt", MLP, data, BUDGET, profile="smoke", **CPU)
     path = kd.cache_dir() / f"toycorrupt-{first.kd_cache_key}.pt"
     path.write_bytes(path.read_bytes()[:100])          # a truncated write
     with pytest.warns(RuntimeWarning, match="corrupt or unreadable"):
-        again = kd.trained("toycorrupt", MLP, data, profile="smoke", **FIT)
+        again = kd.trained("toycorrupt", MLP, data, BUDGET, profile="smoke", **CPU)
     assert again.kd_cache_hit is False
     assert all(torch.equal(p, q) for p, q in zip(first.state_dict().values(), again.state_dict().values()))
     with warnings.catch_warnings():
         warnings.simplefilter("error")                 # and the rewritten file loads cleanly
-        assert kd.trained("toycorrupt", MLP, data, profile="smoke", **FIT).kd_cache_hit
+        assert kd.trained("toycorrupt", MLP, data, BUDGET, profile="smoke", **CPU).kd_cache_hit
 
 
 def test_record_writes_provenance_atomically(tmp_path, monkeypatch):
@@ -178,12 +223,12 @@ def test_the_cache_keeps_each_models_training_time_and_device_and_the_run_ledger
 
     cache.reset_ledger()
     data = _toy(seed=7)
-    first = kd.trained("ledger-test", MLP, data, profile="cpu", seed=7, **FIT)
+    first = kd.trained("ledger-test", MLP, data, BUDGET, profile="cpu", seed=7, **CPU)
     [entry] = cache.LEDGER.values()
     assert entry["hit"] is False and entry["seconds"] > 0 and entry["device"] == "cpu"
     assert entry["precision"] == "float32"
     cache.reset_ledger()
-    again = kd.trained("ledger-test", MLP, data, profile="cpu", seed=7, **FIT)
+    again = kd.trained("ledger-test", MLP, data, BUDGET, profile="cpu", seed=7, **CPU)
     [hit] = cache.LEDGER.values()
     assert hit["hit"] is True and hit["seconds"] == entry["seconds"]  # the recorded cost comes back
     assert again.kd_cache_key == first.kd_cache_key
@@ -200,8 +245,8 @@ def test_dry_run_stops_each_loop_after_two_small_batches_and_keeps_shapes(monkey
         seen.append(len(y))
         return nn.functional.cross_entropy(out.float(), y)
 
-    kd.fit(kd.build_model(MLP), data, criterion=criterion, teacher=teacher, cache_teacher=False,
-           **{**FIT, "epochs": 5})
+    kd.fit(kd.build_model(MLP), data, BUDGET.replace(epochs=5, cache_teacher=False), loss=criterion,
+           teacher=teacher, **CPU)
     assert seen == [dryrun.BATCH] * dryrun.MAX_BATCHES
     logits = kd.predict_logits(teacher, data, device="cpu")
     assert logits.shape == (len(data), 10)

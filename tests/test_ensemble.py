@@ -1,11 +1,16 @@
-"""The many-small-models trainer equals independent models; the data and keys are what the chapter says."""
+"""The many-small-models trainer equals independent models; the synthetic data, keys and the
+T_opt statistics are what the chapter says."""
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 import kdhelpers as kd
-from kdhelpers import synthetic as syn
+from kdhelpers import ensemble as E
+from kdhelpers import stats
+from kdhelpers import synthetic_data as syn
+from kdhelpers.losses import distillation_loss, soft_target_loss
+from kdhelpers.models import EnsembleMLP
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +31,7 @@ def test_keys():
 
 def test_forward_equals_independent_mlps():
     mlps = _mlps()
-    ens = syn.EnsembleMLP.from_linears(mlps)
+    ens = EnsembleMLP.from_linears(mlps)
     x = torch.randn(3, 6, 4)
     out = ens(x)
     assert out.shape == (3, 6, 3)
@@ -40,7 +45,7 @@ def test_forward_equals_independent_mlps():
 
 def test_one_sgd_step_equals_independent_steps():
     mlps = _mlps()
-    ens = syn.EnsembleMLP.from_linears(mlps)
+    ens = EnsembleMLP.from_linears(mlps)
     x, y = torch.randn(3, 8, 4), torch.randint(0, 3, (3, 8))
     opt = torch.optim.SGD(ens.parameters(), lr=0.5)
     losses = F.cross_entropy(ens(x).flatten(0, 1), y.flatten(), reduction="none").view(3, 8).mean(1)
@@ -56,12 +61,12 @@ def test_one_sgd_step_equals_independent_steps():
 def test_train_ensemble_equals_independent_adam_full_batch():
     """Full-batch epochs (order-free) with per-member data sets, temperatures and soft weights."""
     mlps = _mlps(4)
-    ens = syn.EnsembleMLP.from_linears(mlps)
+    ens = EnsembleMLP.from_linears(mlps)
     x, y = torch.randn(2, 10, 4), torch.randint(0, 3, (2, 10))
     teacher = torch.randn(2, 10, 3) * 3
     source, T, alpha = [0, 1, 1, 0], [1.0, 2.5, 20.0, 4.0], [1.0, 0.9, 0.5, 0.0]
-    syn.train_ensemble(ens, x, y, source, epochs=3, batch_size=10, lr=0.01, teacher_logits=teacher,
-                       temperature=T, alpha=alpha, cosine=False, progress=False)
+    budget = kd.Budget(epochs=3, batch_size=10, lr=0.01, optimizer="adam", schedule="constant")
+    E.train_ensemble(ens, x, y, source, budget, teacher_logits=teacher, temperature=T, alpha=alpha, progress=False)
     for m, mlp in enumerate(mlps):
         d = source[m]
         loss_fn = kd.DistillationLoss(T[m], alpha[m])
@@ -77,42 +82,43 @@ def test_vectorised_losses_equal_kd_losses():
     torch.manual_seed(1)
     s, t, y = torch.randn(3, 5, 4), torch.randn(3, 5, 4) * 4, torch.randint(0, 4, (3, 5))
     T, a = torch.tensor([1.0, 2.5, 20.0]), torch.tensor([1.0, 0.9, 0.0])
-    soft = syn.soft_target_loss_per_model(s, t, T)
-    full = syn.distillation_loss_per_model(s, t, y, T, a)
+    soft = soft_target_loss(s, t, T)
+    full = distillation_loss(s, t, y, T, a)
     for m in range(3):
         torch.testing.assert_close(soft[m], kd.soft_target_loss(s[m], t[m], float(T[m])))
         torch.testing.assert_close(full[m], kd.DistillationLoss(float(T[m]), float(a[m]))(s[m], t[m], y[m]))
-    torch.testing.assert_close(syn.distillation_loss_per_model(s, None, y, T, torch.zeros(3)),
+    torch.testing.assert_close(distillation_loss(s, None, y, T, torch.zeros(3)),
                                F.cross_entropy(s.flatten(0, 1), y.flatten(), reduction="none").view(3, 5).mean(1))
 
 
 def test_bad_input_raises():
     s = torch.randn(2, 5, 4)
     with pytest.raises(ValueError):
-        syn.soft_target_loss_per_model(s, s, torch.tensor([1.0, 0.0]))
+        soft_target_loss(s, s, torch.tensor([1.0, 0.0]))
     with pytest.raises(ValueError):
-        syn.soft_target_loss_per_model(s, s, torch.tensor([1.0]))
+        soft_target_loss(s, s, torch.tensor([1.0]))
     with pytest.raises(ValueError):
-        syn.distillation_loss_per_model(s, None, torch.zeros(2, 5, dtype=torch.long), [1.0, 1.0], [0.5, 0.0])
+        distillation_loss(s, None, torch.zeros(2, 5, dtype=torch.long), [1.0, 1.0], [0.5, 0.0])
     with pytest.raises(ValueError):
         syn.make_split(0.2, 0.0, 0, n_samples=200)
     with pytest.raises(ValueError):
         syn.make_split(-1.0, 0.5, 0, n_samples=200)
-    ens = syn.EnsembleMLP(2, [3], 4, 2)
+    ens = EnsembleMLP(2, [3], 4, 2)
     with pytest.raises(ValueError):
         ens(torch.randn(3, 5, 4))
+    one = kd.Budget(epochs=1, optimizer="adam", lr=1e-3)
     with pytest.raises(ValueError):
-        syn.train_ensemble(ens, torch.randn(1, 6, 4), torch.zeros(1, 6, dtype=torch.long), [0, 1],
-                           epochs=1, progress=False)
+        E.train_ensemble(ens, torch.randn(1, 6, 4), torch.zeros(1, 6, dtype=torch.long), [0, 1], one, progress=False)
     with pytest.raises(ValueError):
-        syn.train_ensemble(ens, torch.randn(1, 6, 4), torch.zeros(1, 6, dtype=torch.long), [0, 0],
-                           epochs=1, teacher_logits=torch.randn(1, 6, 2), temperature=[1.0, -2.0],
-                           progress=False)
+        E.train_ensemble(ens, torch.randn(1, 6, 4), torch.zeros(1, 6, dtype=torch.long), [0, 0], one,
+                         teacher_logits=torch.randn(1, 6, 2), temperature=[1.0, -2.0], progress=False)
+    with pytest.raises(TypeError, match="Budget"):
+        E.train_ensemble(ens, torch.randn(1, 6, 4), torch.zeros(1, 6, dtype=torch.long), [0, 0], {"epochs": 1})
 
 
 def test_member_init_does_not_depend_on_the_ensemble():
-    a = syn.EnsembleMLP(2, [6], 4, 3, init_seeds=[5, 9])
-    b = syn.EnsembleMLP(3, [6], 4, 3, init_seeds=[9, 1, 5])
+    a = EnsembleMLP(2, [6], 4, 3, init_seeds=[5, 9])
+    b = EnsembleMLP(3, [6], 4, 3, init_seeds=[9, 1, 5])
     x = torch.randn(7, 4)
     torch.testing.assert_close(a.member(0)(x), b.member(2)(x))
     torch.testing.assert_close(a.member(1)(x), b.member(0)(x))
@@ -132,10 +138,17 @@ def test_make_split_is_deterministic_and_standardised():
 def test_t_opt_and_bootstrap():
     temps = (1, 2, 4)
     acc = np.array([[80.0, 85.0, 84.0], [81.0, 86.0, 83.0], [79.0, 84.0, 85.0]])
-    assert syn.t_opt(acc, temps) == 2.0
-    boot = syn.bootstrap_t_opt(acc, temps, n_boot=500)
+    assert stats.t_opt(acc, temps) == 2.0
+    boot = stats.bootstrap_t_opt(acc, temps, n_boot=500)
     assert set(np.unique(boot)) <= {2.0, 4.0} and (boot == 2.0).mean() > 0.5
-    same = syn.bootstrap_t_opt(np.tile([[1.0, 3.0, 2.0]], (3, 1)), temps, n_boot=50)
+    same = stats.bootstrap_t_opt(np.tile([[1.0, 3.0, 2.0]], (3, 1)), temps, n_boot=50)
     assert (same == 2.0).all()
     with pytest.raises(ValueError):
-        syn.t_opt(acc[:, :2], temps)
+        stats.t_opt(acc[:, :2], temps)
+
+
+def test_paired_interval_and_mean_std():
+    assert stats.mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0) and stats.mean_std([5.0]) == (5.0, 0.0)
+    lo, hi = stats.paired_interval([1.0, 2.0, 3.0])
+    assert lo == pytest.approx(2 - 4.302653 / 3 ** 0.5, rel=1e-5) and hi == pytest.approx(4 - lo)
+    assert stats.paired_interval([2.0]) == (2.0, 2.0)

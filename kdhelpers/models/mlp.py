@@ -1,8 +1,10 @@
-"""The paper's networks, built from plain config dicts so they can key the model cache."""
+"""Hinton et al.'s MNIST nets: fully connected ReLU layers with optional dropout and max-norm."""
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from .registry import register
 
 
 class Dropout(nn.Dropout):
@@ -15,8 +17,9 @@ class Dropout(nn.Dropout):
         return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
 
 
+@register("mlp")
 class MLP(nn.Sequential):
-    """Hinton et al.'s MNIST nets: ``hidden`` ReLU layers, optional dropout on inputs/hidden units."""
+    """``hidden`` ReLU layers, optional dropout on inputs/hidden units."""
 
     def __init__(self, hidden=(1200, 1200), in_features: int = 784, n_classes: int = 10,
                  dropout: float = 0.0, input_dropout: float = 0.0):
@@ -44,19 +47,3 @@ def apply_max_norm(model: nn.Module, max_norm: float) -> None:
     for m in model.modules():
         if isinstance(m, nn.Linear):
             m.weight.renorm_(2, 0, max_norm)  # dim 0: one row = one unit's incoming weights
-
-
-ARCHS = {"mlp": MLP}
-
-
-def build_model(cfg: dict) -> nn.Module:
-    """``build_model({"arch": "mlp", "hidden": [800, 800]})``; other chapters register more archs."""
-    cfg = dict(cfg)
-    arch = cfg.pop("arch", None)
-    if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}; known: {sorted(ARCHS)}")
-    return ARCHS[arch](**cfg)
-
-
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

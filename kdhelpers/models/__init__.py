@@ -1,0 +1,11 @@
+"""Every architecture of the book, registered by name where it is defined (see :mod:`.registry`).
+
+Importing this package imports every model module, so :func:`build_model` knows every arch
+whatever else has been imported.
+"""
+from .registry import ARCHS, build_model, count_params, register
+from .mlp import MLP, Dropout, apply_max_norm
+from .cifar import CifarResNet, CifarVGG
+from .tutorial import DeepNN, LightNN, TeacherFeatures
+from .ensemble import EnsembleMLP
+from .mutual import MutualPair, mutual_pair_config
