@@ -59,6 +59,9 @@ class SoftPlusHard(nn.Module):
 class CrossEntropy(nn.Module):
     """Hard labels only: CE(student logits, labels), optionally label-smoothed."""
 
+    formula = "CE(s, y)"
+
+
     def __init__(self, label_smoothing: float = 0.0):
         super().__init__()
         if not 0 <= label_smoothing < 1:

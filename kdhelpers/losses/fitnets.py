@@ -10,6 +10,7 @@ from .hidden import HiddenPlusCE
 
 class FeatureMapMSELoss(HiddenPlusCE):
     student_features = "regressor"
+    formula = "α·MSE(regressor(map_s), map_t) + (1 − α)·CE(s, y)"
 
     def hidden_loss(self, s, t):
         if t.dim() == 2:  # packed teacher output: restore the map's shape

@@ -14,6 +14,7 @@ from .hidden import HiddenPlusCE
 
 class CosineHiddenLoss(HiddenPlusCE):
     student_features = "flat"
+    formula = "α·(1 − cos(h_s, pool(h_t))) + (1 − α)·CE(s, y)"
 
     def hidden_loss(self, s, t):
         s, t = s.flatten(1), t.flatten(1)

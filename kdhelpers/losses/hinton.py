@@ -77,6 +77,9 @@ def distillation_loss(student_logits, teacher_logits, targets, temperature, alph
 class SoftTargetKL(SoftPlusHard):
     """The soft term alone (Hinton's "regularised solely by matching the soft targets")."""
 
+    formula = "T²·KL(softmax(t/T) ‖ softmax(s/T))"
+
+
     def __init__(self, temperature: float):
         super().__init__(1.0)
         self.temperature = check_temperature(temperature)
@@ -90,6 +93,9 @@ class SoftTargetKL(SoftPlusHard):
 
 class DistillationLoss(SoftPlusHard):
     """α · T²·KL(soft targets) + (1 − α) · CE(hard labels)."""
+
+    formula = "α·T²·KL(softmax(t/T) ‖ softmax(s/T)) + (1 − α)·CE(s, y)"
+
 
     def __init__(self, temperature: float = 1.0, alpha: float = 1.0):
         super().__init__(alpha)

@@ -16,6 +16,11 @@ from .checks import check_logits, check_weight
 class LogitMSE(SoftPlusHard):
     """α · scale · mean (z − v)² + (1 − α) · CE(labels)."""
 
+    @property
+    def formula(self) -> str:
+        return f"α·{self.scale:g}·mean((s − t)²) + (1 − α)·CE(s, y)"
+
+
     def __init__(self, alpha: float = 1.0, scale: float = 0.5):
         super().__init__(alpha)
         self.scale = check_weight("scale", scale)

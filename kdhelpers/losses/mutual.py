@@ -38,6 +38,9 @@ def mutual_loss(logits, targets, temperature: float = 1.0, alpha: float = 0.5) -
 class MutualLoss(nn.Module):
     """A :func:`kdhelpers.fit` loss for :class:`kdhelpers.models.MutualPair`: ``loss(pair_out, None, y)``."""
 
+    formula = "Σₖ (1 − α)·CE(zₖ, y) + α·T²·KL(softmax(z_peer/T) ‖ softmax(zₖ/T))"
+
+
     def __init__(self, temperature: float = 1.0, alpha: float = 0.5):
         super().__init__()
         self.temperature = check_temperature(temperature)

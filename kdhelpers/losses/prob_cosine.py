@@ -13,6 +13,9 @@ from .checks import check_logits, check_temperature
 class ProbCosine(SoftPlusHard):
     """α · T²·(1 − cos(q, p)) + (1 − α) · CE(labels), batch mean."""
 
+    formula = "α·T²·(1 − cos(softmax(s/T), softmax(t/T))) + (1 − α)·CE(s, y)"
+
+
     def __init__(self, temperature: float, alpha: float = 1.0):
         super().__init__(alpha)
         self.temperature = check_temperature(temperature)

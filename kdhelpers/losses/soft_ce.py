@@ -30,6 +30,11 @@ def soft_cross_entropy(student_logits, teacher_logits, temperature: float, *, re
 class SoftCrossEntropy(SoftPlusHard):
     """α · [T² if ``t2_scale``] · C + (1 − α) · CE(labels), batch mean."""
 
+    @property
+    def formula(self) -> str:
+        return ("α·T²·" if self.t2_scale else "α·") + "CE(softmax(t/T), softmax(s/T)) + (1 − α)·CE(s, y)"
+
+
     def __init__(self, temperature: float, alpha: float = 1.0, t2_scale: bool = False):
         super().__init__(alpha)
         self.temperature = check_temperature(temperature)
