@@ -4,7 +4,7 @@ Layers, bottom up: profiles, device, dryrun · data, models, losses, budget, cac
 train, ensemble, cost, claims, results, plotting · the chapters' helpers (mnist, bias,
 softtargets, synthetic, cifar, feature_kd, generations). Nothing imports upward.
 """
-from . import claims, cost, dryrun, losses, models, plotting
+from . import claims, cost, dryrun, losses, models, plotting, protocol, results, stats
 from .budget import Budget, budget_table
 from .cache import atomic_save, cache_dir, load_or_compute, load_or_train
 from .cost import Plan
@@ -17,4 +17,4 @@ from .profiles import PROFILES, pick, resolve_profile
 from .results import VERSION as __version__, glue, record, setup
 from .stats import mean_std
 from .train import errors, evaluate, fit, logits_of, predict_logits, trained
-from . import bias, mnist
+from . import bias, mnist, softtargets

@@ -110,27 +110,35 @@ class Plan:
         self.device = torch.device(device) if device is not None else default_device()
         self.jobs: list[Job] = []
 
-    def add(self, what: str, model, input_shape, samples: int, epochs: int, *, count: int = 1,
-            batch_size: int = 128, teacher=None, teacher_per_batch: bool = False,
-            precision: str | None = None) -> "Plan":
-        """``count`` trainings of ``model`` (config or module) on ``samples`` examples of
-        ``input_shape`` for ``epochs`` epochs; ``teacher`` (config or module) runs once over the
-        transfer set, or on every batch with ``teacher_per_batch`` (augmented transfer sets)."""
-        if min(samples, epochs, count, batch_size) < 1:
-            raise ValueError(f"{what}: samples, epochs, count and batch_size must be ≥ 1")
-        job = Job(what, model, tuple(input_shape), int(samples), int(epochs), int(count), int(batch_size),
-                  teacher, teacher_per_batch, precision)
-        net = _build(model)
-        job.flops = 3 * forward_flops(net, job.input_shape) * job.samples * job.epochs
+    def add(self, what: str, model, budget, *, samples: int, input_shape, count: int = 1, teacher=None) -> "Plan":
+        """``count`` trainings of ``model`` (config or module) with ``budget`` (a
+        :class:`kdhelpers.Budget`: its epochs, batch and precision) on ``samples`` examples of
+        ``input_shape``. A ``teacher`` (config or module) runs once over the transfer set, or on
+        every batch when the budget augments or does not cache the teacher."""
+        if min(samples, count) < 1:
+            raise ValueError(f"{what}: samples and count must be ≥ 1")
+        precision = "float32" if budget.precision == "float32" else None
+        per_batch = budget.augment is not None or not budget.cache_teacher
+        job = Job(what, model, tuple(input_shape), int(samples), budget.epochs, int(count), budget.batch_size,
+                  teacher, per_batch, precision)
+        job.flops = 3 * forward_flops(_build(model), job.input_shape) * job.samples * job.epochs
         rate = probe_rate(model, job.input_shape, min(job.batch_size, 256), device=self.device, precision=precision)
         job.seconds = job.flops / rate
         if teacher is not None:
-            t_flops = forward_flops(_build(teacher), job.input_shape) * job.samples * (job.epochs if teacher_per_batch else 1)
-            t_rate = probe_rate(teacher, job.input_shape, min(job.batch_size, 256), device=self.device, precision=precision)
+            t_flops = forward_flops(_build(teacher), job.input_shape) * job.samples * (job.epochs if per_batch else 1)
+            t_rate = probe_rate(teacher, job.input_shape, min(job.batch_size, 256), device=self.device,
+                                precision=precision)
             job.flops += t_flops
             job.seconds += t_flops / t_rate
         job.flops *= job.count
         job.seconds *= job.count
+        self.jobs.append(job)
+        return self
+
+    def add_flops(self, what: str, flops: float, seconds: float, count: int = 1) -> "Plan":
+        """A job priced elsewhere (e.g. a batched ensemble: its FLOPs and its own probe)."""
+        job = Job(what, None, (), 0, 0, int(count))
+        job.flops, job.seconds = float(flops) * count, float(seconds) * count
         self.jobs.append(job)
         return self
 
@@ -145,7 +153,8 @@ class Plan:
     def table(self):
         import pandas as pd
 
-        rows = [{"training": j.what, "runs": j.count, "epochs × examples": f"{j.epochs} × {j.samples:,}",
+        rows = [{"training": j.what, "runs": j.count,
+                 "epochs × examples": f"{j.epochs} × {j.samples:,}" if j.samples else "",
                  "TFLOP": j.flops / 1e12, "estimate (min)": j.seconds / 60} for j in self.jobs]
         rows.append({"training": "total", "runs": sum(j.count for j in self.jobs), "epochs × examples": "",
                      "TFLOP": self.flops / 1e12, "estimate (min)": self.seconds / 60})

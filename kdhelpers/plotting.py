@@ -96,7 +96,7 @@ def plot_grid(table: "pd.DataFrame", temperatures):
     return fig
 
 
-def plot_t_opt_heatmap(metrics: dict, cells):
+def plot_t_opt_heatmap(metrics: dict, cells, prefix: str = ""):
     """T_opt (chosen on validation) per data set, with the bootstrap 5–95 % range."""
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -106,7 +106,7 @@ def plot_t_opt_heatmap(metrics: dict, cells):
     val = pd.DataFrame(np.nan, index=[f"{s:.1f}" for s in seps], columns=[f"{p:.0%}" for p in pis])
     ann = val.astype(object)
     for cs, pi in cells:
-        k = cell_key(cs, pi)
+        k = prefix + cell_key(cs, pi)
         val.loc[f"{cs:.1f}", f"{pi:.0%}"] = metrics[f"{k}_T_opt"]
         ann.loc[f"{cs:.1f}", f"{pi:.0%}"] = f"{metrics[f'{k}_T_opt']:g}\n[{metrics[f'{k}_T_opt_lo']:g}, {metrics[f'{k}_T_opt_hi']:g}]"
     fig, ax = plt.subplots(figsize=(4.8, 3.6))

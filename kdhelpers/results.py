@@ -203,3 +203,17 @@ def glue_values(payload: dict) -> dict:
         if cost.get(key) is not None:
             out[f"cost_{key.replace('_time_s', '').replace('_s', '')}_min"] = cost[key] / 60
     return out
+
+
+def load(name: str, *, missing_ok: bool = False) -> dict | None:
+    """Another chapter's recorded results: ``results/<name>.json`` of this project (the committed
+    run), else of ``$KD_RESULTS_DIR``. ``missing_ok``: None instead of an error (e.g. in Colab)."""
+    candidates = [p / "results" / f"{name}.json" for p in [project_root()] if p is not None]
+    candidates.append(results_dir() / f"{name}.json")
+    for path in candidates:
+        if path.exists():
+            return json.loads(path.read_text())
+    if missing_ok:
+        return None
+    raise FileNotFoundError(f"no results for {name!r}: run notebooks/{name}.ipynb first "
+                            f"(looked in {', '.join(str(c) for c in candidates)})")

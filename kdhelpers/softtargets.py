@@ -72,3 +72,32 @@ def center(logits: torch.Tensor) -> torch.Tensor:
     """Subtract each example's mean logit (the softmax does not change)."""
     logits = torch.as_tensor(logits)
     return logits - logits.mean(dim=-1, keepdim=True)
+
+
+def claims():
+    """The verdicts of the chapter temperature, as claims on its metrics."""
+    from . import claims as C
+
+    paper = "Hinton et al. (2015) §2"
+    return [
+        C.at_most("grad_formula", "grad_formula_max_abs_err", 1e-12,
+                  "∂C/∂z = (q − p)/T agrees with autograd to float64 rounding (≤ 1e-12)", against=paper, fmt=".1e"),
+        C.between("inverse_square", "grad_norm_loglog_slope_T20_T100", -2.2, -1.8,
+                  "between T = 20 and T = 100 the soft-gradient norm falls as 1/T² (log-log slope −2 ± 0.2)",
+                  against=f"{paper}: gradients scale as 1/T²", fmt=".3f"),
+        C.between("t2_equalises_high_T", "t2_scaled_grad_norm_ratio_T20_T100", 0.8, 1.25,
+                  "with the T² factor, the gradient norms at T = 20 and T = 100 agree within 25 %",
+                  against=f"{paper}: multiply by T² so the soft gradients keep their size", fmt=".3f"),
+        C.at_most("t2_not_equal_low_T", "t2_scaled_grad_norm_ratio_T1_T20", {"cpu": 0.8, "full": 0.8},
+                  "even with the T² factor, the norm at T = 1 is below 0.8 × the norm at T = 20",
+                  against="the 1/T² law holds only for T large against the logit gaps", fmt=".3f"),
+        C.at_most("logit_matching_limit", "logit_matching_rel_err_T1000", 0.02,
+                  "at T = 1000 the soft gradient is the logit-matching gradient within 2 %",
+                  against=f"{paper} and Ba & Caruana (2014): the high-T limit", fmt=".4f"),
+        C.at_least("t20_not_the_limit", "logit_matching_rel_err_T20", {"cpu": 0.1, "full": 0.1},
+                   "at the paper's T = 20 it is still more than 10 % away from logit matching",
+                   against="the teacher's logits are large", fmt=".3f"),
+        C.at_most("one_hot_at_T1", "entropy_bits_T1", {"cpu": 0.2, "full": 0.2},
+                  "at T = 1 the teacher's soft targets are nearly one-hot: mean entropy ≤ 0.2 bits",
+                  against=f"{paper}: the dark knowledge barely touches the cross-entropy at T = 1", fmt=".3f"),
+    ]

@@ -33,9 +33,16 @@ class StudyConfig:
     student: Budget = field(default_factory=lambda: Budget(epochs=50, batch_size=256, lr=1e-3, optimizer="adam"))
     alpha: float = 0.9  # soft-target weight of the distilled students
     t2_scale: bool = True  # False: the soft term without T² (the Keras tutorial's loss)
+    val_fraction: float = 0.2  # of the training split; 0: half of the test split chooses, the other reports
+    data_seed: object = 0  # make_classification's random_state: an int, or "per_seed" (a fresh draw per seed)
+    init: str = "torch"  # "glorot": Keras's initialisation
 
     def __post_init__(self):
         check_alpha(self.alpha)
+        if not (self.data_seed == "per_seed" or isinstance(self.data_seed, int)):
+            raise ValueError(f"data_seed must be an int or 'per_seed', got {self.data_seed!r}")
+        if self.init not in ("torch", "glorot"):
+            raise ValueError(f"init must be 'torch' or 'glorot', got {self.init!r}")
         for name in ("teacher", "student"):
             b = getattr(self, name)
             if not isinstance(b, Budget) or b.schedule not in ("cosine", "constant"):
@@ -44,12 +51,14 @@ class StudyConfig:
     def parts(self) -> dict:
         return {"n_samples": self.n_samples, "teacher_hidden": list(self.teacher_hidden),
                 "teacher_dropout": self.teacher_dropout, "teacher": self.teacher.parts(),
-                "student": self.student.parts(), "alpha": self.alpha, "t2_scale": self.t2_scale}
+                "student": self.student.parts(), "alpha": self.alpha, "t2_scale": self.t2_scale,
+                "val_fraction": self.val_fraction, "data_seed": self.data_seed, "init": self.init}
 
 
 def _splits(cells, seeds, cfg: StudyConfig) -> list[Split]:
     """One split per (cell, seed), cells outer, seeds inner."""
-    return [make_split(cs, pi, s, n_samples=cfg.n_samples) for cs, pi in cells for s in seeds]
+    return [make_split(cs, pi, s, n_samples=cfg.n_samples, val_fraction=cfg.val_fraction,
+                       data_seed=s if cfg.data_seed == "per_seed" else cfg.data_seed) for cs, pi in cells for s in seeds]
 
 
 def _stack(splits, part):
@@ -72,7 +81,7 @@ def train_teachers(cells, seeds, cfg: StudyConfig, *, device=None, progress=None
         splits = _splits(cells, seeds, cfg)
         init = [10_000 + 100 * s + i for i in range(len(cells)) for s in seeds]
         model = EnsembleMLP(len(splits), cfg.teacher_hidden, splits[0].x_fit.shape[1], 10,
-                            dropout=cfg.teacher_dropout, init_seeds=init)
+                            dropout=cfg.teacher_dropout, init_seeds=init, init=cfg.init)
         x, y = _stack(splits, "fit")
         out = train_ensemble(model, x, y, range(len(splits)), cfg.teacher, seed=min(seeds), device=device,
                              desc=f"{len(splits)} teachers", progress=progress)
@@ -107,7 +116,7 @@ def train_students(cells, seeds, hidden, temperatures, teachers: dict, cfg: Stud
         D = len(splits)
         source = [d for d in range(D) for _ in range(K)]
         init = [1_000_000 * s + 1000 * hidden[0] + i for i in range(len(cells)) for s in seeds for _ in range(K)]
-        model = EnsembleMLP(D * K, hidden, splits[0].x_fit.shape[1], 10, init_seeds=init)
+        model = EnsembleMLP(D * K, hidden, splits[0].x_fit.shape[1], 10, init_seeds=init, init=cfg.init)
         x, y = _stack(splits, "fit")
         T = [1.0, *temps] * D
         alpha = [0.0, *[cfg.alpha] * len(temps)] * D
@@ -143,7 +152,8 @@ def _high_minus_low(test, temperatures, high=(10, 15, 20), low=(2, 2.5, 3, 4)) -
     return {"high_minus_low": float(d.mean()), "high_minus_low_std": _sd(d)}
 
 
-def temperature_summary(test, val, temperatures, *, stds: bool = True, n_boot: int = 2000) -> dict:
+def temperature_summary(test, val, temperatures, *, stds: bool = True, n_boot: int = 2000,
+                        whole_test: bool = False) -> dict:
     """One block of metrics from accuracies ``[sets, seeds, 1 + T]`` (index 0 = hard labels),
     pooled over the sets: the hard-label and per-T test accuracies, T_opt on validation with its
     bootstrap over seeds, the test accuracy at T_opt and the paired gain over hard labels."""
@@ -164,10 +174,19 @@ def temperature_summary(test, val, temperatures, *, stds: bool = True, n_boot: i
     out["gain"], out["gain_std"] = float(gain.mean()), _sd(gain)
     out["gain_ci95_lo"] = paired_interval(gain)[0]
     out.update(_high_minus_low(test, temperatures))
+    if whole_test:  # validation = the test split's other half: T_opt as read off the whole test set
+        both = (test + val) / 2
+        ch = choose_temperature(both.transpose(1, 0, 2)[..., 1:], temperatures, n_boot=n_boot)
+        j = 1 + list(map(float, temperatures)).index(ch["T_opt"])
+        out.update({"T_opt_on_test": ch["T_opt"], "T_opt_on_test_lo": ch["lo"], "T_opt_on_test_hi": ch["hi"],
+                    "T_opt_on_test_acc": float(both.mean(0)[:, j].mean()),
+                    "T1_acc_on_test": float(both.mean(0)[:, 1 + list(map(float, temperatures)).index(1.0)].mean())
+                    if 1.0 in list(map(float, temperatures)) else float("nan")})
     return out
 
 
-def grid_metrics(cells, temperatures, teachers: dict, students: dict, *, n_boot: int = 2000) -> dict:
+def grid_metrics(cells, temperatures, teachers: dict, students: dict, *, n_boot: int = 2000,
+                 whole_test: bool = False) -> dict:
     """The chapter's metrics per cell (accuracies in %, means over seeds, ``_std`` = sample std)."""
     out, ci_lo = {}, {}
     for i, (cs, pi) in enumerate(cells):
@@ -175,7 +194,7 @@ def grid_metrics(cells, temperatures, teachers: dict, students: dict, *, n_boot:
         t_acc = teachers["test_acc"][i].numpy()
         out[f"{k}_teacher_acc"], out[f"{k}_teacher_acc_std"] = float(t_acc.mean()), _sd(t_acc)
         block = temperature_summary(students["test_acc"][i:i + 1].numpy(), students["val_acc"][i:i + 1].numpy(),
-                                    temperatures, n_boot=n_boot)
+                                    temperatures, n_boot=n_boot, whole_test=whole_test)
         ci_lo[k] = block.pop("gain_ci95_lo")
         out.update({f"{k}_{name}": v for name, v in block.items()})
     keys = [cell_key(*c) for c in cells]
@@ -184,16 +203,21 @@ def grid_metrics(cells, temperatures, teachers: dict, students: dict, *, n_boot:
     out["cells_gain_ci95_above0"] = sum(ci_lo[k] > 0 for k in keys)
     out["cells_T_opt_min"] = min(out[f"{k}_T_opt"] for k in keys)
     out["cells_T_opt_max"] = max(out[f"{k}_T_opt"] for k in keys)
+    out["cells_T_opt_in_2.5_5"] = sum(2.5 <= out[f"{k}_T_opt"] <= 5 for k in keys)
+    if whole_test:
+        out["cells_T_opt_on_test_min"] = min(out[f"{k}_T_opt_on_test"] for k in keys)
+        out["cells_T_opt_on_test_max"] = max(out[f"{k}_T_opt_on_test"] for k in keys)
+        out["cells_T_opt_on_test_in_2.5_5"] = sum(2.5 <= out[f"{k}_T_opt_on_test"] <= 5 for k in keys)
     return out
 
 
-def width_metrics(widths, results: dict, temperatures, *, n_boot: int = 2000) -> dict:
+def width_metrics(widths, results: dict, temperatures, *, n_boot: int = 2000, stds: bool = False) -> dict:
     """Per student width W (``results[W]`` from :func:`train_students` over the width cells):
     :func:`temperature_summary` pooled over those cells, as ``width<W>_…``."""
     out = {}
     for w in widths:
         block = temperature_summary(results[w]["test_acc"].numpy(), results[w]["val_acc"].numpy(),
-                                    temperatures, stds=False, n_boot=n_boot)
+                                    temperatures, stds=stds, n_boot=n_boot)
         block.pop("gain_ci95_lo")
         out.update({f"width{w}_{name}": v for name, v in block.items()})
     return out
@@ -214,3 +238,173 @@ def long_table(cells, temperatures, teachers: dict, students: dict) -> "pd.DataF
                              "test_acc": float(students["test_acc"][i, s, j]),
                              "val_acc": float(students["val_acc"][i, s, j])})
     return pd.DataFrame(rows)
+
+
+def width_trend(widths, results: dict, temperatures, *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Does T_opt grow with the student's width? Spearman's ρ between width and T_opt (T_opt on
+    validation accuracy pooled over the data sets), and its bootstrap 5th–95th percentile over
+    seeds: the same resample of seeds for every width (the widths share their seeds). ρ = 0 when
+    every width picks the same T."""
+    from scipy.stats import spearmanr
+
+    temps = np.asarray(temperatures, dtype=float)
+    val = {w: results[w]["val_acc"].numpy()[..., 1:].mean(0) for w in widths}  # [seeds, T], pooled over sets
+
+    def rho(rows):
+        t_opt = [temps[val[w][rows].mean(0).argmax()] for w in widths]
+        r = spearmanr(widths, t_opt).statistic if len(set(t_opt)) > 1 else 0.0
+        return float(r), t_opt
+
+    n = next(iter(val.values())).shape[0]
+    point, t_opt = rho(np.arange(n))
+    rng = np.random.default_rng(seed)
+    boot = np.array([rho(rng.integers(0, n, n))[0] for _ in range(n_boot)])
+    return {"width_trend_rho": point, "width_trend_rho_lo": float(np.percentile(boot, 5)),
+            "width_trend_rho_hi": float(np.percentile(boot, 95)), "width_T_opts": t_opt}
+
+
+# --------------------------------------------------------------------------- the chapter's protocols
+TUTORIAL = "the Harvard tutorial (2018)"
+WIDTHS = (10, 30, 50, 100, 300)
+WIDTH_CELLS = ((0.2, 0.5), (0.6, 0.8), (1.0, 1.0))  # low, middle and high data quality
+
+
+def _keras_adam(epochs: int, precision: str = "float32") -> Budget:
+    # Keras: Adam at its default rate 1e-3, epsilon 1e-7; the tutorial passes batch_size=100
+    return Budget(epochs=epochs, batch_size=100, lr=1e-3, optimizer="adam", eps=1e-7, schedule="constant",
+                  precision=precision)
+
+
+def tutorial_study(profile: str) -> StudyConfig:
+    """The tutorial's protocol: 50,000 samples, an 80/20 split, a 3 × 100 teacher with dropout 0.2,
+    Adam 1e-3 at batch 100 for 50 epochs, soft targets alone without T², Keras's initialisation,
+    a fresh data draw per seed; validation = half of the test split (the tutorial chose on test)."""
+    from .profiles import pick
+
+    n, epochs = pick(profile, smoke=(2_000, 2), cpu=(50_000, 50), full=(50_000, 50))
+    return StudyConfig(n_samples=n, teacher_hidden=(100, 100, 100), teacher_dropout=0.2,
+                       teacher=_keras_adam(epochs), student=_keras_adam(epochs), alpha=1.0, t2_scale=False,
+                       val_fraction=0.0, data_seed="per_seed", init="glorot")
+
+
+def width_study(profile: str) -> StudyConfig:
+    """The width study: the tutorial's optimiser, loss and data, a 3 × 400 teacher (wider than
+    every student); the cpu profile trains 20 epochs in bf16 (a 300-unit student costs 9 times a
+    50-unit one), the full profile 50 in float32."""
+    from .profiles import pick
+
+    n, epochs, precision = pick(profile, smoke=(2_000, 2, "auto"), cpu=(50_000, 20, "auto"),
+                                full=(50_000, 50, "float32"))
+    return StudyConfig(n_samples=n, teacher_hidden=(400, 400, 400), teacher_dropout=0.2,
+                       teacher=_keras_adam(epochs, precision), student=_keras_adam(epochs, precision), alpha=1.0,
+                       t2_scale=False, val_fraction=0.0, data_seed="per_seed", init="glorot")
+
+
+def _mlp_flops(widths, n_in: int = 100, n_out: int = 10) -> float:
+    """Forward FLOPs of one example through an MLP with these hidden widths."""
+    dims = [n_in, *widths, n_out]
+    return 2.0 * sum(a * b for a, b in zip(dims[:-1], dims[1:]))
+
+
+def plan(profile: str, tutorial: StudyConfig, width: StudyConfig, *, n_cells: int, n_seeds: int, temperatures):
+    """The chapter's training FLOPs and a time estimate: each ensemble priced by a probe of a plain
+    MLP of the same shape at the ensemble's whole batch (the members' batches side by side)."""
+    from .cost import Plan
+
+    p = Plan(profile)
+    n_fit = int(tutorial.n_samples * 0.8)
+    K = 1 + len(temperatures)
+    jobs = [("tutorial teachers 3 × 100", tutorial.teacher, list(tutorial.teacher_hidden), n_cells * n_seeds),
+            ("tutorial students 2 × 50", tutorial.student, [50, 50], n_cells * n_seeds * K),
+            ("width teachers 3 × 400", width.teacher, list(width.teacher_hidden), len(WIDTH_CELLS) * n_seeds)]
+    jobs += [(f"width students 2 × {w}", width.student, [w, w], len(WIDTH_CELLS) * n_seeds * K) for w in WIDTHS]
+    for what, budget, hidden, members in jobs:
+        cfg = {"arch": "mlp", "hidden": hidden, "in_features": 100}
+        probe = budget.replace(batch_size=min(budget.batch_size * members, 8192), epochs=1)
+        p.add(what, cfg, probe.replace(epochs=budget.epochs), samples=n_fit * members, input_shape=(100,))
+    return p
+
+
+def grid_table(metrics: dict, cells, prefix: str = "") -> "pd.DataFrame":
+    """One row per data set: teacher, hard-label student, T_opt (half A; whole test), the distilled
+    student at T_opt and the paired gain, mean ± std over seeds."""
+    import pandas as pd
+
+    def g(c, k):
+        return metrics[f"{prefix}{cell_key(*c)}_{k}"]
+    rows = {c: {"teacher": f"{g(c, 'teacher_acc'):.2f} ± {g(c, 'teacher_acc_std'):.2f}",
+                "hard labels": f"{g(c, 'student_acc'):.2f} ± {g(c, 'student_acc_std'):.2f}",
+                "T_opt (half A) [5–95 %]": f"{g(c, 'T_opt'):g} [{g(c, 'T_opt_lo'):g}, {g(c, 'T_opt_hi'):g}]",
+                "T_opt (whole test)": f"{g(c, 'T_opt_on_test'):g}",
+                "distilled at T_opt": f"{g(c, 'T_opt_acc'):.2f}",
+                "gain (points)": f"{g(c, 'gain'):+.2f} ± {g(c, 'gain_std'):.2f}"} for c in cells}
+    return pd.DataFrame(rows).T.rename_axis(["class_sep", "p_inf"])
+
+
+def width_table(metrics: dict, widths) -> "pd.DataFrame":
+    import pandas as pd
+
+    return pd.DataFrame({w: {"hard labels": f"{metrics[f'width{w}_student_acc']:.2f} ± {metrics[f'width{w}_student_acc_std']:.2f}",
+                             "T_opt [5–95 %]": f"{metrics[f'width{w}_T_opt']:g} [{metrics[f'width{w}_T_opt_lo']:g}, "
+                                               f"{metrics[f'width{w}_T_opt_hi']:g}]",
+                             "distilled at T_opt": f"{metrics[f'width{w}_T_opt_acc']:.2f}",
+                             "gain (points)": f"{metrics[f'width{w}_gain']:+.2f} ± {metrics[f'width{w}_gain_std']:.2f}",
+                             "acc(T 10–20) − acc(T 2–4)": f"{metrics[f'width{w}_high_minus_low']:+.2f} ± "
+                                                         f"{metrics[f'width{w}_high_minus_low_std']:.2f}"}
+                         for w in widths}).T.rename_axis("units per layer")
+
+
+def tutorial_card(profile: str):
+    from .profiles import resolve_profile
+    from .protocol import Card, describe
+
+    p = resolve_profile(profile)
+    cfg = tutorial_study(p)
+    data = ("make_classification: 50,000 samples, 100 features (round(p·100) informative, the rest redundant), "
+            "10 classes, 1 cluster per class; 80/20 split; standardised with the training statistics")
+    common = dict(teacher="3 × 100 ReLU, dropout 0.2 (Keras initialisation)", student="2 × 50 ReLU",
+                  loss="CE(softmax(t/T), softmax(s/T)): soft targets alone, no T²",
+                  temperature="2, 2.5, 3, 4, 5, 10, 15, 20", weights="soft term only")
+    published = describe(data=data + "; no random_state: a fresh draw per run", budget=cfg.student, **common,
+                         teacher_training="Adam, batch 100, 50 epochs", seeds="one run per setting",
+                         selection="best T read off the test set", precision="float32 (Keras)")
+    ours = describe(data=(data if p != "smoke" else data.replace("50,000", "2,000"))
+                    + "; a fresh draw per seed", budget=cfg.student, **{**common, "temperature": "1, " + common["temperature"]},
+                    teacher_training=f"Adam, batch 100, {cfg.teacher.epochs} epochs", seeds="3 seeds",
+                    selection="T chosen on half A of the test split, reported on half B (and on the whole test set "
+                              "as the tutorial did)")
+    return Card({f"{TUTORIAL}, as published": published, f"rerun here ({p} profile)": ours}, deviations={
+        "data": "the smoke profile checks that the code runs, on 2,000 samples",
+        "teacher training": "the smoke profile trains 2 epochs", "epochs": "the smoke profile trains 2 epochs",
+        "temperature": "T = 1 added: does a high temperature help at all?",
+        "seeds": "three seeds: one run cannot tell neighbouring temperatures apart",
+        "selection": "choosing on the same images that report the accuracy flatters it",
+        "precision": "float32 as published (the smoke profile: float32 too)"},
+        title=f"The synthetic temperature study as in {TUTORIAL}, and rerun here")
+
+
+def claims():
+    """The chapter's verdicts."""
+    from . import claims as C
+
+    P = "seedproto_"
+    return [
+        C.between("regime_hard", P + "cs0.2_pi0.5_student_acc", {"cpu": 92.12, "full": 92.12},
+                  {"cpu": 96.12, "full": 96.12},
+                  "class_sep 0.2, half the features informative: the hard-label student is within 2 points of the "
+                  "tutorial's 94.12 %", against=f"{TUTORIAL}: 94.12 %", fmt=".2f"),
+        C.between("regime_distilled", P + "cs0.2_pi0.5_T2_acc", {"cpu": 96.01, "full": 96.01},
+                  {"cpu": 100, "full": 100},
+                  "the same data set, distilled at T = 2: within 2 points of the tutorial's 98.01 %",
+                  against=f"{TUTORIAL}: 98.01 %", fmt=".2f"),
+        C.at_least("distillation_helps_everywhere", P + "cells_gain_ci95_above0", {"cpu": 9, "full": 9},
+                   "distilled at its chosen T, the student beats the hard-label student beyond noise (paired 95 % "
+                   "interval above 0) on all 9 data sets", against=f"{TUTORIAL}: better on all 9, one run each", fmt="g"),
+        C.at_least("t_opt_in_tutorial_range", P + "cells_T_opt_in_2.5_5", {"cpu": 9, "full": 9},
+                   "T_opt (chosen on half A) lies in [2.5, 5] on all 9 data sets",
+                   against=f"{TUTORIAL}: T_opt in (2.5, 5) whatever the data quality", fmt="g"),
+        C.at_least("t_opt_grows_with_width", "width_trend_rho_lo", {"cpu": 1e-9, "full": 1e-9},
+                   "T_opt grows with the student's width: the bootstrap interval of Spearman's ρ lies above 0",
+                   against=f"{TUTORIAL}: suspected, untested; Hinton et al.: 2.5–4 best at 30 units, any T above 8 "
+                           "at 300+", fmt=".2f"),
+    ]

@@ -64,10 +64,13 @@ def make_split(class_sep: float, p_inf: float, seed: int, *, n_samples: int = 50
     """The Keras tutorial's data set for one (class_sep, fraction of informative features) cell.
 
     ``make_classification`` with ``round(p_inf · n_features)`` informative features, the rest
-    redundant (linear combinations of the informative ones), one cluster per class. ``seed``
-    draws the test split (``test_fraction``) and then a validation split (``val_fraction`` of
-    what is left) that is used to choose temperatures; features are standardised with the
-    statistics of the remaining fit set.
+    redundant (linear combinations of the informative ones), one cluster per class, drawn with
+    ``random_state=data_seed``. ``seed`` draws the test split (``test_fraction``) and then a
+    validation split (``val_fraction`` of what is left) that is used to choose temperatures;
+    features are standardised with the statistics of the remaining fit set.
+
+    ``val_fraction=0`` keeps the tutorial's split (train on all but the test set) and takes the
+    validation set from the test split instead: its first half chooses, its second half reports.
     """
     if not (isinstance(class_sep, (int, float)) and math.isfinite(class_sep) and class_sep > 0):
         raise ValueError(f"class_sep must be a finite number > 0, got {class_sep!r}")
@@ -76,20 +79,25 @@ def make_split(class_sep: float, p_inf: float, seed: int, *, n_samples: int = 50
     if n_classes < 2 or n_features < 1 or 2 ** round(p_inf * n_features) < n_classes:
         raise ValueError(f"{n_classes} classes need ≥ log2({n_classes}) informative features; "
                          f"got {round(p_inf * n_features)} of {n_features}")
-    if not (0 < test_fraction < 1 and 0 < val_fraction < 1):
-        raise ValueError(f"test_fraction and val_fraction must be in (0, 1), got {test_fraction}, {val_fraction}")
+    if not (0 < test_fraction < 1 and 0 <= val_fraction < 1):
+        raise ValueError(f"need test_fraction in (0, 1) and val_fraction in [0, 1), got {test_fraction}, {val_fraction}")
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     n_test = int(round(test_fraction * n_samples))
     n_val = int(round(val_fraction * (n_samples - n_test)))
-    if n_samples - n_test - n_val < n_classes or n_val < 1 or n_test < 1:
+    if n_samples - n_test - n_val < n_classes or (val_fraction and n_val < 1) or n_test < 2:
         raise ValueError(f"n_samples={n_samples} is too small for the requested splits")
     x, y = _generate(float(class_sep), float(p_inf), int(n_samples), int(n_features), int(n_classes),
                      int(data_seed))
     perm = np.random.default_rng(seed).permutation(n_samples)
-    test, val, fit = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+    if n_val == 0:  # validation from the test split: half of it chooses, the other half reports
+        n_val = n_test // 2
+        val, test, fit = perm[:n_val], perm[n_val:n_test], perm[n_test:]
+    else:
+        test, val, fit = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
     mean, std = x[fit].mean(0), x[fit].std(0) + 1e-8
     t = lambda a: torch.from_numpy(((x[a] - mean) / std).astype(np.float32))  # noqa: E731
     l = lambda a: torch.from_numpy(y[a].astype(np.int64))  # noqa: E731
-    name = f"make_classification:{cell_key(class_sep, p_inf)}:n{n_samples}:d{data_seed}:split{seed}"
+    name = (f"make_classification:{cell_key(class_sep, p_inf)}:n{n_samples}:d{data_seed}:split{seed}"
+            + ("" if val_fraction else ":val-from-test"))
     return Split(t(fit), l(fit), t(val), l(val), t(test), l(test), name)

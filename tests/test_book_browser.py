@@ -2,6 +2,8 @@
 
 Run with `make test-browser` (installs chromium if needed); CI runs it after `make test`.
 Screenshots of the intro and a chapter land in _build/screenshots/ for a person to look at.
+Requests that leave 127.0.0.1 are refused, as on an offline machine: MathJax must come from the
+build (_static/mathjax, see _config.yml), never from a CDN.
 """
 import functools
 import http.server
@@ -25,6 +27,16 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 GLUE = re.compile(r"\{glue:text\}`([^`:]+)(?::([^`]*))?`")
+# What a page shows when MathJax did not run: the TeX delimiters Sphinx writes around math.
+RAW_TEX = ("\\(", "\\)", "\\[", "\\]", "$$")
+# MathJax itself and what it may load on its own (speech rules, IE polyfills).
+MATHJAX_URL = re.compile(r"mathjax|speech-rule-engine|sre-mathmaps|wicked-good-xpath", re.I)
+# Math in MyST source: $$…$$ and $…$ (dollarmath), amsmath environments; {math} roles and
+# directives are looked for apart (code blocks and inline code are dropped first).
+MATH_SOURCE = re.compile(r"\$\$|(?<![\\$\w])\$(?![\s$])[^$\n]+?(?<![\s\\])\$(?!\$)|\\begin\{")
+MATH_FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*\{math\}", re.M)
+CODE_FENCE = re.compile(r"^\s*(`{3,}|~{3,}).*?^\s*\1", re.M | re.S)
+CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
 
 
 def _toc_files():
@@ -68,9 +80,9 @@ def browser():
 
 
 def _open(browser, url):
-    """Load ``url``; return the page and the console errors it produced. Requests that leave
-    127.0.0.1 (CDN scripts such as MathJax) are refused here — the machine is offline — and
-    their failures are reported apart, not as the page's own errors."""
+    """Load ``url``; return the page, the console errors it produced and the URLs it tried to
+    fetch from elsewhere. Requests that leave 127.0.0.1 (CDN scripts) are refused here, as on an
+    offline machine, and their failures are reported apart, not as the page's own errors."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors, external = [], []
     page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"),
@@ -81,6 +93,32 @@ def _open(browser, url):
     page.wait_for_timeout(300)
     own = [e for e in errors if not ("net::ERR_FAILED" in e and external)]
     return page, own, external
+
+
+def _source_has_math(doc: str) -> bool:
+    """Whether the page's MyST source (a .md file, or a notebook's markdown cells) has math.
+    Code blocks and inline code do not count; a {math} role's argument does."""
+    md = ROOT / f"{doc}.md"
+    if md.exists():
+        text = md.read_text()
+    else:
+        nb = nbformat.read(ROOT / f"{doc}.ipynb", as_version=4)
+        text = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    if MATH_FENCE.search(text):
+        return True
+    text = CODE_FENCE.sub("", text)
+    return "{math}`" in text or bool(MATH_SOURCE.search(CODE_SPAN.sub("", text)))
+
+
+def _typeset(page) -> None:
+    """Wait until MathJax has typeset the page (its startup promise resolves after the first
+    typeset) and its fonts are loaded; a page without math may not load MathJax at all."""
+    if not page.eval_on_selector_all("script[src*='mathjax' i]", "s => s.length"):
+        return
+    # before the script runs, window.MathJax is the configuration object, without .startup
+    page.wait_for_function("() => !!(window.MathJax && MathJax.startup && MathJax.startup.promise)",
+                           timeout=20_000)
+    page.evaluate("() => MathJax.startup.promise.then(() => document.fonts.ready).then(() => true)")
 
 
 PAGES = _toc_files()
@@ -99,6 +137,34 @@ def test_page_loads_without_console_errors_and_images_render(site, browser, doc)
     if doc.startswith("notebooks/"):
         n_tables = page.eval_on_selector_all("article table", "t => t.length")
         assert sizes or n_tables, f"{doc}: a chapter without a figure or a table"
+    page.close()
+
+
+@pytest.mark.parametrize("doc", PAGES)
+def test_math_is_typeset_offline_by_the_books_own_mathjax(site, browser, doc):
+    """With the network refused, every page's math is typeset by the MathJax the build serves:
+    no raw TeX delimiters in the text, every math element holds a MathJax container, and no
+    request for MathJax (or anything it loads) tried to leave the machine."""
+    page, errors, external = _open(browser, f"{site}/{doc}.html")
+    scripts = page.eval_on_selector_all("script[src*='mathjax' i]", "s => s.map(x => x.src)")
+    assert all(src.startswith(f"{site}/_static/mathjax/") for src in scripts), \
+        f"{doc}: MathJax not served from the build: {scripts}"
+    _typeset(page)
+    mathjax_external = [u for u in external if MATHJAX_URL.search(u)]
+    assert not mathjax_external, f"{doc}: MathJax requests that left the machine: {mathjax_external}"
+    text = page.inner_text("article")
+    raw = [t for t in RAW_TEX if t in text]
+    lines = [ln for ln in text.splitlines() if any(t in ln for t in raw)][:5]
+    assert not raw, f"{doc}: raw TeX {raw} in the page text (MathJax did not typeset it): {lines}"
+    n_math, n_untypeset, n_rendered = page.evaluate(
+        "() => { const m = [...document.querySelectorAll('article .math')];"
+        " return [m.length, m.filter(e => !e.querySelector('mjx-container')).length,"
+        " document.querySelectorAll('article mjx-container').length]; }")
+    assert n_untypeset == 0, f"{doc}: {n_untypeset} of {n_math} math elements were not typeset"
+    if _source_has_math(doc):
+        assert scripts, f"{doc}: the source has math but the page loads no MathJax"
+        assert n_rendered > 0, f"{doc}: the source has math but no mjx-container was rendered"
+    assert not [e for e in errors if "mathjax" in e.lower()], f"{doc}: MathJax errors {errors}"
     page.close()
 
 

@@ -12,6 +12,7 @@
 :class:`MutualLoss`        deep mutual learning: students teach each other
 :class:`CosineHiddenLoss`  the PyTorch tutorial's cosine on hidden representations
 :class:`FeatureMapMSELoss` a FitNets-style regressor hint on a feature map
+:class:`TorontoLoss`       a report's defective loss, kept to rerun it as published
 =========================  ==========================================================
 """
 from .base import CrossEntropy, SoftPlusHard, hard_loss
@@ -20,7 +21,9 @@ from .fitnets import FeatureMapMSELoss
 from .hidden import HiddenPlusCE, split_teacher_out
 from .hidden_cosine import CosineHiddenLoss
 from .hinton import DistillationLoss, SoftTargetKL, distillation_loss, soft_target_loss
+from .keras_distiller import KerasDistillerLoss
 from .logit_mse import LogitMSE
 from .mutual import MutualLoss, mutual_loss
 from .prob_cosine import ProbCosine
 from .soft_ce import SoftCrossEntropy, soft_cross_entropy
+from .toronto import TorontoLoss

@@ -9,3 +9,4 @@ from .cifar import CifarResNet, CifarVGG
 from .tutorial import DeepNN, LightNN, TeacherFeatures
 from .ensemble import EnsembleMLP
 from .mutual import MutualPair, mutual_pair_config
+from .keras import HarvardCNN, KerasConvNet, KerasMLP, TorontoCNN

@@ -27,7 +27,7 @@ class EnsembleMLP(nn.Module):
     """
 
     def __init__(self, n_models: int, hidden, in_features: int, n_classes: int, *,
-                 dropout: float = 0.0, init_seeds=None):
+                 dropout: float = 0.0, init_seeds=None, init: str = "torch"):
         super().__init__()
         hidden = [int(h) for h in hidden]
         if n_models < 1 or in_features < 1 or n_classes < 1 or any(h < 1 for h in hidden):
@@ -35,6 +35,8 @@ class EnsembleMLP(nn.Module):
                              f"{n_models}, {in_features}, {n_classes}, {hidden}")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if init not in ("torch", "glorot"):
+            raise ValueError(f"init must be 'torch' (nn.Linear's) or 'glorot' (Keras's), got {init!r}")
         init_seeds = list(range(n_models)) if init_seeds is None else [int(s) for s in init_seeds]
         if len(init_seeds) != n_models:
             raise ValueError(f"{len(init_seeds)} init seeds for {n_models} models")
@@ -46,10 +48,15 @@ class EnsembleMLP(nn.Module):
         bs = [torch.empty(n_models, b) for _, b in pairs]
         for m, s in enumerate(init_seeds):
             gen = torch.Generator().manual_seed(s)
-            for (a, _), w, b in zip(pairs, ws, bs):
-                bound = 1 / math.sqrt(a)
-                w[m].uniform_(-bound, bound, generator=gen)
-                b[m].uniform_(-bound, bound, generator=gen)
+            for (a, o), w, b in zip(pairs, ws, bs):
+                if init == "torch":  # nn.Linear: U(±1/√fan_in) for weights and biases
+                    bound = 1 / math.sqrt(a)
+                    w[m].uniform_(-bound, bound, generator=gen)
+                    b[m].uniform_(-bound, bound, generator=gen)
+                else:  # Keras Dense: Glorot-uniform kernel, zero bias
+                    bound = math.sqrt(6 / (a + o))
+                    w[m].uniform_(-bound, bound, generator=gen)
+                    b[m].zero_()
         for w, b in zip(ws, bs):
             self.weights.append(nn.Parameter(w))
             self.biases.append(nn.Parameter(b))
