@@ -1,8 +1,9 @@
 """kdhelpers — the small helper package behind the knowledge-distillation book.
 
 Layers, bottom up: profiles, device, dryrun · data, models, losses, budget, cache, stats ·
-train, ensemble, cost, claims, results, plotting · the chapters' helpers (mnist, bias,
-softtargets, synthetic, cifar, feature_kd, generations). Nothing imports upward.
+train, ensemble, cost, claims, protocol, results, plotting · the chapters' helpers (mnist, bias,
+softtargets, synthetic, cifar, feature_kd, generations, kl_vs_mse, reverse, byot, early_stopping,
+sources_harvard, sources_unsw_toronto, keras_distiller). Nothing imports upward.
 """
 from . import claims, cost, dryrun, losses, models, plotting, protocol, results, stats
 from .budget import Budget, budget_table

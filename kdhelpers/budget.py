@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from numbers import Real
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "cosine", "onecycle", "linear")
+SCHEDULES = ("constant", "cosine", "onecycle", "linear", "multistep")
 PRECISIONS = ("auto", "float32")
 
 
@@ -22,7 +22,10 @@ class Budget:
     """How one network is trained.
 
     ``schedule``: ``constant``; ``cosine`` (per step, to 0); ``onecycle`` (torch's OneCycleLR,
-    peak ``lr``); ``linear`` (warm up for ``warmup`` of the steps, then down to 0).
+    peak ``lr``); ``linear`` (from ``lr_start``·lr up to lr over the first ``warmup`` of the steps,
+    then down to ``lr_end``·lr); ``multistep`` (× ``gamma`` after each epoch in ``milestones``).
+    ``lookahead``: airbench's Lookahead, an exponential average of the weights folded back into
+    them every 5 steps, with a weight that grows as (step / steps)³.
     ``augment``: ``None``, ``"jitter"`` (±2 px, Hinton) or ``"crop_flip"`` (CIFAR).
     ``clip_grad_norm``: clip the whole gradient's norm (None: no clipping).
     ``max_norm``: max-norm constraint on every unit's incoming weights after each step.
@@ -41,8 +44,13 @@ class Budget:
     eps: float = 1e-8
     schedule: str = "cosine"
     warmup: float = 0.0
+    lr_start: float = 0.0  # "linear": the rate at step 0 and at the end, as fractions of lr
+    lr_end: float = 0.0
+    milestones: tuple = ()  # "multistep": the epochs after which the rate is multiplied by gamma
+    gamma: float = 0.1
     augment: str | None = None
     label_smoothing: float = 0.0
+    lookahead: bool = False
     max_norm: float | None = None
     clip_grad_norm: float | None = None
     precision: str = "auto"
@@ -56,7 +64,7 @@ class Budget:
             bad("epochs", "must be a positive int")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             bad("batch_size", "must be a positive int")
-        for name in ("lr", "momentum", "weight_decay", "eps", "warmup", "label_smoothing"):
+        for name in ("lr", "momentum", "weight_decay", "eps", "warmup", "label_smoothing", "lr_start", "lr_end"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, Real) or not math.isfinite(v) or v < 0:
                 bad(name, "must be a finite number ≥ 0")
@@ -79,6 +87,13 @@ class Budget:
         if len(tuple(self.betas)) != 2 or not all(0 <= b < 1 for b in self.betas):
             bad("betas", "must be two numbers in [0, 1)")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        if self.schedule == "multistep" and not self.milestones:
+            bad("milestones", "the multistep schedule needs the epochs at which to decay")
+        if any(not 0 < m < self.epochs for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
+            bad("milestones", f"must be increasing epochs within 1..{self.epochs - 1}")
+        if not 0 < self.gamma <= 1:
+            bad("gamma", "must be in (0, 1]")
         from .data import AUGMENTATIONS
 
         if self.augment is not None and self.augment not in AUGMENTATIONS:
@@ -108,6 +123,10 @@ class Budget:
         if self.weight_decay:
             opt += f", weight decay {self.weight_decay:g}"
         sched = self.schedule + (f" after {self.warmup:.0%} warm-up" if self.warmup else "")
+        if self.schedule == "linear" and (self.lr_start or self.lr_end):
+            sched = f"linear {self.lr_start:g} → 1 over {self.warmup:.0%} of the steps, then → {self.lr_end:g}"
+        if self.schedule == "multistep":
+            sched = f"× {self.gamma:g} after epochs {', '.join(map(str, self.milestones))}"
         d = {"epochs": self.epochs, "batch": self.batch_size, "optimiser": opt, "learning rate": f"{self.lr:g}",
              "schedule": sched, "augmentation": self.augment or "none"}
         extras = []
@@ -117,6 +136,8 @@ class Budget:
             extras.append(f"gradient norm clipped at {self.clip_grad_norm:g}")
         if self.label_smoothing:
             extras.append(f"label smoothing {self.label_smoothing:g}")
+        if self.lookahead:
+            extras.append("Lookahead")
         d["other"] = ", ".join(extras) or "—"
         d["precision"] = "float32" if self.precision == "float32" else "mixed where fast"
         return d
@@ -144,9 +165,16 @@ def make_schedule(opt, b: Budget, steps: int):
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     if b.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=b.lr, total_steps=steps)
-    warm = max(1, round(b.warmup * steps)) if b.warmup else 0  # "linear": warm up, then down to 0
-    return torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: (i + 1) / warm if i < warm else max(0.0, (steps - i) / max(1, steps - warm)))
+    if b.schedule == "multistep":  # stepped per optimiser step: milestones in steps
+        per_epoch = steps // b.epochs
+        return torch.optim.lr_scheduler.MultiStepLR(opt, [m * per_epoch for m in b.milestones], gamma=b.gamma)
+    warm = int(b.warmup * steps)  # "linear": lr_start → 1 over the warm-up, then 1 → lr_end
+
+    def factor(i):
+        if i < warm:
+            return b.lr_start + (1 - b.lr_start) * i / warm
+        return 1 + (b.lr_end - 1) * min(1.0, (i - warm) / max(1, steps - warm))
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def budget_table(budgets: dict):

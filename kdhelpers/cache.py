@@ -37,6 +37,20 @@ def atomic_save(obj, path: Path) -> None:
         raise
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temp file beside ``path``, then rename (a report, a benchmark's output)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def cache_key(parts: dict) -> str:
     """A stable hash of a JSON-able description (model config, training config, profile, seed, data).
     Dry runs (``KD_DRY_RUN=1``) get keys of their own, so their stand-in models never load as real ones."""
@@ -63,7 +77,8 @@ def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple],
                   what: str, meta: dict | None = None) -> tuple:
     """The one cache protocol: ``load(payload[field])`` from ``<cache>/<name>-<key>.pt`` if it is
     there and sound; otherwise ``make() -> (result, stored)`` and save ``stored`` atomically, with
-    the seconds it took and ``meta`` (device, precision). Returns ``(result, key, hit)``. A corrupt
+    the seconds it took and ``meta`` (device, precision; ``make`` may add to it, e.g. a training
+    curve). Returns ``(result, key, hit, meta)``. A corrupt
     or mismatched file warns and is made again. Every call is entered in :data:`LEDGER`."""
     key = cache_key(parts)
     path = cache_dir() / f"{name}-{key}.pt"
@@ -75,9 +90,10 @@ def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple],
             result = load(payload[field])
             # the file name is enough for a reader; the folder is this machine's business
             print(f"{name}: loaded from the model cache ({path.name})")
+            stored_meta = payload.get("meta") or {}
             LEDGER.setdefault(key, {"name": name, "hit": True, "seconds": payload.get("seconds"),
-                                    **(payload.get("meta") or {})})
-            return result, key, True
+                                    **{k: v for k, v in stored_meta.items() if k != "history"}})
+            return result, key, True, stored_meta
         except Exception as err:
             warnings.warn(f"cached {what} {path.name} is corrupt or unreadable "
                           f"({type(err).__name__}: {err}); making it again", RuntimeWarning, stacklevel=3)
@@ -86,8 +102,9 @@ def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple],
     seconds = round(time.perf_counter() - start, 2)
     atomic_save({"key": key, "parts": json.dumps(parts, sort_keys=True), field: stored,
                  "seconds": seconds, "meta": dict(meta or {})}, path)
-    LEDGER[key] = {"name": name, "hit": False, "seconds": seconds, **(meta or {})}
-    return result, key, False
+    LEDGER[key] = {"name": name, "hit": False, "seconds": seconds,
+                   **{k: v for k, v in (meta or {}).items() if k != "history"}}
+    return result, key, False, dict(meta or {})
 
 
 def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module], train: Callable,
@@ -112,8 +129,8 @@ def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module], train:
             model = train()
             return model, snapshot(model)
 
-        model, key, hit = _load_or_make(name, parts, "state_dict", make, load, "model", meta)
-        model.kd_cache_key, model.kd_cache_hit = key, hit
+        model, key, hit, stored = _load_or_make(name, parts, "state_dict", make, load, "model", meta)
+        model.kd_cache_key, model.kd_cache_hit, model.kd_history = key, hit, stored.get("history")
         return model.eval()
 
     epochs = sorted({int(e) for e in checkpoints})
@@ -131,8 +148,8 @@ def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module], train:
     def load_all(states):
         return {e: load(states[str(e)]) for e in epochs}
 
-    models, key, hit = _load_or_make(name, {**parts, "checkpoints": epochs}, "checkpoints", make_all,
-                                     load_all, "checkpoints", meta)
+    models, key, hit, _ = _load_or_make(name, {**parts, "checkpoints": epochs}, "checkpoints", make_all,
+                                        load_all, "checkpoints", meta)
     for e, model in models.items():
         model.kd_cache_key, model.kd_cache_hit = f"{key}-epoch{e}", hit
         model.eval()

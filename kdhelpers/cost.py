@@ -45,13 +45,18 @@ def _build(model):
 _PROBES: dict = {}
 
 
-def _logits(out):
-    return out[0] if isinstance(out, (tuple, list)) else out
+def _logits(out) -> list:
+    """Every [batch, classes] tensor of a model's output: plain logits, (logits, features), or a
+    network with several exits ([exit logits...], features)."""
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _logits(o)]
+    return [out] if out.dim() == 2 else []
 
 
 def probe_rate(model, input_shape, batch_size: int, *, device=None, precision=None) -> float:
-    """Achieved training FLOP/s of ``model`` (a config dict or a module) on ``device``: one
-    warm-up and two timed SGD steps on random inputs at ``batch_size`` (capped in a dry run)."""
+    """Achieved training FLOP/s of ``model`` (a config dict or a module) on ``device``: two
+    warm-up SGD steps on random inputs at ``batch_size`` (capped in a dry run), then the fastest of
+    at least 3 timed steps (for up to 0.25 s)."""
     device = torch.device(device) if device is not None else default_device()
     batch = max(1, dryrun.batch_size(batch_size))
     key = (repr(model), tuple(input_shape), batch, str(device), precision_name(device, precision))
@@ -59,28 +64,32 @@ def probe_rate(model, input_shape, batch_size: int, *, device=None, precision=No
         return _PROBES[key]
     net = _build(model)
     per_example = forward_flops(net, input_shape)
-    net = net.to(device).train()
+    net = net.to(device).eval()  # one example through BatchNorm: eval mode
     x = torch.randn(batch, *input_shape, device=device)
     with torch.no_grad():
-        classes = _logits(net(x[:1])).shape[-1]
+        classes = _logits(net(x[:1]))[0].shape[-1]
+    net.train()
     y = torch.randint(0, classes, (batch,), device=device)
     opt = torch.optim.SGD(net.parameters(), lr=1e-3)
     dtype = amp_dtype(device, precision)
 
     def step():
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            loss = nn.functional.cross_entropy(_logits(net(x)).float(), y)
+            loss = sum(nn.functional.cross_entropy(z.float(), y) for z in _logits(net(x)))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    step()
-    start = time.perf_counter()
-    for _ in range(2):
+    for _ in range(2):  # warm-up: kernel selection, allocator
         step()
-    seconds = (time.perf_counter() - start) / 2
+    times, start = [], time.perf_counter()
+    while len(times) < 3 or (time.perf_counter() - start < 0.25 and len(times) < 50):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    seconds = min(times)  # the fastest step: robust to a moment of interference on a shared machine
     _PROBES[key] = 3 * per_example * batch / max(seconds, 1e-9)
     return _PROBES[key]
 
@@ -113,19 +122,24 @@ class Plan:
     def add(self, what: str, model, budget, *, samples: int, input_shape, count: int = 1, teacher=None) -> "Plan":
         """``count`` trainings of ``model`` (config or module) with ``budget`` (a
         :class:`kdhelpers.Budget`: its epochs, batch and precision) on ``samples`` examples of
-        ``input_shape``. A ``teacher`` (config or module) runs once over the transfer set, or on
-        every batch when the budget augments or does not cache the teacher."""
+        ``input_shape``. A ``teacher`` (config or module) runs once over the transfer set (once per
+        view for a finite augmentation such as the alternating flip), or on every batch when the
+        budget augments otherwise or does not cache the teacher."""
         if min(samples, count) < 1:
             raise ValueError(f"{what}: samples and count must be ≥ 1")
+        from .data import VIEW_AUGMENTATIONS
+
         precision = "float32" if budget.precision == "float32" else None
-        per_batch = budget.augment is not None or not budget.cache_teacher
+        # the teacher runs once over the transfer set, once per view (an image and its mirror), or per batch
+        views = VIEW_AUGMENTATIONS.get(budget.augment, 1) if budget.cache_teacher else None
+        per_batch = views is None or (budget.augment is not None and budget.augment not in VIEW_AUGMENTATIONS)
         job = Job(what, model, tuple(input_shape), int(samples), budget.epochs, int(count), budget.batch_size,
                   teacher, per_batch, precision)
         job.flops = 3 * forward_flops(_build(model), job.input_shape) * job.samples * job.epochs
         rate = probe_rate(model, job.input_shape, min(job.batch_size, 256), device=self.device, precision=precision)
         job.seconds = job.flops / rate
         if teacher is not None:
-            t_flops = forward_flops(_build(teacher), job.input_shape) * job.samples * (job.epochs if per_batch else 1)
+            t_flops = forward_flops(_build(teacher), job.input_shape) * job.samples * (job.epochs if per_batch else views)
             t_rate = probe_rate(teacher, job.input_shape, min(job.batch_size, 256), device=self.device,
                                 precision=precision)
             job.flops += t_flops

@@ -108,9 +108,10 @@ def glue(name: str, value, display: bool = False) -> None:
     _glue(name, value, display=display)
 
 
-def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, claims=()) -> Path:
+def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, claims=()) -> None:
     """Write ``results/<name>.json`` atomically: the metrics, the outcome of every claim on them,
     the compute cost and the provenance; then glue every metric and claim outcome for the prose.
+    Returns nothing, so a notebook cell ending in ``kd.record(...)`` shows no path of this machine.
 
     ``claims`` are :mod:`kdhelpers.claims` objects: the chapter's verdicts, evaluated here on
     ``metrics`` for this run's profile and glued as ``claim_<id>`` ("holds" / "does not hold" /
@@ -164,7 +165,6 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
         mark = {True: "✓", False: "✗", None: "·"}[c["holds"]]
         neg = " (documented negative result)" if c["negative"] else ""
         print(f"  {mark} {c['id']}: {c['verdict']}{neg} — {c['detail'] or c['text']}")
-    return out
 
 
 def _cost(wall: float) -> dict:
@@ -217,3 +217,16 @@ def load(name: str, *, missing_ok: bool = False) -> dict | None:
         return None
     raise FileNotFoundError(f"no results for {name!r}: run notebooks/{name}.ipynb first "
                             f"(looked in {', '.join(str(c) for c in candidates)})")
+
+
+def load_benchmark(name: str, *, missing_ok: bool = False) -> dict | None:
+    """The committed output of ``benchmarks/<name>.py`` (``benchmarks/results/<name>.json``), which a
+    chapter may show beside its own run; None when absent and ``missing_ok`` (e.g. in Colab)."""
+    root = project_root()
+    path = None if root is None else root / "benchmarks" / "results" / f"{name}.json"
+    if path is not None and path.exists():
+        return json.loads(path.read_text())
+    if missing_ok:
+        return None
+    raise FileNotFoundError(f"no benchmark output for {name!r}: run benchmarks/{name}.py (looked for {path})")
+
