@@ -1,7 +1,15 @@
-"""CIFAR-10 with torchvision's ResNet and VGG families: configs, budgets and cost measurements.
+"""CIFAR-10: teachers from the VGG and ResNet families distilled into a small ResNet.
 
-The networks themselves are :mod:`kdhelpers.models.cifar`. ``full`` uses the standard sizes; the
-``cpu`` profile smaller members of the same families. Every profile runs the same code.
+* ``cpu``: fast-CIFAR networks after airbench (:mod:`kdhelpers.models.airbench`): a VGG-style
+  teacher (airbench94's 64/256/256 net), a ResNet-style teacher of the same cost (residual groups,
+  48/192/192), and a ResNet-style student with 16/48/64 channels (≥ 8× fewer FLOPs), trained with
+  airbench's recipe on all 45,000 training images (5,000 held out); teachers 20 epochs, students 8.
+* ``full``: torchvision's ResNet50 and VGG16-BN (CIFAR stems) into ResNet18 at a fast-CIFAR budget;
+  and, selectable, the UNSW report's own protocol (:func:`unsw_protocol`): ImageNet-pretrained
+  teachers fine-tuned with Adam, students trained 85 epochs without augmentation.
+
+The teacher names of the metric keys stay ``resnet50`` and ``vgg16`` in every profile: the
+ResNet-style and the VGG-style teacher.
 """
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ import statistics
 import time
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import dryrun
@@ -17,42 +26,34 @@ from .cost import forward_flops
 from .data import TensorData, load_cifar10, split, subset
 from .models import build_model, count_params
 from .profiles import pick, resolve_profile
-from .train import trained
+from .train import predict_logits, trained
 
 MODELS = ("resnet50", "vgg16", "resnet18")
 TEACHERS = ("resnet50", "vgg16")
-
 STANDARD = {
     "resnet18": {"arch": "cifar_resnet", "block": "basic", "layers": [2, 2, 2, 2], "width": 64},
     "resnet50": {"arch": "cifar_resnet", "block": "bottleneck", "layers": [3, 4, 6, 3], "width": 64},
     "vgg16": {"arch": "cifar_vgg", "scale": 1.0},
 }
-# cpu profile: smaller members of the same families (same blocks; one block per stage, a quarter
-# of the channels, and for the ResNets a stride-2 stem), sized so the whole grid runs on 2 CPU cores
-REDUCED = {
-    "resnet18": {"arch": "cifar_resnet", "block": "basic", "layers": [1, 1, 1, 1], "width": 16, "stem_stride": 2},
-    "resnet50": {"arch": "cifar_resnet", "block": "bottleneck", "layers": [1, 1, 1, 1], "width": 16,
-                 "stem_stride": 2},
-    "vgg16": {"arch": "cifar_vgg", "scale": 0.25},
+FAST = {  # cpu: airbench-style members of each family
+    "vgg16": {"arch": "airbench", "widths": [64, 256, 256]},
+    "resnet50": {"arch": "airbench", "widths": [48, 192, 192], "residual": True},
+    "resnet18": {"arch": "airbench", "widths": [16, 48, 64], "residual": True},
 }
 TINY = {  # smoke: only checks that the code runs
-    "resnet18": {"arch": "cifar_resnet", "block": "basic", "layers": [1, 1, 1, 1], "width": 4, "stem_stride": 2},
-    "resnet50": {"arch": "cifar_resnet", "block": "bottleneck", "layers": [1, 1, 1, 1], "width": 4,
-                 "stem_stride": 2},
-    "vgg16": {"arch": "cifar_vgg", "scale": 1 / 16},
+    "vgg16": {"arch": "airbench", "widths": [8, 16, 16]},
+    "resnet50": {"arch": "airbench", "widths": [8, 16, 16], "residual": True},
+    "resnet18": {"arch": "airbench", "widths": [4, 8, 8], "residual": True},
 }
-
-
-def _check_model(model: str) -> str:
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
-    return model
+NAMES = {"resnet50": "ResNet-style teacher", "vgg16": "VGG-style teacher", "resnet18": "ResNet-style student"}
+KILOSTEP = 1024 * (1 + 1 / (1 - 0.85))  # airbench's decoupled step: lr and wd are "per 1024 examples"
 
 
 def config(model: str, profile: str) -> dict:
-    """The config dict of ``model`` ("resnet50", "vgg16", "resnet18") in ``profile``."""
-    table = pick(profile, smoke=TINY, cpu=REDUCED, full=STANDARD)
-    return dict(table[_check_model(model)])
+    """The config of ``model`` ("resnet50", "vgg16", "resnet18") in ``profile``."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
+    return dict(pick(profile, smoke=TINY, cpu=FAST, full=STANDARD)[model])
 
 
 def describe(cfg: dict) -> str:
@@ -60,24 +61,19 @@ def describe(cfg: dict) -> str:
     if cfg["arch"] == "cifar_resnet":
         stem = ", stride-2 stem" if cfg.get("stem_stride", 1) == 2 else ""
         return f"ResNet, {cfg['block']} blocks {list(cfg['layers'])}, width {cfg['width']}{stem}"
+    if cfg["arch"] == "airbench":
+        kind = "ResNet-style (residual groups)" if cfg.get("residual") else "VGG-style"
+        return f"airbench {kind}, widths {'/'.join(map(str, cfg['widths']))}"
     return f"VGG16-BN layout, channels × {cfg['scale']:g}"
 
 
-def sizes(profile: str) -> dict:
-    """How many training/validation/test images each profile uses (validation is held out of
-    the training images and only picks the best KD setting)."""
-    return pick(profile, smoke={"train": 256, "val": 128, "test": 256},
-                cpu={"train": 4_000, "val": 1_000, "test": 5_000},
-                full={"train": 45_000, "val": 5_000, "test": 10_000})
-
-
 def datasets(profile: str) -> tuple[TensorData, TensorData, TensorData]:
-    """(train, val, test): a random validation split of the CIFAR-10 training images, a subset
-    of the rest for training, and (a subset of) the test set."""
-    n = sizes(profile)
+    """(train, val, test): 45,000 / 5,000 held-out / 10,000 images (smoke: a few hundred)."""
     full_train, test = load_cifar10(True), load_cifar10(False)
-    rest, val = split(full_train, n["val"], seed=0)
-    return subset(rest, n["train"], seed=0), val, subset(test, n["test"], seed=0)
+    train, val = split(full_train, 5000, seed=0)
+    if resolve_profile(profile) == "smoke":
+        return subset(train, 512), subset(val, 256), subset(test, 512)
+    return train, val, test
 
 
 def data_label(data: TensorData) -> str:
@@ -85,58 +81,97 @@ def data_label(data: TensorData) -> str:
     return "CIFAR-10 (JPEG copy)" if data.name.startswith("cifar10-jpeg") else "CIFAR-10"
 
 
+def airbench_budget(epochs: int, augment: str, label_smoothing: float) -> Budget:
+    """airbench94's recipe in PyTorch's terms for a mean loss at batch 1024: lr 11.5 and weight
+    decay 0.0153 "per 1024 examples" with Nesterov momentum 0.85 become SGD lr 1.5 and weight
+    decay 0.0133 / 10 (BatchNorm biases at 64× the rate: the model's param_groups); a linear rate
+    0.2 → 1 over 23 % of the steps, then → 0.07; Lookahead."""
+    lr = 11.5 / KILOSTEP * 1024
+    wd = 0.0153 * 1024 / KILOSTEP / (11.5 / KILOSTEP) / 1024
+    return Budget(epochs=epochs, batch_size=1024, lr=lr, optimizer="sgd", momentum=0.85, nesterov=True,
+                  weight_decay=wd, schedule="linear", warmup=0.23, lr_start=0.2, lr_end=0.07,
+                  label_smoothing=label_smoothing, lookahead=True, augment=augment)
+
+
 def budget(profile: str, role: str = "student") -> Budget:
-    """SGD + momentum 0.9, weight decay 5e-4, one-cycle schedule, batched random-crop + flip
-    augmentation. ``role`` is "teacher" or "student": same recipe, teachers get more epochs.
-    ``full`` (not run here) is sized for one GPU: ResNet18 in ~30 one-cycle epochs is the
-    fast-CIFAR regime that reaches ~94 %."""
+    """``cpu``: airbench's recipe. Teachers: 20 epochs, alternating flip + 2-pixel translation,
+    label smoothing 0.2. Students: 8 epochs, the alternating flip only, so that the teacher's
+    outputs can be cached for both views of every image (never stale), no label smoothing (the
+    soft targets take its place; the scratch students are trained the same way).
+    ``full``: SGD + momentum 0.9, weight decay 5e-4, one-cycle, crop + flip; 60 / 30 epochs."""
     if role not in ("teacher", "student"):
         raise ValueError(f"role must be 'teacher' or 'student', got {role!r}")
-    # cpu: 8 teacher / 3 student epochs left the teachers ~6 points above the student and showed no
-    # KD gain; 30 / 10 gave teachers of 57 and 68 % over a 50 % student and a ~2-point KD gain.
-    epochs = pick(profile, smoke={"teacher": 1, "student": 1}, cpu={"teacher": 30, "student": 10},
-                  full={"teacher": 60, "student": 30})[role]
-    return Budget(epochs=epochs, optimizer="sgd", momentum=0.9, weight_decay=5e-4, schedule="onecycle",
-                  augment="crop_flip", **pick(profile, smoke={"batch_size": 128, "lr": 0.1},
-                                              cpu={"batch_size": 128, "lr": 0.1},
-                                              full={"batch_size": 256, "lr": 0.2}))
+    p = resolve_profile(profile)
+    if p == "full":
+        return Budget(epochs=60 if role == "teacher" else 30, batch_size=256, lr=0.2, optimizer="sgd", momentum=0.9,
+                      weight_decay=5e-4, schedule="onecycle", augment="crop_flip")
+    # teachers: 10 epochs (airbench94's budget) gave 90.5 % (VGG-style) and 89.9 % (ResNet-style) on the
+    # JPEG copy (quality ~75), short of the 92 % target; 20 epochs are the next step that fits the budget
+    epochs = pick(p, smoke=1, cpu=20, full=20) if role == "teacher" else pick(p, smoke=1, cpu=8, full=8)
+    if role == "teacher":
+        return airbench_budget(epochs, "alternating_flip_translate", 0.2)
+    return airbench_budget(epochs, "alternating_flip", 0.0)
 
 
 _default_budget = budget  # the parameters below are called budget too
 
 
 def teacher(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
-            budget: Budget | None = None) -> nn.Module:
-    """A trained ``arch`` ("resnet50" or "vgg16") on the profile's training images (cached)."""
+            budget: Budget | None = None, track: TensorData | None = None) -> nn.Module:
+    """A trained ``arch`` ("resnet50" or "vgg16": the ResNet-style / VGG-style teacher), cached;
+    ``track``: a held-out set whose accuracy is kept per epoch (``model.kd_history``)."""
     if arch not in TEACHERS:
         raise ValueError(f"teachers are {TEACHERS}, got {arch!r}")
     profile = resolve_profile(profile)
     transfer = datasets(profile)[0] if transfer is None else transfer
     return trained(f"cifar-{arch}", config(arch, profile), transfer, budget or _default_budget(profile, "teacher"),
-                   profile=profile, seed=seed)
+                   profile=profile, seed=seed, track=track)
 
 
 def student(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
             teacher: nn.Module | None = None, loss: nn.Module | None = None,
             budget: Budget | None = None) -> nn.Module:
-    """A ResNet18(-family) student: from scratch without ``teacher``; else distilled with ``loss``,
-    the teacher run on every augmented batch."""
+    """The ResNet-style student: from scratch without ``teacher``; else distilled with ``loss``
+    (the teacher's outputs cached for both views of every image in ``cpu``, run per batch in ``full``)."""
     if arch != "resnet18":
-        raise ValueError(f"the students are ResNet18s, got {arch!r}")
+        raise ValueError(f"the students are 'resnet18' (ResNet-style), got {arch!r}")
     if teacher is not None and loss is None:
         raise ValueError("a distilled student needs its loss, e.g. kd.losses.DistillationLoss(temperature, alpha)")
     profile = resolve_profile(profile)
     transfer = datasets(profile)[0] if transfer is None else transfer
     kind = "kd" if teacher is not None else "scratch"
     return trained(f"cifar-resnet18-{kind}", config("resnet18", profile), transfer,
-                   budget or _default_budget(profile, "student"), profile=profile, seed=seed,
-                   teacher=teacher, loss=loss)
+                   budget or _default_budget(profile, "student"), profile=profile, seed=seed, teacher=teacher, loss=loss)
+
+
+# --------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def tta_logits(model: nn.Module, data: TensorData) -> torch.Tensor:
+    """airbench's test-time augmentation (level 2): the logits of the image and its mirror, averaged
+    with equal weight with those of the two one-pixel translations (up-left, down-right) and their
+    mirrors."""
+    from dataclasses import replace
+
+    def views(shift):
+        x = data.x
+        if shift:
+            pad = F.pad(x.float(), (1, 1, 1, 1), mode="reflect").to(x.dtype)
+            x = pad[:, :, :32, :32] if shift < 0 else pad[:, :, 2:, 2:]
+        plain = predict_logits(model, replace(data, x=x))
+        return 0.5 * plain + 0.5 * predict_logits(model, replace(data, x=x.flip(-1)))
+
+    return 0.5 * views(0) + 0.25 * views(-1) + 0.25 * views(1)
+
+
+def accuracy(model: nn.Module, data: TensorData, tta: bool = True) -> float:
+    """Test accuracy in %, with airbench's test-time augmentation unless ``tta=False``."""
+    logits = tta_logits(model, data) if tta else predict_logits(model, data)
+    return 100.0 * float((logits.argmax(1).cpu() == data.y.cpu()).float().mean())
 
 
 # --------------------------------------------------------------------------- cost
 def gflops(model: nn.Module, image_size: int = 32) -> float:
-    """Forward GFLOPs for one 3×size×size image, counted by ``torch.utils.flop_counter``
-    (a multiply-add counts 2 FLOPs)."""
+    """Forward GFLOPs for one 3×size×size image, counted by ``torch.utils.flop_counter``."""
     return forward_flops(model, (3, image_size, image_size)) / 1e9
 
 
@@ -159,10 +194,220 @@ def latency_ms(model: nn.Module, batch: int, *, reps: int = 5, warmup: int = 1, 
 
 
 def cost(cfg: dict, *, big_batch: int, reps: int) -> dict:
-    """Parameters, GFLOPs and CPU latency (batch 1 and ``big_batch``) of an untrained ``cfg``
-    (weights do not change the cost)."""
+    """Parameters, GFLOPs and CPU latency (batch 1 and ``big_batch``) of an untrained ``cfg``."""
     torch.manual_seed(0)
     model = build_model(cfg)
     return {"params": count_params(model), "gflops": gflops(model),
             "latency_ms_b1": latency_ms(model, 1, reps=reps),
             "latency_ms_big": latency_ms(model, big_batch, reps=max(1, reps // 2))}
+
+
+# --------------------------------------------------------------------------- the UNSW report's protocol
+UNSW = "the UNSW report (2022)"
+UNSW_TEACHER_LR = {"resnet50": 2e-4, "vgg16": 1e-4}
+
+
+def _adam(epochs: int, lr: float) -> Budget:
+    # batch size and schedule are not stated by the report: 64 and a constant rate
+    return Budget(epochs=epochs, batch_size=64, lr=lr, optimizer="adam", schedule="constant")
+
+
+def unsw_protocol() -> dict:
+    """The UNSW report's CIFAR-10 protocol, as published (run in the full profile): ImageNet-pretrained
+    ResNet50 and VGG16 (torchvision's weights; the report names no source) fine-tuned 30 epochs with
+    Adam (2e-4 and 1e-4); ResNet18 students from scratch, 85 epochs with Adam 2e-3, no augmentation;
+    its scratch baseline 30 epochs with Adam 2e-4 — and, to expose that confound, once more with the
+    students' budget. Not stated, so chosen here: batch 64, CIFAR's own 32×32 images (no resizing),
+    a constant rate, all 50,000 training images (no validation split: the report picked on test)."""
+    return {
+        "teachers": {m: ({"arch": "torchvision", "name": m, "pretrained": True}, _adam(30, lr))
+                     for m, lr in UNSW_TEACHER_LR.items()},
+        "student": {"arch": "torchvision", "name": "resnet18", "pretrained": False},
+        "student_budget": _adam(85, 2e-3),
+        "baseline_budget": _adam(30, 2e-4),
+        "temperatures": (3, 5, 7, 10), "betas": (0.5, 0.7),
+    }
+
+
+def unsw_check_weights() -> None:
+    """Fail at once, before hours of training, if the pretrained teachers' weights cannot be had
+    (offline and not in torch.hub's cache); a dry run goes on with random weights."""
+    from .data import offline
+    from .models.pretrained import weights_file
+
+    missing = [(m, w, p) for m in UNSW_TEACHER_LR for w, p in [weights_file(m)] if not p.exists()]
+    if missing and offline() and not dryrun.enabled():
+        raise FileNotFoundError(
+            "the UNSW protocol fine-tunes ImageNet-pretrained teachers, and downloading is disabled (KD_OFFLINE=1). "
+            "Put these files there (or run with unsw=False):\n  "
+            + "\n  ".join(f"{p}  ← {w.url}" for _, w, p in missing))
+
+
+def unsw_datasets(profile: str) -> tuple[TensorData, TensorData]:
+    """(train, test): the report's 50,000 / 10,000 images (smoke: a few hundred)."""
+    train, test = load_cifar10(True), load_cifar10(False)
+    if resolve_profile(profile) == "smoke":
+        return subset(train, 512), subset(test, 512)
+    return train, test
+
+
+def unsw_teacher(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None) -> nn.Module:
+    """The report's teacher: torchvision's ImageNet-pretrained ``arch`` fine-tuned with Adam."""
+    cfg, b = unsw_protocol()["teachers"][arch]
+    transfer = unsw_datasets(profile)[0] if transfer is None else transfer
+    return trained(f"cifar-unsw-{arch}", cfg, transfer, b, profile=resolve_profile(profile), seed=seed)
+
+
+def unsw_student(profile: str, seed: int = 0, *, transfer: TensorData | None = None, teacher: nn.Module | None = None,
+                 loss: nn.Module | None = None, budget: str = "student") -> nn.Module:
+    """The report's ResNet18 from scratch: ``budget="student"`` (85 epochs, Adam 2e-3: its distilled
+    students, and the baseline they should have had) or ``"baseline"`` (30 epochs, Adam 2e-4: its
+    published baseline)."""
+    proto = unsw_protocol()
+    if budget not in ("student", "baseline"):
+        raise ValueError(f"budget is 'student' or 'baseline', got {budget!r}")
+    if teacher is not None and loss is None:
+        raise ValueError("a distilled student needs its loss, e.g. kd.losses.DistillationLoss(temperature, alpha)")
+    transfer = unsw_datasets(profile)[0] if transfer is None else transfer
+    kind = "kd" if teacher is not None else f"scratch-{budget}"
+    return trained(f"cifar-unsw-resnet18-{kind}", proto["student"], transfer, proto[f"{budget}_budget"],
+                   profile=resolve_profile(profile), seed=seed, teacher=teacher, loss=loss)
+
+
+# --------------------------------------------------------------------------- card, plan, claims
+def _model_line(cfg: dict) -> str:
+    torch.manual_seed(0)
+    return f"{describe(cfg)} ({count_params(build_model(cfg)):,} parameters, {gflops(build_model(cfg)):.3f} GFLOPs)"
+
+
+def card(profile: str):
+    """The report's protocol beside this chapter's (the profile's) and the standard full-profile path."""
+    from .losses import DistillationLoss
+    from .protocol import Card, budget_line, describe as row
+
+    p = resolve_profile(profile)
+    proto = unsw_protocol()
+    t_budget = lambda m: f"{m}: " + budget_line(proto["teachers"][m][1])  # noqa: E731
+    published = row(
+        data="CIFAR-10, 50,000 training / 10,000 test images",
+        teacher="ImageNet-pretrained ResNet50 (80.96 %) and VGG16 (85.93 %)",
+        teacher_training="fine-tuned: " + "; ".join(t_budget(m) for m in TEACHERS),
+        student="ResNet18 from scratch (11 M parameters)", budget=proto["student_budget"],
+        loss=DistillationLoss(10, alpha=0.5), temperature="3, 5, 7, 10", weights="β ∈ {0.5, 0.7} on the soft term",
+        seeds="one run per cell", selection="best cell read off the test set",
+        other="scratch baseline: " + budget_line(proto["baseline_budget"]), not_stated=("batch", "schedule", "precision"))
+    stud = budget(p, "student")
+    ours = row(
+        data=f"CIFAR-10 (the JPEG copy when offline), 45,000 training / 5,000 validation / 10,000 test images"
+        if p != "smoke" else "CIFAR-10, 512 / 256 / 512 images",
+        teacher="; ".join(f"{NAMES[m]}: {_model_line(config(m, p))}" for m in TEACHERS),
+        teacher_training=budget_line(budget(p, "teacher")) + ", from scratch",
+        student=_model_line(config("resnet18", p)), budget=stud,
+        loss=DistillationLoss(10, alpha=0.5), temperature="3, 5, 7, 10", weights="β ∈ {0.5, 0.7} on the soft term",
+        seeds="grid: one seed per cell; scratch and the best cell of each teacher: 3 seeds",
+        selection="best cell chosen on validation",
+        other=stud.describe()["other"] + "; the scratch baseline has the students' budget")
+    return Card({f"{UNSW}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
+        "data": "5,000 training images held out to choose (T, β) on; offline, the JPEG copy is what we have",
+        "teacher": "from scratch, on a CPU in minutes: airbench's 94 % net and a residual net of the same cost "
+                   "stand in for VGG16 and ResNet50" if p != "full" else "from scratch (the report's own "
+                   "pretrained protocol runs beside it, unsw=True)",
+        "teacher training": "airbench94's recipe (Jordan 2024: 94 % in 10 epochs), run for 20 epochs: 10 gave "
+                            "90.5 % on the JPEG copy" if p != "full" else
+                            "the standard CIFAR recipe",
+        **({"student": "≥ 8× cheaper than the cheaper teacher, from the ResNet family, trainable 23 times in half "
+                       "an hour",
+            "optimiser": "airbench's recipe, shared by every network here", "learning rate": "airbench's recipe",
+            "schedule": "airbench's recipe", "batch": "airbench's recipe",
+            "epochs": "airbench's recipe; 8 epochs fit the half-hour budget",
+            "augmentation": "the report trained without augmentation; flips keep the teacher's outputs cacheable "
+                            "(two views per image, never stale)",
+            "other": "airbench's recipe; the report's baseline had a third of the students' epochs and a tenth of "
+                     "their rate (a confound)"} if p != "full" else
+           {"student": "the standard CIFAR ResNet18 (3×3 stem, no max-pool)",
+            "optimiser": "the standard fast-CIFAR recipe", "learning rate": "the standard fast-CIFAR recipe",
+            "schedule": "the standard fast-CIFAR recipe", "batch": "the standard fast-CIFAR recipe",
+            "epochs": "30 epochs at this recipe bring a ResNet18 to about 94 %",
+            "augmentation": "crop + flip, the standard recipe; the teacher runs on every augmented batch",
+            "other": "the report's baseline had a third of the students' epochs and a tenth of their rate (a "
+                     "confound)"}),
+        "precision": "bf16 where the CPU has it", "seeds": "one run cannot separate a 0.5-point effect from noise",
+        "selection": "choosing on test flatters the chosen cell"},
+        title=f"CIFAR-10 distillation: {UNSW} as published, and this chapter")
+
+
+def plan(profile: str, n_seeds: int, n_grid: int, n_best_extra: int, *, n_train: int, unsw: bool = False):
+    """The chapter's trainings and their estimated time, before any starts."""
+    from .cost import Plan
+
+    p = resolve_profile(profile)
+    pl = Plan(p)
+    for m in TEACHERS:
+        pl.add(f"{NAMES[m]} ({m})", config(m, p), budget(p, "teacher"), samples=n_train, input_shape=(3, 32, 32))
+    stud, s_budget = config("resnet18", p), budget(p, "student")
+    pl.add("students from scratch", stud, s_budget, samples=n_train, input_shape=(3, 32, 32), count=n_seeds)
+    pl.add("distilled students (grid + best cells' seeds)", stud, s_budget, samples=n_train, input_shape=(3, 32, 32),
+           count=n_grid + n_best_extra, teacher=config("vgg16", p))
+    if unsw:
+        proto = unsw_protocol()
+        n = 50_000 if p != "smoke" else 512
+        for m, (cfg, b) in proto["teachers"].items():
+            pl.add(f"UNSW: {m} fine-tuned", cfg, b, samples=n, input_shape=(3, 32, 32))
+        pl.add("UNSW: ResNet18 baselines (published, and with the students' budget)", proto["student"],
+               proto["baseline_budget"], samples=n, input_shape=(3, 32, 32))
+        pl.add("", proto["student"], proto["student_budget"], samples=n, input_shape=(3, 32, 32))
+        pl.add("UNSW: distilled ResNet18 grid", proto["student"], proto["student_budget"], samples=n,
+               input_shape=(3, 32, 32), count=2 * len(proto["temperatures"]) * len(proto["betas"]),
+               teacher=proto["teachers"]["vgg16"][0])
+    return pl
+
+
+def claims():
+    from . import claims as C
+
+    return [
+        C.at_least("vgg_teacher_92", "teacher_vgg16_acc", {"cpu": 92, "full": 94},
+                   "the VGG-style teacher reaches at least 92 % (cpu) / 94 % (full) on the test set",
+                   against="the issue's target; airbench94: 94.0 % on the original CIFAR-10 in 10 epochs", fmt=".2f"),
+        C.at_least("resnet_teacher_92", "teacher_resnet50_acc", {"cpu": 92, "full": 94},
+                   "the ResNet-style teacher reaches at least 92 % (cpu) / 94 % (full)", against="the issue's target",
+                   fmt=".2f"),
+        C.at_least("student_8x_cheaper", "gflops_ratio_cheaper_teacher_student", {"cpu": 8, "full": 2},
+                   "the student needs at least 8× fewer FLOPs than the cheaper teacher (cpu; full: 2×)",
+                   against="the issue's requirement", fmt=".1f"),
+        C.better("kd_resnet_beats_scratch", "kd_resnet50_best_acc", "student_scratch_acc",
+                 "distilled from the ResNet-style teacher (best T, β on validation), the student beats the scratch "
+                 "student by more than 2 seeds' std", against=f"{UNSW}: 59.11 → 77.60 %, different budgets", k=2,
+                 fmt=".2f"),
+        C.better("kd_vgg_beats_scratch", "kd_vgg16_best_acc", "student_scratch_acc",
+                 "distilled from the VGG-style teacher, the student beats the scratch student by more than 2 seeds' std",
+                 against=f"{UNSW}: 59.11 → 77.22 %", k=2, fmt=".2f"),
+        C.better("stronger_teacher_teaches_better", "kd_stronger_best_acc", "kd_weaker_best_acc",
+                 "the more accurate teacher's students beat the other teacher's by more than 2 seeds' std",
+                 against=f"{UNSW}: the more accurate VGG16 taught worse (77.22 vs 77.60 %, one run each)", k=2,
+                 fmt=".2f"),
+        C.better("higher_T_better", "kd_grid_T10_minus_T3", 0.0,
+                 "over both teachers' grids, the cells at T = 10 beat those at T = 3 by more than 2 std of the "
+                 "difference (seed noise of the best cells' reruns)",
+                 against=f"{UNSW}: 'a higher distilling temperature will lead to better performance' (ResNet50 "
+                 "teacher), one run per cell", k=2, fmt=".2f"),
+        C.better("lower_beta_better", "kd_grid_beta0.5_minus_0.7", 0.0,
+                 "over both teachers' grids, β = 0.5 beats β = 0.7 by more than 2 std of the difference",
+                 against=f"{UNSW}: 'the lower values of β … cause better test accuracy', in all 8 of its pairs", k=2,
+                 fmt=".2f"),
+    ]
+
+
+def grid_summary(grid, seed_std: float) -> dict:
+    """The grid's trends with their noise: T = 10 vs T = 3 (4 cells each: both teachers, both β) and
+    β = 0.5 vs 0.7 (8 cells each); ``seed_std`` is one cell's seed std (the best cells' reruns), so a
+    difference of two means of n cells has std ``seed_std`` × √(2/n)."""
+    import math
+
+    hi, lo = grid[grid["T"] == 10]["test"], grid[grid["T"] == 3]["test"]
+    b5, b7 = grid[grid["beta"] == 0.5]["test"], grid[grid["beta"] == 0.7]["test"]
+    return {"kd_grid_T10_minus_T3": float(hi.mean() - lo.mean()),
+            "kd_grid_T10_minus_T3_std": seed_std * math.sqrt(1 / len(hi) + 1 / len(lo)),
+            "kd_grid_beta0.5_minus_0.7": float(b5.mean() - b7.mean()),
+            "kd_grid_beta0.5_minus_0.7_std": seed_std * math.sqrt(1 / len(b5) + 1 / len(b7)),
+            "kd_grid_best_acc": float(grid["test"].max()), "kd_grid_worst_acc": float(grid["test"].min())}

@@ -179,6 +179,44 @@ def load_cifar10(train: bool = True) -> TensorData:
     return _cifar10(str(data_root()), bool(train))
 
 
+CIFAR100_FILES = ("cifar-100-python/train", "cifar-100-python/test", "cifar-100-python/meta")
+
+
+@functools.lru_cache(maxsize=4)
+def _cifar100(root: str, train: bool) -> TensorData:
+    from torchvision.datasets import CIFAR100
+
+    from . import dryrun
+
+    root_p, split = Path(root), ("train" if train else "test")
+    mean, std = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+    try:
+        ds = CIFAR100(root, train=train, download=False)
+    except RuntimeError:
+        if dryrun.enabled() and offline():
+            # a dry run checks the code path, not the data: stand-in images of CIFAR-100's shape
+            g = torch.Generator().manual_seed(int(train))
+            n = 50_000 if train else 10_000
+            print(f"DRY RUN: CIFAR-100 is not under {root_p}; {n} random stand-in images of its shape")
+            return TensorData(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
+                              torch.randint(0, 100, (n,), generator=g), f"cifar100-standin:{split}", mean, std)
+        if offline():
+            raise _missing("CIFAR-100", CIFAR100_FILES, root_p) from None
+        try:
+            ds = CIFAR100(root, train=train, download=True)
+        except Exception as err:
+            raise _missing("CIFAR-100", CIFAR100_FILES, root_p) from err
+    x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    return TensorData(x, torch.tensor(ds.targets), f"cifar100:{split}", mean, std)
+
+
+def load_cifar100(train: bool = True) -> TensorData:
+    """CIFAR-100 through ``torchvision.datasets.CIFAR100`` (downloads when online). Offline and
+    missing it fails naming the files expected; a dry run (``KD_DRY_RUN=1``) uses random stand-in
+    images of its shape instead, so the full profile's code path runs anyway."""
+    return _cifar100(str(data_root()), bool(train))
+
+
 # --------------------------------------------------------------------------- transfer sets
 def _classes(classes) -> list[int]:
     classes = [classes] if isinstance(classes, int) else sorted(set(int(c) for c in classes))
@@ -254,4 +292,43 @@ def crop_flip(x: torch.Tensor, padding: int = 4, generator: torch.Generator | No
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
-AUGMENTATIONS = {"jitter": jitter, "crop_flip": crop_flip}
+def _reflect(i: torch.Tensor, n: int) -> torch.Tensor:
+    """Reflect indices into 0..n-1 without repeating the edge (numpy's "reflect")."""
+    i = i.abs()
+    return torch.where(i > n - 1, 2 * (n - 1) - i, i)
+
+
+def translate_reflect(x: torch.Tensor, r: int = 2, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Translate every image by its own random (dy, dx) ∈ [-r, r]², filling the border by
+    reflection (airbench's translate: a crop of the reflect-padded image), as one gather."""
+    n, _, h, w = x.shape
+    dy = torch.randint(-r, r + 1, (n,), generator=generator).to(x.device)
+    dx = torch.randint(-r, r + 1, (n,), generator=generator).to(x.device)
+    rows = _reflect(dy[:, None] + torch.arange(h, device=x.device), h)[:, :, None]  # [N, H, 1]
+    cols = _reflect(dx[:, None] + torch.arange(w, device=x.device), w)[:, None, :]  # [N, 1, W]
+    return x[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+
+def alternating_flip_mask(idx: torch.Tensor, epoch: int) -> torch.Tensor:
+    """airbench's derandomised flip: each image gets a fixed random flip (a hash of its index),
+    inverted every other epoch, so over any two epochs every image is seen both ways."""
+    base = ((idx.long() * 2654435761) % 4294967296) >= 2147483648  # the top bit of a multiplicative hash
+    return base ^ bool(epoch % 2)
+
+
+def alternating_flip(x, generator=None, *, epoch: int = 0, idx=None):
+    flip = alternating_flip_mask(idx, epoch).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def alternating_flip_translate(x, generator=None, *, epoch: int = 0, idx=None):
+    return translate_reflect(alternating_flip(x, epoch=epoch, idx=idx), 2, generator)
+
+
+# name -> augment(batch, generator, epoch=, idx=): idx are the batch's indices into the data set
+AUGMENTATIONS = {"jitter": lambda x, generator=None, **_: jitter(x, 2, generator),
+                 "crop_flip": lambda x, generator=None, **_: crop_flip(x, 4, generator),
+                 "alternating_flip": alternating_flip,
+                 "alternating_flip_translate": alternating_flip_translate}
+# augmentations with finitely many views of each image: a teacher's outputs can be cached per view
+VIEW_AUGMENTATIONS = {"alternating_flip": 2}

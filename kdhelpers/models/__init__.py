@@ -10,3 +10,6 @@ from .tutorial import DeepNN, LightNN, TeacherFeatures
 from .ensemble import EnsembleMLP
 from .mutual import MutualPair, mutual_pair_config
 from .keras import HarvardCNN, KerasConvNet, KerasMLP, TorontoCNN
+from .cifar_small import HeResNet, WideResNet
+from .airbench import AirbenchNet
+from .pretrained import TorchvisionNet
