@@ -1,0 +1,225 @@
+"""The Keras ``Distiller`` example (MNIST) from the lecture slides, rerun in PyTorch as published.
+
+Its teacher: Conv2D(256, 3×3, stride 2, same) → LeakyReLU(0.2) → MaxPool(2×2, stride 1, same) →
+Conv2D(512, 3×3, stride 2, same) → Flatten → Dense(10); its student the same with 16 and 32 filters.
+Both train with Keras's Adam (lr 1e-3, ε 1e-7) at Keras's default batch of 32 (the slides define
+``batch_size = 64`` but never pass it to ``fit``): the teacher 5 epochs on the labels, the student 3
+epochs distilled at T = 10 with Keras's ``alpha = 0.1``, which weights the *hard* term, so α = 0.9 in
+this book. The upstream example also trains a scratch student for 3 epochs. Teacher run ``s`` teaches
+the students of seed ``s``::
+
+    teacher = K.teacher(profile, seed)
+    student = K.student(profile, seed, teacher=teacher, loss=K.book_loss())
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .budget import Budget
+from .data import TensorData, load_mnist, subset
+from .device import seed_everything
+from .losses import CrossEntropy, DistillationLoss, KerasDistillerLoss
+from .models import build_model, count_params
+from .profiles import pick, resolve_profile
+from .train import predict_logits, trained
+
+SOURCE = "the Keras example (lecture slides)"
+TEACHER = {"arch": "keras_convnet", "filters": [256, 512]}
+STUDENT = {"arch": "keras_convnet", "filters": [16, 32]}
+TEMPERATURE = 10.0
+KERAS_ALPHA = 0.1  # Keras's alpha: the weight of the hard-label loss
+SMOKE_TRAIN, SMOKE_TEST = 500, 500
+
+
+def seeds(profile: str, first: int = 0) -> list[int]:
+    """2 seeds (smoke), 3 (cpu), 5 (full)."""
+    return list(range(first, first + pick(profile, smoke=2, cpu=3, full=5)))
+
+
+def datasets(profile: str) -> tuple[TensorData, TensorData]:
+    """MNIST scaled to [0, 1], 28×28×1, no augmentation: all 60k/10k; 500 of each in smoke."""
+    train, test = load_mnist(True), load_mnist(False)
+    if resolve_profile(profile) == "smoke":
+        train, test = subset(train, SMOKE_TRAIN, seed=0), subset(test, SMOKE_TEST, seed=0)
+    return train, test
+
+
+def _adam(epochs: int, precision: str) -> Budget:
+    # keras.optimizers.Adam(): lr 1e-3, ε 1e-7 (torch's default is 1e-8), no schedule; fit()'s batch 32
+    return Budget(epochs=epochs, batch_size=32, lr=1e-3, optimizer="adam", eps=1e-7, schedule="constant",
+                  precision=precision)
+
+
+def teacher_budget(profile: str) -> Budget:
+    """5 epochs, float32 as published. The cpu profile trains in bf16 where the CPU has it: one float32
+    epoch of this teacher took 2.8–3.3 min on one core (bf16: 1.8–2.2), and :class:`kdhelpers.Plan`
+    priced three float32 teachers at 25 min on two cores (bf16: 19), more than the profile's 15."""
+    return _adam(pick(profile, smoke=1, cpu=5, full=5), pick(profile, smoke="float32", cpu="auto", full="float32"))
+
+
+def student_budget(profile: str) -> Budget:
+    """3 epochs, float32 in every profile (the student is tiny: seconds per epoch)."""
+    return _adam(pick(profile, smoke=1, cpu=3, full=3), "float32")
+
+
+def keras_loss() -> KerasDistillerLoss:
+    """The example's loss as its code computes it: Keras alpha = 0.1 on the labels, T = 10."""
+    return KerasDistillerLoss(alpha=KERAS_ALPHA, temperature=TEMPERATURE)
+
+
+def book_loss() -> DistillationLoss:
+    """The same loss in the book's convention: α = 1 − Keras's alpha = 0.9 on the soft term."""
+    return DistillationLoss(TEMPERATURE, alpha=1 - KERAS_ALPHA)
+
+
+def swapped_loss() -> DistillationLoss:
+    """Keras's 0.1 copied into Hinton's formula: α = 0.1 on the soft term, 0.9 on the labels."""
+    return DistillationLoss(TEMPERATURE, alpha=KERAS_ALPHA)
+
+
+def teacher(profile: str, seed: int = 0, *, transfer: TensorData | None = None,
+            budget: Budget | None = None) -> nn.Module:
+    """The example's teacher trained on the labels of ``transfer`` (default: all training images), cached."""
+    transfer = datasets(profile)[0] if transfer is None else transfer
+    return trained("keras-teacher", TEACHER, transfer, budget or teacher_budget(profile),
+                   profile=resolve_profile(profile), seed=seed)
+
+
+def student(profile: str, seed: int = 0, *, transfer: TensorData | None = None, teacher: nn.Module | None = None,
+            loss: nn.Module | None = None, budget: Budget | None = None) -> nn.Module:
+    """The example's student: from scratch on the labels without a teacher, else distilled with
+    ``loss`` (e.g. :func:`book_loss`, :func:`swapped_loss`), cached."""
+    if (teacher is None) != (loss is None):
+        raise ValueError("give a teacher and a distillation loss together (or neither, for the scratch student)")
+    transfer = datasets(profile)[0] if transfer is None else transfer
+    kind = "scratch" if loss is None else type(loss).__name__.lower()
+    return trained(f"keras-student-{kind}", STUDENT, transfer, budget or student_budget(profile),
+                   profile=resolve_profile(profile), seed=seed, teacher=teacher, loss=loss)
+
+
+def untrained_student(seed: int = 0) -> nn.Module:
+    """The student as initialised for ``seed`` (Keras's Glorot-uniform kernels, zero biases)."""
+    seed_everything(seed)
+    return build_model(STUDENT).eval()
+
+
+def _grad_norm(loss: nn.Module, s: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean per-image norm of the loss's gradient with respect to the student's logits."""
+    s = s.detach().clone().requires_grad_()
+    g, = torch.autograd.grad(loss(s, t, y), s)
+    return float((g * len(s)).norm(dim=1).mean())  # the batch mean divides each row by len(s)
+
+
+def loss_readings(teacher: nn.Module, students: dict, data: TensorData):
+    """One row per named student on ``data``: the two terms (cross-entropy on the labels, T²·KL to
+    the teacher at T = 10), the loss under three readings of "alpha = 0.1" (Keras's code, the book's
+    α = 0.9, which is the same loss, and the swapped α = 0.1), and each term's gradient with respect
+    to the student's logits (mean norm per image): what Adam's steps follow."""
+    import pandas as pd
+
+    t = predict_logits(teacher, data)
+    y = data.y.to(t.device)
+    hard, soft = CrossEntropy(), KerasDistillerLoss(0.0, TEMPERATURE)  # Keras alpha = 0: the soft term alone
+    rows = {}
+    for name, model in students.items():
+        s = predict_logits(model, data, device=t.device)
+        with torch.no_grad():
+            rows[name] = {"CE on the labels": hard(s, None, y).item(), "T²·KL at T = 10": soft(s, t).item(),
+                          "Keras alpha = 0.1": keras_loss()(s, t, y).item(),
+                          "book α = 0.9": book_loss()(s, t, y).item(),
+                          "book α = 0.1 (swapped)": swapped_loss()(s, t, y).item()}
+        rows[name].update({"‖∇ CE‖": _grad_norm(hard, s, t, y), "‖∇ T²·KL‖": _grad_norm(soft, s, t, y)})
+    return pd.DataFrame(rows).T
+
+
+def network_text(cfg: dict) -> str:
+    """The example's Keras layers for a ``keras_convnet`` config, with its parameter count."""
+    f1, f2 = cfg["filters"]
+    n = count_params(build_model(cfg))
+    return (f"Conv2D({f1}, 3×3, stride 2, same) → LeakyReLU(0.2) → MaxPool(2×2, stride 1, same) → "
+            f"Conv2D({f2}, 3×3, stride 2, same) → Flatten → Dense(10) ({n:,} parameters)")
+
+
+def _eps(b: Budget) -> str:
+    return f"{b.eps:g}".replace("e-0", "e-")  # 1e-7, not 1e-07
+
+
+def _training_line(b: Budget) -> str:
+    precision = "float32" if b.precision == "float32" else "mixed precision (bf16 where the CPU has it)"
+    epochs = f"{b.epochs} epoch" + ("s" if b.epochs != 1 else "")
+    return f"Adam (ε {_eps(b)}), lr {b.lr:g}, {b.schedule}, batch {b.batch_size}, {epochs}, {precision}"
+
+
+def card(profile: str):
+    """Protocol card: the Keras example as published beside this chapter's rerun in ``profile``."""
+    from .protocol import Card, describe
+
+    p = resolve_profile(profile)
+    batch = ("32: Keras's default; the slides define batch_size = 64 but never pass it to fit(), so Keras "
+             "trains at 32")
+    full_data = "MNIST scaled to [0, 1], 28×28×1: 60,000 training images, 10,000 test images; no validation split"
+
+    def column(prof, loss, weights, seeds_text, other):
+        b = student_budget(prof)
+        return describe(
+            data=full_data if prof != "smoke" else
+            f"MNIST scaled to [0, 1], 28×28×1: {SMOKE_TRAIN} training images, {SMOKE_TEST} test images",
+            teacher=network_text(TEACHER), teacher_training=_training_line(teacher_budget(prof)),
+            student=network_text(STUDENT), budget=b, loss=loss, seeds=seeds_text,
+            selection="none: the last epoch's model, evaluated on the test set",
+            optimiser=f"Adam (ε {_eps(b)}: Keras's default)", batch=batch, weights=weights,
+            precision="float32" if b.precision == "float32" else "mixed where fast", other=other)
+
+    scratch = "a scratch student of the same shape, 3 epochs on the labels (the upstream example; not in the slides)"
+    published = column("full", keras_loss(), "Keras's alpha = 0.1 on the labels, 1 − alpha = 0.9 on the soft term",
+                       "one run, no seed", scratch)
+    ours = column(p, book_loss(), "α = 0.9 on the soft term, 1 − α = 0.1 on the labels",
+                  f"{len(seeds(p))} seeds; teacher run s teaches the students of seed s",
+                  f"{scratch}; also the swapped reading, α = 0.1 on the soft term")
+    reasons = {
+        "data": "the smoke profile checks that the code runs, on a few hundred images",
+        "teacher training": {"smoke": "the smoke profile trains 1 epoch",
+                             "cpu": "three float32 teachers of 5 epochs cost about 25 min on two CPU cores (one "
+                                    "epoch: 2.8–3.3 min on one core), more than the cpu profile's 15: it trains "
+                                    "them in bf16 (1.8–2.2 min per epoch on one core); the full profile is float32",
+                             "full": "—"}[p],
+        "weights": "the same weights, named in the book's convention: α is the soft term's weight",
+        "epochs": "the smoke profile trains 1 epoch",
+        "loss": "the same loss (tests/test_keras_distiller.py checks it on a worked example): Keras's clip at "
+                "1e-7 only bites where a softened probability falls below 1e-7, a logit about 16·T = 160 below "
+                "the largest",
+        "seeds": "several seeds, so a difference can be told from seed noise",
+        "other": "the swapped reading shows what copying Keras's alpha into Hinton's formula costs",
+    }
+    return Card({f"{SOURCE}, as published": published, f"this chapter ({p} profile)": ours}, deviations=reasons,
+                title="The Keras Distiller example: as published, and rerun here")
+
+
+def claims():
+    """The chapter's verdicts."""
+    from . import claims as C
+
+    upstream = "the Keras example's text"
+    return [
+        C.at_least("teacher_as_expected", "keras_teacher_acc", {"cpu": 97.6, "full": 97.6},
+                   "the teacher reaches at least the 97.6 % test accuracy the Keras example expects",
+                   against=f"{upstream}: around 97.6 %", fmt=".2f"),
+        C.at_least("scratch_as_expected", "keras_student_scratch_acc", {"cpu": 97.6, "full": 97.6},
+                   "the scratch student reaches at least the 97.6 % the Keras example expects",
+                   against=f"{upstream}: around 97.6 %", fmt=".2f"),
+        C.at_least("kd_as_expected", "keras_student_kd_acc", {"cpu": 98.1, "full": 98.1},
+                   "the distilled student reaches at least the 98.1 % the Keras example expects",
+                   against=f"{upstream}: around 98.1 %", fmt=".2f"),
+        C.better("kd_beats_scratch", "keras_student_kd_acc", "keras_student_scratch_acc",
+                 "3 epochs of distillation (Keras alpha = 0.1, i.e. α = 0.9, T = 10) beat 3 epochs from scratch "
+                 "by more than 2 seeds' std", against=f"{upstream}: 97.6 → 98.1 %, one run", k=2, fmt=".2f"),
+        C.better("swapped_alpha_hurts", "keras_student_kd_acc", "keras_student_kd_swapped_alpha_acc",
+                 "the correct α = 0.9 beats the swapped α = 0.1 (Keras's 0.1 copied into Hinton's formula) by "
+                 "more than 2 seeds' std", against="the same students with the weights swapped", k=2, fmt=".2f"),
+        C.at_most("keras_loss_is_book_loss", "keras_vs_book_loss_rel_diff", 1e-4,
+                  "Keras's loss with alpha = 0.1 equals the book's loss with α = 0.9 on real logits, to float32 "
+                  "precision (relative difference at most 1e-4)",
+                  against="the algebra: alpha·CE + (1 − alpha)·soft = (1 − α)·CE + α·soft, α = 1 − alpha",
+                  fmt=".1e"),
+    ]
