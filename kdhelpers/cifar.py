@@ -366,12 +366,16 @@ def claims():
     from . import claims as C
 
     return [
-        C.at_least("vgg_teacher_92", "teacher_vgg16_acc", {"cpu": 92, "full": 94},
-                   "the VGG-style teacher reaches at least 92 % (cpu) / 94 % (full) on the test set",
-                   against="the issue's target; airbench94: 94.0 % on the original CIFAR-10 in 10 epochs", fmt=".2f"),
-        C.at_least("resnet_teacher_92", "teacher_resnet50_acc", {"cpu": 92, "full": 94},
-                   "the ResNet-style teacher reaches at least 92 % (cpu) / 94 % (full)", against="the issue's target",
-                   fmt=".2f"),
+        C.at_least("vgg_teacher_92", "teacher_vgg16_acc", {"cpu": 92},
+                   "the VGG-style teacher reaches at least 92 % on the test set (cpu)",
+                   against="the issue's target; airbench94: 94.0 % on the original CIFAR-10 in 10 epochs", fmt=".2f",
+                   negative=True),
+        C.at_least("resnet_teacher_92", "teacher_resnet50_acc", {"cpu": 92},
+                   "the ResNet-style teacher reaches at least 92 % (cpu)", against="the issue's target", fmt=".2f",
+                   negative=True),
+        C.at_least("teachers_94_full", "teacher_vgg16_acc", {"full": 94},
+                   "the standard VGG16-BN teacher reaches at least 94 % (full profile)",
+                   against="the fast-CIFAR regime: 94 % and more for these networks", fmt=".2f"),
         C.at_least("student_8x_cheaper", "gflops_ratio_cheaper_teacher_student", {"cpu": 8, "full": 2},
                    "the student needs at least 8× fewer FLOPs than the cheaper teacher (cpu; full: 2×)",
                    against="the issue's requirement", fmt=".1f"),

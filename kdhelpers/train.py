@@ -284,7 +284,9 @@ def trained(name: str, model_cfg: dict, data: TensorData, budget: Budget, *, pro
 
         def hook(epoch, m):
             if track is not None:
-                history.append(evaluate(m, track, device=device)["accuracy"])
+                # a dry run stops training after 2 batches but still ends every epoch: measure once
+                history.append(history[-1] if dryrun.enabled() and history else
+                               evaluate(m, track, device=device)["accuracy"])
             if keep is not None:
                 keep(epoch, m)
 

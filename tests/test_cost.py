@@ -20,11 +20,14 @@ def test_plan_counts_training_and_teacher_flops_and_estimates_time():
     plan.add("hard", MLP, b, samples=1000, input_shape=(1, 28, 28), count=2)
     plan.add("distilled", MLP, b, samples=1000, input_shape=(1, 28, 28), teacher=teacher)
     plan.add("augmented", MLP, b.replace(augment="jitter"), samples=1000, input_shape=(1, 28, 28), teacher=teacher)
-    hard, kd_once, kd_aug = plan.jobs
+    plan.add("two views", MLP, b.replace(augment="alternating_flip"), samples=1000, input_shape=(1, 28, 28),
+             teacher=teacher)
+    hard, kd_once, kd_aug, kd_views = plan.jobs
     assert hard.flops == 2 * 3 * FORWARD * 1000 * 3
     assert kd_once.flops == 3 * FORWARD * 1000 * 3 + t_fwd * 1000          # teacher once per transfer set
     assert kd_aug.flops == 3 * FORWARD * 1000 * 3 + t_fwd * 1000 * 3       # teacher on every batch
-    assert plan.flops == hard.flops + kd_once.flops + kd_aug.flops
+    assert kd_views.flops == 3 * FORWARD * 1000 * 3 + t_fwd * 1000 * 2     # once per view: image and mirror
+    assert plan.flops == hard.flops + kd_once.flops + kd_aug.flops + kd_views.flops
     assert all(j.seconds > 0 for j in plan.jobs)
     assert "TFLOP of training" in plan.summary() and "GPU" not in plan.summary()
     assert "on a GPU" in kd.Plan("full", device="cpu").add("x", MLP, b, samples=10, input_shape=(1, 28, 28)).summary()
