@@ -87,7 +87,9 @@ def claims():
                   against=f"{paper}: gradients scale as 1/T²", fmt=".3f"),
         C.between("t2_equalises_high_T", "t2_scaled_grad_norm_ratio_T20_T100", 0.8, 1.25,
                   "with the T² factor, the gradient norms at T = 20 and T = 100 agree within 25 %",
-                  against=f"{paper}: multiply by T² so the soft gradients keep their size", fmt=".3f"),
+                  against=f"{paper}: multiply by T² so the soft gradients keep their size", fmt=".3f",
+                  # this teacher's logits span ~40, so T = 20 is not yet in the 1/T² regime
+                  negative=True),
         C.at_most("t2_not_equal_low_T", "t2_scaled_grad_norm_ratio_T1_T20", {"cpu": 0.8, "full": 0.8},
                   "even with the T² factor, the norm at T = 1 is below 0.8 × the norm at T = 20",
                   against="the 1/T² law holds only for T large against the logit gaps", fmt=".3f"),
