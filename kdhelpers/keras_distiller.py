@@ -53,8 +53,9 @@ def _adam(epochs: int, precision: str) -> Budget:
 
 def teacher_budget(profile: str) -> Budget:
     """5 epochs, float32 as published. The cpu profile trains in bf16 where the CPU has it: one float32
-    epoch of this teacher took 2.8–3.3 min on one core (bf16: 1.8–2.2), and :class:`kdhelpers.Plan`
-    priced three float32 teachers at 25 min on two cores (bf16: 19), more than the profile's 15."""
+    epoch of this teacher took 2.8–3.3 min on one core (bf16: 1.8–2.2). One teacher serves every
+    student seed (:func:`teacher`), as in the example: three would cost 19 min in bf16 on two cores,
+    more than the profile's 15."""
     return _adam(pick(profile, smoke=1, cpu=5, full=5), pick(profile, smoke="float32", cpu="auto", full="float32"))
 
 
@@ -80,7 +81,9 @@ def swapped_loss() -> DistillationLoss:
 
 def teacher(profile: str, seed: int = 0, *, transfer: TensorData | None = None,
             budget: Budget | None = None) -> nn.Module:
-    """The example's teacher trained on the labels of ``transfer`` (default: all training images), cached."""
+    """The example's teacher trained on the labels of ``transfer`` (default: all training images), cached.
+    The chapter trains one, with its first seed, and it teaches the students of every seed: the example
+    has one teacher, and the seeds measure the students' spread."""
     transfer = datasets(profile)[0] if transfer is None else transfer
     return trained("keras-teacher", TEACHER, transfer, budget or teacher_budget(profile),
                    profile=resolve_profile(profile), seed=seed)
@@ -175,21 +178,22 @@ def card(profile: str):
     published = column("full", keras_loss(), "Keras's alpha = 0.1 on the labels, 1 − alpha = 0.9 on the soft term",
                        "one run, no seed", scratch)
     ours = column(p, book_loss(), "α = 0.9 on the soft term, 1 − α = 0.1 on the labels",
-                  f"{len(seeds(p))} seeds; teacher run s teaches the students of seed s",
+                  f"one teacher (the first seed), as in the example; {len(seeds(p))} student seeds",
                   f"{scratch}; also the swapped reading, α = 0.1 on the soft term")
     reasons = {
         "data": "the smoke profile checks that the code runs, on a few hundred images",
         "teacher training": {"smoke": "the smoke profile trains 1 epoch",
-                             "cpu": "three float32 teachers of 5 epochs cost about 25 min on two CPU cores (one "
-                                    "epoch: 2.8–3.3 min on one core), more than the cpu profile's 15: it trains "
-                                    "them in bf16 (1.8–2.2 min per epoch on one core); the full profile is float32",
+                             "cpu": "a float32 epoch of the teacher takes 2.8–3.3 min on one CPU core: the cpu "
+                                    "profile trains it in bf16 (1.8–2.2 min), to stay within its 15 min; the full "
+                                    "profile is float32",
                              "full": "—"}[p],
         "weights": "the same weights, named in the book's convention: α is the soft term's weight",
         "epochs": "the smoke profile trains 1 epoch",
         "loss": "the same loss (tests/test_keras_distiller.py checks it on a worked example): Keras's clip at "
                 "1e-7 only bites where a softened probability falls below 1e-7, a logit about 16·T = 160 below "
                 "the largest",
-        "seeds": "several seeds, so a difference can be told from seed noise",
+        "seeds": "several student seeds, so a difference between students can be told from seed noise; one "
+                 "teacher, as in the example (its own spread is not sampled)",
         "other": "the swapped reading shows what copying Keras's alpha into Hinton's formula costs",
     }
     return Card({f"{SOURCE}, as published": published, f"this chapter ({p} profile)": ours}, deviations=reasons,
