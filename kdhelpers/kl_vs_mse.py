@@ -140,13 +140,16 @@ def claims():
     return [
         C.better("mse_beats_kl_T3", "mse_logits_tuned_acc", "kl_T3_tuned_acc",
                  "MSE between logits beats KL at τ = 3 by more than 2 seeds' std, each at its own tuned rate",
-                 against=f"{KIM}: 75.58 vs 74.84 % on CIFAR-100", k=2, fmt=".2f"),
+                 against=f"{KIM}: 75.58 vs 74.84 % on CIFAR-100", k=2, fmt=".2f",
+                 negative=True),  # cpu (MNIST): KL at τ = 3 is ahead, 98.65 vs 98.55 %
         C.better("mse_beats_kl_T20", "mse_logits_tuned_acc", "kl_T20_tuned_acc",
                  "MSE between logits beats KL at τ = 20 by more than 2 seeds' std, each at its own tuned rate",
-                 against=f"{KIM}: 75.58 vs 75.42 %", k=2, fmt=".2f"),
+                 against=f"{KIM}: 75.58 vs 75.42 %", k=2, fmt=".2f",
+                 negative=True),  # cpu (MNIST): equal, 98.55 vs 98.56 %
         C.better("kl_T20_beats_kl_T3", "kl_T20_tuned_acc", "kl_T3_tuned_acc",
                  "KL at τ = 20 beats KL at τ = 3 by more than 2 seeds' std (tuned rates)",
-                 against=f"{KIM}: 75.42 vs 74.84 %", k=2, fmt=".2f"),
+                 against=f"{KIM}: 75.42 vs 74.84 %", k=2, fmt=".2f",
+                 negative=True),  # cpu (MNIST): τ = 3 is ahead, 98.65 vs 98.56 %
         C.better("kd_beats_hard", "kl_T3_tuned_acc", "hard_tuned_acc",
                  "KL at τ = 3 beats hard labels by more than 2 seeds' std (tuned rates)",
                  against=f"{KIM}: 74.84 vs 72.68 % (cross-entropy)", k=2, fmt=".2f"),
@@ -169,5 +172,6 @@ def shared_budget_claims():
                  "2 seeds' std", against="Hinton et al. (2015): the soft gradients scale as 1/T²", k=2, fmt=".2f"),
         C.better("shared_cosine_gain", "cosine_probs_T3_acc", "hard_only_acc",
                  "the cosine between softened probabilities beats the hard-label student by more than 2 seeds' std",
-                 against="our hard-label students", k=2, fmt=".2f"),
+                 against="our hard-label students", k=2, fmt=".2f",
+                 negative=True),  # cpu: 96.71 vs 96.75 %, no gain
     ]
