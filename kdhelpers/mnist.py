@@ -157,7 +157,9 @@ def hinton_claims():
                  against=f"{paper}: 2.5–4 significantly better for 30 units", k=2, lower_is_better=True, fmt=".1f"),
         C.between("small_best_T_in_range", "width30_best_T", {"cpu": 2.5, "full": 2.5}, {"cpu": 4, "full": 4},
                   "30 units: the temperature with the fewest mean errors lies in [2.5, 4]",
-                  against=f"{paper}: 2.5–4 for 30 units", fmt="g"),
+                  against=f"{paper}: 2.5–4 for 30 units", fmt="g",
+                  # cpu run: T = 2 (248.7 errors) edges out T = 2.5 (249.7), well within the seed std
+                  negative=True),
     ]
 
 
