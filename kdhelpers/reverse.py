@@ -82,14 +82,16 @@ def claims():
         C.better("reverse_tuned_helps", "reverse_tuned_acc", "reverse_baseline_acc",
                  "taught by the weaker teacher at the (T, α) chosen on validation, the student beats the same student "
                  "on hard labels by more than 2 seeds' std", against=f"{REPORT}: 91.88 → 92.50 %, one run", k=2,
-                 fmt=".2f"),
+                 fmt=".2f", negative=True),  # cpu (MNIST): 98.03 vs 98.31 %, it hurts
         C.better("reverse_untuned_helps", "reverse_kd_acc", "reverse_baseline_acc",
                  "at T = 4, α = 0.5 (untuned), it beats the same student on hard labels by more than 2 seeds' std",
-                 against=f"{REPORT}", k=2, fmt=".2f"),
+                 against=f"{REPORT}", k=2, fmt=".2f", negative=True),  # cpu (MNIST): −0.81 points
         C.better("born_again_helps", "born_again_gen1_acc", "born_again_gen0_acc",
                  "born-again generation 1 beats generation 0 by more than 2 seeds' std",
-                 against="Furlanello et al. (2018): born-again students beat their teachers", k=2, fmt=".2f"),
+                 against="Furlanello et al. (2018): born-again students beat their teachers", k=2, fmt=".2f",
+                 negative=True),  # cpu (MNIST): 98.32 vs 98.32 %
         C.better("dml_helps", "dml_mutual_acc", "dml_independent_acc",
                  "students trained mutually beat the same students trained alone by more than 2 seeds' std",
-                 against="Zhang et al. (2018): deep mutual learning beats independent training", k=2, fmt=".2f"),
+                 against="Zhang et al. (2018): deep mutual learning beats independent training", k=2, fmt=".2f",
+                 negative=True),  # cpu (MNIST): 98.21 vs 98.32 %
     ]
