@@ -193,11 +193,12 @@ def _cifar100(root: str, train: bool) -> TensorData:
     try:
         ds = CIFAR100(root, train=train, download=False)
     except RuntimeError:
-        if dryrun.enabled() and offline():
-            # a dry run checks the code path, not the data: stand-in images of CIFAR-100's shape
+        if dryrun.enabled():
+            # a dry run checks the code path, not the data: stand-in images of CIFAR-100's shape,
+            # online or not (no 160 MB download for it)
             g = torch.Generator().manual_seed(int(train))
             n = 50_000 if train else 10_000
-            print(f"DRY RUN: CIFAR-100 is not under {root_p}; {n} random stand-in images of its shape")
+            print(f"DRY RUN: CIFAR-100 is not under KD_DATA_DIR; {n} random stand-in images of its shape")
             return TensorData(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
                               torch.randint(0, 100, (n,), generator=g), f"cifar100-standin:{split}", mean, std)
         if offline():
@@ -212,8 +213,9 @@ def _cifar100(root: str, train: bool) -> TensorData:
 
 def load_cifar100(train: bool = True) -> TensorData:
     """CIFAR-100 through ``torchvision.datasets.CIFAR100`` (downloads when online). Offline and
-    missing it fails naming the files expected; a dry run (``KD_DRY_RUN=1``) uses random stand-in
-    images of its shape instead, so the full profile's code path runs anyway."""
+    missing it fails naming the files expected; a dry run (``KD_DRY_RUN=1``) never downloads: without
+    the files it uses random stand-in images of its shape, online or not, so the full profile's code
+    path runs anyway."""
     return _cifar100(str(data_root()), bool(train))
 
 
