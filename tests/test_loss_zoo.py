@@ -153,7 +153,8 @@ def test_logit_mse_scale_one_is_torch_mse_loss_and_batched_kd_equals_per_model_k
     T, a = torch.tensor([1.0, 4.0, 20.0]), torch.tensor([0.0, 0.5, 1.0])
     batched = L.distillation_loss(s3, t3, y3, T, a)
     single = [L.DistillationLoss(float(T[m]), float(a[m]))(s3[m], t3[m], y3[m]) for m in range(3)]
-    assert torch.allclose(batched, torch.stack(single), atol=1e-6)
+    # equal to float32 rounding, which the T² = 400 of the T = 20 model magnifies (~1e-5 relative)
+    assert torch.allclose(batched, torch.stack(single), rtol=1e-4, atol=1e-6)
     no_t2 = L.distillation_loss(s3, t3, y3, T, torch.ones(3), t2_scale=False)
     assert torch.allclose(no_t2 * T * T, L.distillation_loss(s3, t3, y3, T, torch.ones(3)), atol=1e-5)
     with pytest.raises(ValueError, match="alpha"):

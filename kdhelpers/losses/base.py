@@ -11,16 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_alpha, check_targets
+from .checks import check_alpha, check_targets, log_softmax_last
 
 
 def hard_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     """Cross-entropy on the labels, batch mean (per leading index for [models, batch, classes])."""
     if logits.dim() == 2:
         return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
-    flat = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                           reduction="none", label_smoothing=label_smoothing)
-    return flat.view(targets.shape).mean(-1)
+    if label_smoothing:
+        flat = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                               reduction="none", label_smoothing=label_smoothing)
+        return flat.view(targets.shape).mean(-1)
+    return -log_softmax_last(logits.float()).gather(-1, targets.unsqueeze(-1)).squeeze(-1).mean(-1)
 
 
 class SoftPlusHard(nn.Module):

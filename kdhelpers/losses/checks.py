@@ -38,3 +38,11 @@ def check_targets(logits: torch.Tensor, targets) -> None:
         raise ValueError("alpha < 1 needs hard targets")
     if targets.shape != logits.shape[:-1]:
         raise ValueError(f"targets must be [batch]={tuple(logits.shape[:-1])}, got {tuple(targets.shape)}")
+
+
+def log_softmax_last(z: torch.Tensor) -> torch.Tensor:
+    """``log_softmax(z, -1)`` for the batched ensemble's ``[models, batch, classes]`` logits, as
+    z − logsumexp(z): torch's CPU log_softmax over a last dimension of 10 classes runs 5x slower
+    forward and 4x slower backward (measured on [270, 100, 10], one thread), a third of an
+    ensemble's training step. The two agree to float32 rounding (≤ 1e-6 here)."""
+    return z - torch.logsumexp(z, dim=-1, keepdim=True)

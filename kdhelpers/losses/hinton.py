@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import SoftPlusHard, hard_loss
-from .checks import check_alpha, check_logits, check_temperature, check_targets
+from .checks import check_alpha, check_logits, check_temperature, check_targets, log_softmax_last
 
 
 def _per_model(value, like: torch.Tensor, name: str, lo: float, hi: float, lo_open: bool) -> torch.Tensor:
@@ -42,8 +42,8 @@ def soft_target_loss(student_logits, teacher_logits, temperature) -> torch.Tenso
         return T * T * F.kl_div(log_q, log_p, log_target=True, reduction="batchmean")
     T = _per_model(temperature, student_logits, "temperature", 0.0, float("inf"), True)
     Tb = T.view(*T.shape, 1, 1)
-    log_p = F.log_softmax(teacher_logits.float() / Tb, dim=-1)
-    log_q = F.log_softmax(student_logits.float() / Tb, dim=-1)
+    log_p = log_softmax_last(teacher_logits.float() / Tb)
+    log_q = log_softmax_last(student_logits.float() / Tb)
     return T * T * (log_p.exp() * (log_p - log_q)).sum(-1).mean(-1)
 
 
