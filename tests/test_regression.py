@@ -84,3 +84,25 @@ def test_merge_runs_as_a_script_without_torch(tmp_path):
                          capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path / "notorch"), "PATH": ""})
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "m" / "report.md").read_text().startswith("# Regression report")
+
+
+def test_a_rounding_level_metric_passes_any_machines_rounding_and_fails_a_real_disagreement():
+    """keras_vs_book_loss_rel_diff measures float32 rounding: 1.5e-07 on the recording machine, 0 on
+    another CPU (or with another thread count). Held to an absolute bound on every machine."""
+    for machine in (R.machine(), {"cpu": "another"}):
+        ref = {"machine": machine, "notebooks": {"ch": {"loss_rel_diff": 1.5e-7, "grad_max_abs_err": 1.1e-16}}}
+        assert R.compare_smoke(ref, "ch", {"loss_rel_diff": 0.0, "grad_max_abs_err": 0.0}) == []
+        assert R.compare_smoke(ref, "ch", {"loss_rel_diff": 4e-6, "grad_max_abs_err": 2e-16}) == []
+        [msg] = R.compare_smoke(ref, "ch", {"loss_rel_diff": 2e-3, "grad_max_abs_err": 0.0})
+        assert "measures rounding" in msg and "no longer agree" in msg
+
+
+def test_the_rounding_rule_matches_only_rounding_level_metrics():
+    import json
+
+    from conftest import ROOT
+
+    ref = json.loads((ROOT / "tests" / "smoke_reference.json").read_text())["notebooks"]
+    matched = sorted(k for m in ref.values() for k in m if R.ROUNDING_LEVEL.search(k))
+    assert matched == ["grad_formula_max_abs_err", "keras_vs_book_loss_rel_diff"]
+    assert all(abs(m[k]) <= R.ROUNDING_BOUND for m in ref.values() for k in m if k in matched)
