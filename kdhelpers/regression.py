@@ -211,7 +211,8 @@ def compare_smoke(reference: dict, name: str, metrics: dict) -> list[str]:
     ref = reference["notebooks"].get(name)
     if ref is None:
         return [f"{name}: no smoke reference; run `make smoke-reference` and commit it"]
-    same = reference.get("machine") == machine()
+    # each notebook's entry was recorded on its own machine (``machines``; older files: one ``machine``)
+    same = reference.get("machines", {}).get(name, reference.get("machine")) == machine()
     out = []
     for key in sorted(set(ref) | set(metrics)):
         if TIMING.search(key):
@@ -258,10 +259,12 @@ def run_notebook(nb: Path, out_dir: Path, *, profile: str, results_dir: Path, ex
 def smoke_reference(notebooks: list[Path], out: Path) -> None:
     """Re-execute ``notebooks`` in the smoke profile with a fresh model cache; write their metrics."""
     old = json.loads(out.read_text()) if out.exists() else {"notebooks": {}}
+    old_machines = {nb: old.get("machines", {}).get(nb, old.get("machine")) for nb in old.get("notebooks", {})}
     ref = {"note": "Metrics of every notebook's smoke run (float32, fresh model cache), written by "
                    "`make smoke-reference`. tests/test_notebooks.py compares each smoke run with them: "
-                   "exactly on the machine below, within kdhelpers.regression.OTHER_MACHINE elsewhere.",
-           "machine": machine(), "notebooks": dict(old.get("notebooks", {}))}
+                   "exactly on the machine that recorded the notebook's entry (machines), within "
+                   "kdhelpers.regression.OTHER_MACHINE elsewhere.",
+           "machines": old_machines, "notebooks": dict(old.get("notebooks", {}))}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env = {"KD_CACHE_DIR": str(tmp / "cache"), "KD_PROGRESS": "0", "KD_DRY_RUN": "0"}
@@ -269,7 +272,9 @@ def smoke_reference(notebooks: list[Path], out: Path) -> None:
             print(f"== {nb.stem} (smoke)", flush=True)
             payload = run_notebook(nb, tmp, profile="smoke", results_dir=tmp / "results", extra_env=env)
             ref["notebooks"][nb.stem] = {k: v for k, v in payload["metrics"].items() if not TIMING.search(k)}
+            ref["machines"][nb.stem] = machine()
     ref["notebooks"] = dict(sorted(ref["notebooks"].items()))
+    ref["machines"] = {nb: ref["machines"][nb] for nb in ref["notebooks"]}
     out.write_text(json.dumps(ref, indent=1, sort_keys=False) + "\n")
     print(f"wrote {out} ({len(ref['notebooks'])} notebooks)")
 

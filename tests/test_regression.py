@@ -106,3 +106,10 @@ def test_the_rounding_rule_matches_only_rounding_level_metrics():
     matched = sorted(k for m in ref.values() for k in m if R.ROUNDING_LEVEL.search(k))
     assert matched == ["grad_formula_max_abs_err", "keras_vs_book_loss_rel_diff"]
     assert all(abs(m[k]) <= R.ROUNDING_BOUND for m in ref.values() for k in m if k in matched)
+
+
+def test_each_notebook_is_exact_on_the_machine_that_recorded_its_own_entry():
+    ref = {"machines": {"here": R.machine(), "there": {"cpu": "another"}},
+           "notebooks": {"here": {"acc": 90.0}, "there": {"acc": 90.0}}}
+    assert R.compare_smoke(ref, "here", {"acc": 90.5}) and "same machine" in R.compare_smoke(ref, "here", {"acc": 90.5})[0]
+    assert R.compare_smoke(ref, "there", {"acc": 90.5}) == []  # another machine's entry: within tolerance
