@@ -29,7 +29,10 @@ T, ALPHA = 4.0, 0.5
 
 
 def epochs(profile: str) -> list[int]:
-    return list(range(1, pick(profile, smoke=2, cpu=12, full=12) + 1))
+    """The teacher epochs a student learns from. ``full``: every epoch of 1 … 12, as the report. ``cpu``:
+    1, 2, 3, 4, 6, 8, 12: dense up to the report's chosen epoch 4, sparser after, always the last;
+    13 students per seed do not fit the chapter's 30 minutes on 2 CPU cores, 8 do."""
+    return pick(profile, smoke=[1, 2], cpu=[1, 2, 3, 4, 6, 8, 12], full=list(range(1, 13)))
 
 
 def seeds(profile: str, first: int = 0) -> list[int]:
@@ -50,7 +53,9 @@ def data(profile: str) -> tuple[TensorData, TensorData, TensorData]:
 
 
 def teachers(profile: str, seed: int, transfer: TensorData) -> dict[int, nn.Module]:
-    """One teacher run of ``max(epochs)`` epochs at a constant rate, kept after every epoch."""
+    """One teacher run of ``max(epochs)`` epochs at a constant rate, kept after each of
+    :func:`epochs` (one run, as the report's: its teachers trained afresh for E epochs are exactly
+    these checkpoints)."""
     es = epochs(profile)
     return trained("toronto-cnn-epochs", TEACHER, transfer, budget(profile, es[-1]), profile=resolve_profile(profile),
                    seed=seed, checkpoints=es)
@@ -73,16 +78,20 @@ def card(profile: str):
                          **common)
     ours = describe(data=f"MNIST: 55,000 training, 5,000 validation, 10,000 test images" if p != "smoke" else
                     "MNIST, 1,700 / 300 / 2,000 images", teacher=TEACHER,
-                    teacher_training=f"one run per seed, kept after each of 1 … {epochs(p)[-1]} epochs (the same "
+                    teacher_training=f"one run, kept after epochs {', '.join(map(str, epochs(p)))} (the same "
                                      "networks at a constant rate), " + budget_line(budget(p, epochs(p)[-1])),
-                    seeds=f"{len(seeds(p))} seeds (teacher run s teaches student seed s)",
+                    seeds=f"one teacher run; {len(seeds(p))} student seeds per teacher epoch",
                     selection="teacher epoch picked on the students' mean validation accuracy", **{**common, "budget": budget(p)})
     return Card({f"{TORONTO}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
         "data": "5,000 training images held out to choose the teacher epoch",
         "teacher": "its softmax output fed to losses as logits (a defect, see sources_unsw_toronto): logits here",
-        "teacher training": "with a constant rate, stopping after E epochs gives the epoch-E checkpoint exactly",
         "epochs": "the smoke profile trains 1 epoch", "precision": "bf16 where the CPU has it",
-        "seeds": "five seeds: the report's 11 single runs spanned 0.75 points, its own repeat noise",
+        "seeds": "five student seeds per teacher epoch: the report's 11 single runs spanned 0.75 points, its own "
+                 "repeat noise. One teacher run, as the report's (a CNN run costs 8 of the chapter's 30 minutes "
+                 "on 2 CPU cores): the verdicts are about the students of this teacher",
+        "teacher training": "with a constant rate, stopping after E epochs gives the epoch-E checkpoint exactly; the "
+                            "cpu profile distils from epochs 1, 2, 3, 4, 6, 8 and 12 (dense up to the report's epoch 4, "
+                            "always the last) so that the students fit the chapter's 30 minutes",
         "selection": "choosing on test flatters the chosen epoch"},
         title=f"Early-stopped teachers: {TORONTO} as published, and this chapter")
 
@@ -99,6 +108,6 @@ def claims():
                  "the last epoch's teacher lifts the student above hard labels by more than 2 seeds' std",
                  against=f"{TORONTO}: 97.20 % without a teacher", k=2, fmt=".2f"),
         C.better("teacher_improves_with_epochs", "teacher_epoch_last_teacher_acc", "teacher_epoch1_teacher_acc",
-                 "the teacher itself improves from epoch 1 to its last epoch by more than 2 seeds' std",
-                 against="the same runs", k=2, fmt=".2f"),
+                 "the teacher itself improves from epoch 1 to its last epoch (one run)",
+                 against="the same run", k=0, fmt=".2f"),
     ]
