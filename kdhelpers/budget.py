@@ -12,9 +12,10 @@ import math
 from dataclasses import dataclass
 from numbers import Real
 
+from .device import PRECISIONS  # one list: "auto", "float32", "float16"
+
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "onecycle", "linear", "multistep")
-PRECISIONS = ("auto", "float32")
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class Budget:
     ``augment``: ``None``, ``"jitter"`` (±2 px, Hinton) or ``"crop_flip"`` (CIFAR).
     ``clip_grad_norm``: clip the whole gradient's norm (None: no clipping).
     ``max_norm``: max-norm constraint on every unit's incoming weights after each step.
-    ``precision``: ``"auto"`` (bf16/fp16 autocast where fast) or ``"float32"`` (a source's
+    ``precision``: ``"auto"`` (bf16/fp16 autocast where fast), ``"float16"`` (fp16 autocast with a
+    gradient scaler, forced) or ``"float32"`` (a source's
     protocol as published). ``cache_teacher``: without augmentation, compute the teacher's outputs
     once per transfer set (else on every batch).
     """
@@ -139,7 +141,8 @@ class Budget:
         if self.lookahead:
             extras.append("Lookahead")
         d["other"] = ", ".join(extras) or "—"
-        d["precision"] = "float32" if self.precision == "float32" else "mixed where fast"
+        d["precision"] = {"float32": "float32", "float16": "float16 autocast, gradient scaler"}.get(
+            self.precision, "mixed where fast")
         return d
 
 

@@ -30,7 +30,10 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-PRECISIONS = ("auto", "float32")
+# "auto": mixed precision where the hardware is fast at it (see amp_dtype); "float32": a source's
+# protocol as published, and the smoke profile; "float16": fp16 autocast with a gradient scaler,
+# the path of a GPU without native bf16 (a T4), forced so that a CPU test can run it
+PRECISIONS = ("auto", "float32", "float16")
 _default_precision = "auto"  # setup() sets "float32" for the smoke profile
 
 
@@ -57,25 +60,42 @@ def cpu_has_native_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def cuda_has_native_bf16(device) -> bool:
+    """bf16 in the GPU's tensor cores: compute capability 8.0 or more (Ampere and later).
+    ``torch.cuda.is_bf16_supported()`` also answers True on older GPUs (a T4 is 7.5), where bf16 is
+    emulated and slow; there float16 with a gradient scaler is the fast path."""
+    major, _ = torch.cuda.get_device_capability(device)
+    return major >= 8
+
+
 def amp_dtype(device, precision: str | None = None) -> torch.dtype | None:
     """The autocast dtype for ``device``, or None for plain float32.
 
-    ``precision`` ``"float32"`` always gives None; None or ``"auto"`` follow the run's default
-    (:func:`set_default_precision`). ``"auto"``: on CUDA bfloat16 where supported, else float16; on a CPU bfloat16 only
-    where the hardware has native bf16 matmuls (AMX or AVX512-BF16), where they run 2.5-4x faster
-    than float32 (measured: MLP and conv training steps on a 2-core Zen 4); without it bf16 would
-    be slower. ``$KD_AMP=0`` turns mixed precision off everywhere.
+    ``precision`` ``"float32"`` always gives None and ``"float16"`` float16 (with a gradient scaler
+    in the training loops); None or ``"auto"`` follow the run's default (:func:`set_default_precision`).
+    ``"auto"``: bfloat16 only where the hardware has it: on CUDA from compute capability 8.0
+    (:func:`cuda_has_native_bf16`), else float16 with a gradient scaler; on a CPU only with native
+    bf16 matmuls (AMX or AVX512-BF16), where they run 2.5-4x faster than float32 (measured: MLP and
+    conv training steps on a 2-core Zen 4), else float32. ``$KD_AMP=0`` turns mixed precision off
+    everywhere.
     """
     device = torch.device(device)
     # "auto" (a budget's default) follows the run: float32 in the smoke profile
     precision = _default_precision if precision in (None, "auto") else check_precision(precision)
     if precision == "float32" or os.environ.get("KD_AMP", "1") == "0":
         return None
+    if precision == "float16":
+        return torch.float16
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cuda_has_native_bf16(device) else torch.float16
     if device.type == "cpu" and cpu_has_native_bf16():
         return torch.bfloat16
     return None
+
+
+def grad_scaler(device, dtype) -> torch.amp.GradScaler:
+    """A gradient scaler, enabled for float16 (whose small gradients underflow); bf16 needs none."""
+    return torch.amp.GradScaler(torch.device(device).type, enabled=dtype == torch.float16)
 
 
 def precision_name(device, precision: str | None = None) -> str:

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from . import dryrun
 from .budget import Budget, make_optimizer, make_schedule
-from .device import amp_dtype, default_device, show_progress
+from .device import amp_dtype, default_device, grad_scaler, show_progress
 from .losses import check_alpha, check_temperature, distillation_loss, hard_loss
 from .models import EnsembleMLP
 
@@ -73,7 +73,8 @@ def train_ensemble(model: EnsembleMLP, x, y, source, budget: Budget, *, teacher_
         raise ValueError("temperature/alpha need teacher_logits")
     model.to(device).train()
     opt = make_optimizer(model.parameters(), budget, fused=device.type in ("cpu", "cuda"))
-    dtype = amp_dtype(device, "float32" if budget.precision == "float32" else None)
+    dtype = amp_dtype(device, budget.precision if budget.precision in ("float32", "float16") else None)
+    scaler = grad_scaler(device, dtype)
     if dtype is not None:  # the first matmul casts to it anyway: gather half the bytes per batch
         x = x.to(dtype)
     gen = torch.Generator().manual_seed(seed)
@@ -101,8 +102,9 @@ def train_ensemble(model: EnsembleMLP, x, y, source, budget: Budget, *, teacher_
             else:
                 losses = distillation_loss(out, tl[src.unsqueeze(1), idx], yb, T, a, t2_scale=t2_scale)
             opt.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            opt.step()
+            scaler.scale(losses.sum()).backward()
+            scaler.step(opt)
+            scaler.update()
             if sched is not None:
                 sched.step()
             total += losses.detach() * idx.shape[1]

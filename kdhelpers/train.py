@@ -18,15 +18,15 @@ from . import dryrun
 from .budget import Budget, make_optimizer, make_schedule
 from .cache import load_or_train
 from .data import AUGMENTATIONS, VIEW_AUGMENTATIONS, TensorData, alternating_flip_mask, batches
-from .device import amp_dtype, default_device, precision_name, seed_everything, show_progress
+from .device import amp_dtype, default_device, grad_scaler, precision_name, seed_everything, show_progress
 from .losses import CrossEntropy
 from .models import apply_max_norm, build_model
 
 
 def _precision(budget_or_model) -> str | None:
-    """None (the run's default) or "float32" (a source's protocol as published)."""
+    """None (the run's default), "float32" (a source's protocol as published) or "float16"."""
     p = getattr(budget_or_model, "precision", None) or getattr(budget_or_model, "kd_precision", None)
-    return "float32" if p == "float32" else None
+    return p if p in ("float32", "float16") else None
 
 
 @torch.no_grad()
@@ -193,7 +193,7 @@ def fit(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Modul
     batch_size = dryrun.batch_size(budget.batch_size)
     steps_per_epoch = math.ceil(len(data) / batch_size)
     sched = None if budget.schedule == "constant" else make_schedule(opt, budget, budget.epochs * steps_per_epoch)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # bf16 needs no scaling
+    scaler = grad_scaler(device, dtype)
     history, start, done = [], time.perf_counter(), 0
     bar = tqdm(range(budget.epochs), desc=desc, disable=not show_progress(progress), leave=False)
     for epoch in bar:
