@@ -58,16 +58,20 @@ test-browser: $(STAMP)
 
 # Training bars would be saved into the notebooks as widgets; papermill's own cell bar shows progress.
 # The results the run replaces are kept in _build/regression/before for the regression report.
+# A cpu run writes results/ (what the book shows); any other profile results/<profile>/, and is
+# compared with the earlier runs of its own profile.
 REGRESSION := _build/regression
 reproduce: $(STAMP)
 	@if [ -z "$(strip $(NOTEBOOKS))" ]; then echo "error: no notebooks to run" >&2; exit 2; fi
-	rm -rf $(REGRESSION)/before && mkdir -p $(REGRESSION)/before
-	cp results/*.json $(REGRESSION)/before/ 2>/dev/null || true
-	set -e; for nb in $(NOTEBOOKS); do \
-	  echo "== $$nb (profile $(PROFILE))"; \
-	  KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m papermill "$$nb" "$$nb" -p profile $(PROFILE) --cwd notebooks; \
-	done
-	$(PY) -m kdhelpers.regression report --before $(REGRESSION)/before --after results --out $(REGRESSION) $(NOTEBOOKS)
+	set -e; profile=$$($(PY) -c "from kdhelpers.profiles import resolve_profile; print(resolve_profile('$(PROFILE)'))"); \
+	res=results; [ "$$profile" = cpu ] || res=results/$$profile; \
+	rm -rf $(REGRESSION)/before && mkdir -p $(REGRESSION)/before; \
+	cp $$res/*.json $(REGRESSION)/before/ 2>/dev/null || true; \
+	for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb (profile $$profile)"; \
+	  KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m papermill "$$nb" "$$nb" -p profile $$profile --cwd notebooks; \
+	done; \
+	$(PY) -m kdhelpers.regression report --before $(REGRESSION)/before --after $$res --out $(REGRESSION) $(NOTEBOOKS)
 
 # The full profile's code path on the CPU: full-size models, data, budgets and grids, 2 batches
 # per training loop (see kdhelpers/dryrun.py). Results and notebooks go to _build/dry-run only.

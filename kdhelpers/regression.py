@@ -42,7 +42,10 @@ def _load(path: Path) -> dict | None:
 
 def chapter_report(name: str, before: dict | None, after: dict) -> dict:
     """Metrics old → new and claims ✓/✗ of one chapter; ``failed`` lists the claims whose outcome
-    is not the expected one (re-evaluated from the new results' own metrics)."""
+    is not the expected one (re-evaluated from the new results' own metrics). Like is compared with
+    like: a ``before`` of another profile (a cpu run against a full one) is no earlier run."""
+    if before is not None and before.get("profile") != after.get("profile"):
+        before = None
     new, old = after["metrics"], (before or {}).get("metrics", {})
     rows = []
     for key in sorted(set(new) | set(old)):
@@ -88,7 +91,8 @@ def render(reports: list[dict]) -> str:
         cost = r.get("cost") or {}
         tag = " (DRY RUN)" if r["dry_run"] else ""
         lines += [f"## {r['chapter']} · profile `{r['profile']}`{tag}", "",
-                  f"previous run: {r['before_date'] or 'none'}; this run: {r['after_date']}; "
+                  f"previous run: {r['before_date'] or 'none of profile ' + repr(r['profile'])}; "
+                  f"this run: {r['after_date']}; "
                   f"wall {_num(cost.get('wall_time_s'))} s, cold {_num(cost.get('cold_time_s'))} s, "
                   f"estimated {_num(cost.get('estimate_s'))} s", ""]
         if r["claims"]:

@@ -75,8 +75,11 @@ def project_root() -> Path | None:
     return None
 
 
-def results_dir() -> Path:
-    """``$KD_RESULTS_DIR``, else ``<project>/results``, else ``./results`` (e.g. in Colab).
+def results_dir(profile: str = "cpu") -> Path:
+    """Where a run of ``profile`` writes its results: ``$KD_RESULTS_DIR``, else ``<project>/results``
+    for the ``cpu`` profile (the committed runs the book shows) and ``<project>/results/<profile>``
+    for any other, so a ``full`` run on a GPU runner never overwrites the cpu results and is compared
+    with earlier full runs only; without a project (e.g. in Colab) the same under ``./results``.
     A dry run never writes to ``results/``: without ``$KD_RESULTS_DIR`` it writes to
     ``<project>/_build/dry-run/results``."""
     from . import dryrun
@@ -87,7 +90,7 @@ def results_dir() -> Path:
     base = project_root() or Path.cwd()
     if dryrun.enabled():
         return base / "_build" / "dry-run" / "results"
-    return base / "results" if project_root() else Path("results")
+    return base / "results" if profile == "cpu" else base / "results" / profile
 
 
 def _git(*args) -> str | None:
@@ -150,7 +153,7 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
         "metrics": clean,
         "claims": stored_claims,
     }
-    out = results_dir() / f"{name}.json"
+    out = results_dir(_RUN.profile) / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:

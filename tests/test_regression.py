@@ -113,3 +113,25 @@ def test_each_notebook_is_exact_on_the_machine_that_recorded_its_own_entry():
            "notebooks": {"here": {"acc": 90.0}, "there": {"acc": 90.0}}}
     assert R.compare_smoke(ref, "here", {"acc": 90.5}) and "same machine" in R.compare_smoke(ref, "here", {"acc": 90.5})[0]
     assert R.compare_smoke(ref, "there", {"acc": 90.5}) == []  # another machine's entry: within tolerance
+
+
+def test_results_go_to_a_folder_per_profile(monkeypatch, tmp_path):
+    from kdhelpers import results
+
+    monkeypatch.delenv("KD_RESULTS_DIR", raising=False)
+    monkeypatch.setenv("KD_DRY_RUN", "0")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "_toc.yml").write_text("root: x\n")
+    assert results.results_dir("cpu") == tmp_path / "results"
+    assert results.results_dir("full") == tmp_path / "results" / "full"
+    assert results.results_dir("smoke") == tmp_path / "results" / "smoke"
+
+
+def test_the_report_compares_like_with_like_and_says_when_it_has_no_earlier_run(tmp_path):
+    cpu = _payload({"kd_acc": 98.0, "hard_acc": 97.0}, [CLAIM], profile="cpu")
+    full = _payload({"kd_acc": 99.0, "hard_acc": 97.0}, [CLAIM], profile="full")
+    rep = R.chapter_report("ch", cpu, full)
+    assert rep["before_date"] is None and all(m["old"] is None for m in rep["metrics"])
+    assert "previous run: none of profile 'full'" in R.render([rep])
+    same = R.chapter_report("ch", {**full, "metrics": {"kd_acc": 98.5, "hard_acc": 97.0}}, full)
+    assert {m["metric"]: m["old"] for m in same["metrics"]}["kd_acc"] == 98.5
