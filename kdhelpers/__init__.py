@@ -5,7 +5,7 @@ train, ensemble, cost, claims, protocol, results, plotting · the chapters' help
 softtargets, synthetic, cifar, feature_kd, generations, kl_vs_mse, reverse, byot, early_stopping,
 sources_harvard, sources_unsw_toronto, keras_distiller). Nothing imports upward.
 """
-from . import claims, cost, dryrun, losses, models, plotting, protocol, results, stats
+from . import claims, cost, dryrun, losses, models, parallel, plotting, protocol, results, stats
 from .budget import Budget, budget_table
 from .cache import atomic_save, cache_dir, load_or_compute, load_or_train
 from .cost import Plan

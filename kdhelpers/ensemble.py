@@ -72,6 +72,9 @@ def train_ensemble(model: EnsembleMLP, x, y, source, budget: Budget, *, teacher_
     elif temperature is not None or alpha is not None:
         raise ValueError("temperature/alpha need teacher_logits")
     model.to(device).train()
+    # dropout masks (torch.rand_like) come from the seed, not from whatever this process ran before:
+    # a model trained after a cache hit, or in another process, must come out the same
+    torch.manual_seed(seed)
     opt = make_optimizer(model.parameters(), budget, fused=device.type in ("cpu", "cuda"))
     dtype = amp_dtype(device, budget.precision if budget.precision in ("float32", "float16") else None)
     scaler = grad_scaler(device, dtype)

@@ -140,7 +140,8 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
         "dry_run": _RUN.dry_run,
         "seeds": list(seeds) if seeds is not None else [_RUN.seed],
         "device": str(_RUN.device),
-        "precision": precision_name(_RUN.device),
+        # every precision the run's models computed in (a source's float32 protocol beside bf16 ones)
+        "precision": ", ".join(_precisions()) or precision_name(_RUN.device),
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
                      "kdhelpers": VERSION},
         "git_commit": _git("rev-parse", "HEAD") or None,
@@ -168,6 +169,12 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
         mark = {True: "✓", False: "✗", None: "·"}[c["holds"]]
         neg = " (documented negative result)" if c["negative"] else ""
         print(f"  {mark} {c['id']}: {c['verdict']}{neg} — {c['detail'] or c['text']}")
+
+
+def _precisions() -> list[str]:
+    from .cache import LEDGER
+
+    return sorted({e["precision"] for e in LEDGER.values() if e.get("precision")})
 
 
 def _cost(wall: float) -> dict:

@@ -65,9 +65,9 @@ def _stack(splits, part):
     return torch.stack([getattr(sp, f"x_{part}") for sp in splits]), torch.stack([getattr(sp, f"y_{part}") for sp in splits])
 
 
-def _cached(name, parts, compute, device):
+def _cached(name, parts, compute, device, budget: Budget):
     device = torch.device(device) if device is not None else default_device()
-    precision = precision_name(device)
+    precision = precision_name(device, budget.precision)  # the budget's: float32 for the tutorial
     return load_or_compute(name, {**parts, "computed_in": precision}, compute,
                            meta={"device": str(device), "precision": precision})
 
@@ -93,7 +93,7 @@ def train_teachers(cells, seeds, cfg: StudyConfig, *, device=None, progress=None
             res[f"{part}_acc"] = accuracy(logits, yp, range(len(splits))).view(len(cells), len(seeds))
         return res
 
-    return _cached("synthetic-teachers", {"cells": cells, "seeds": seeds, **cfg.parts()}, compute, device)
+    return _cached("synthetic-teachers", {"cells": cells, "seeds": seeds, **cfg.parts()}, compute, device, cfg.teacher)
 
 
 def train_students(cells, seeds, hidden, temperatures, teachers: dict, cfg: StudyConfig, *,
@@ -132,7 +132,19 @@ def train_students(cells, seeds, hidden, temperatures, teachers: dict, cfg: Stud
         return res
 
     return _cached("synthetic-students", {"cells": cells, "seeds": seeds, "hidden": hidden, "temperatures": temps,
-                                          "teacher_cells": all_cells, **cfg.parts()}, compute, device)
+                                          "teacher_cells": all_cells, **cfg.parts()}, compute, device, cfg.student)
+
+
+def tutorial_grid(cells, seeds, temperatures, cfg: StudyConfig) -> None:
+    """Train (into the cache) the tutorial grid: its teachers, then its students."""
+    train_students(cells, seeds, [50, 50], temperatures, train_teachers(cells, seeds, cfg), cfg)
+
+
+def width_grid(cells, seeds, widths, temperatures, cfg: StudyConfig) -> None:
+    """Train (into the cache) the width study: its teachers, then the students of every width."""
+    teachers = train_teachers(cells, seeds, cfg)
+    for w in widths:
+        train_students(cells, seeds, [w, w], temperatures, teachers, cfg)
 
 
 # --------------------------------------------------------------------------- summaries

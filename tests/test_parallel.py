@@ -1,0 +1,40 @@
+"""kd.parallel.prefetch: jobs trained in worker processes give the very numbers an in-process run
+gives, the chapter then loads them from the cache, and the run's cost counts them as trained now."""
+import pytest
+import torch
+
+from kdhelpers import cache, parallel
+from kdhelpers import synthetic as syn
+
+
+def _cfg():
+    b = syn._keras_adam(2)
+    return syn.StudyConfig(n_samples=600, teacher_hidden=(16,), teacher=b, student=b, alpha=1.0, t2_scale=False,
+                           val_fraction=0.0, data_seed="per_seed", init="glorot")
+
+
+def test_workers_train_what_the_process_would_and_the_run_loads_it(tmp_path, monkeypatch):
+    cfg, cells, seeds = _cfg(), [(0.6, 0.8)], [0, 1]
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "here"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the workers (and the chapter on a CPU): float32 sums in the same order
+    torch.rand(7)  # the global RNG's state must not matter (the teachers' dropout)
+    try:
+        here = syn.train_teachers(cells, seeds, cfg, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "workers"))
+    cache.reset_ledger()
+    parallel.prefetch([(syn.train_teachers, cells, seeds, cfg), (syn.train_teachers, [(1.0, 1.0)], seeds, cfg)],
+                      workers=2)
+    trained = [e for e in cache.LEDGER.values() if not e["hit"]]
+    assert len(trained) == 2 and all(e["seconds"] > 0 for e in trained)
+    loaded = syn.train_teachers(cells, seeds, cfg, device="cpu")  # from the cache the workers filled
+    assert len(list((tmp_path / "workers").glob("synthetic-teachers-*.pt"))) == 2
+    assert torch.equal(loaded["test_logits"], here["test_logits"])
+    assert len([e for e in cache.LEDGER.values() if not e["hit"]]) == 2  # still counted as trained now
+
+
+def test_prefetch_rejects_what_is_not_a_job():
+    with pytest.raises(TypeError, match="function"):
+        parallel.prefetch([("not a function", 1)])
