@@ -165,6 +165,34 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
         glue(key, value)
     shown = out.relative_to(project_root()) if project_root() and out.is_relative_to(project_root()) else out.name
     print(f"wrote {shown} ({len(clean)} metrics, {payload['wall_time_s']} s)")
+    _show_verdicts(stored_claims)
+
+
+def verdicts_markdown(stored_claims: list[dict]) -> str:
+    """The chapter's verdicts as a Markdown table: ✓/✗ (· not checked), the claim, the numbers it
+    compared and what it is measured against. A notebook shows it as an output, so a reader without
+    the book's glued prose (Colab) sees every verdict with its numbers."""
+    rows = ["| | verdict | numbers | against |", "|---|---|---|---|"]
+    for c in stored_claims:
+        mark = {True: "✓", False: "✗", None: "·"}[c["holds"]]
+        neg = " *(documented negative result)*" if c["negative"] else ""
+        cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731
+        rows.append(f"| {mark} | {cell(c['text'])}: **{c['verdict']}**{neg} | {cell(c['detail'] or '—')} | "
+                    f"{cell(c['against'])} |")
+    return "\n".join(["**Verdicts of this run**", "", *rows])
+
+
+def _show_verdicts(stored_claims: list[dict]) -> None:
+    if not stored_claims:
+        return
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Markdown(verdicts_markdown(stored_claims)))
+        return
     for c in stored_claims:
         mark = {True: "✓", False: "✗", None: "·"}[c["holds"]]
         neg = " (documented negative result)" if c["negative"] else ""

@@ -122,3 +122,21 @@ def test_every_claim_is_glued_into_its_chapter_and_every_glue_key_is_recorded(nb
     assert glued <= values.keys(), f"glued but not recorded: {sorted(glued - values.keys())}"
     unglued = [c["id"] for c in payload["claims"] if f"claim_{c['id']}" not in glued]
     assert not unglued, f"{nb.stem}: claims the prose never states: {unglued}"
+
+
+def test_the_verdicts_block_shows_every_claim_with_its_mark_and_numbers():
+    """What a Colab reader sees (no glued prose there): every verdict, ✓/✗, with the numbers."""
+    from kdhelpers.results import verdicts_markdown
+
+    metrics = {"a": 98.6, "a_std": 0.1, "b": 97.0, "errors": 90}
+    stored = C.evaluate_all([
+        C.better("kd_beats_hard", "a", "b", "distilled beats hard | labels", against="our students", k=2),
+        C.at_most("few_errors", "errors", {"cpu": 80}, "at most 80 errors", against="the paper's 74", negative=True),
+        C.at_most("full_only", "errors", {"full": 70}, "at most 70 errors", against="the paper"),
+    ], metrics, "cpu")
+    md = verdicts_markdown(stored).splitlines()
+    assert md[0] == "**Verdicts of this run**" and len(md) == 2 + 2 + 3
+    assert md[4].startswith("| ✓ | distilled beats hard \\| labels: **holds** |") and "gain 1.6" in md[4]
+    assert md[5].startswith("| ✗ | at most 80 errors: **does not hold** *(documented negative result)*")
+    assert "errors = 90 > 80" in md[5] and md[5].endswith("| the paper's 74 |")
+    assert md[6].startswith("| · | at most 70 errors: **not checked** | — |")
