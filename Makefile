@@ -15,6 +15,8 @@ endif
 
 PROFILE ?= cpu
 PROFILES := smoke cpu full auto
+# reproduce: the NOTEBOOKS given; else every chapter with ALL=1; else the stale ones (kdhelpers.fingerprint)
+REPRODUCE_ASKED := $(if $(filter undefined,$(origin NOTEBOOKS)),,$(NOTEBOOKS))
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 
 # Check PROFILE before anything is installed or run.
@@ -30,9 +32,9 @@ help:
 	@echo "make book                     build the HTML book into _build/html"
 	@echo "make test                     unit tests, papermill smoke runs, book build"
 	@echo "make test-browser             the built book in headless Chromium (installs chromium)"
-	@echo "make reproduce PROFILE=cpu    execute notebooks in place (smoke|cpu|full|auto), then print"
-	@echo "      the regression report (_build/regression/report.md); fails if a claim fails"
-	@echo "      NOTEBOOKS=notebooks/x.ipynb to run a single notebook"
+	@echo "make reproduce PROFILE=cpu    execute the stale notebooks in place (smoke|cpu|full|auto), then"
+	@echo "      print the regression report (_build/regression/report.md); fails if a claim fails"
+	@echo "      NOTEBOOKS=notebooks/x.ipynb to run a single notebook; ALL=1 to run every one"
 	@echo "make dry-run                  every notebook's full profile on the CPU, 2 batches per loop"
 	@echo "make smoke-reference          rewrite tests/smoke_reference.json on purpose"
 	@echo "make clean                    remove _build"
@@ -62,16 +64,19 @@ test-browser: $(STAMP)
 # compared with the earlier runs of its own profile.
 REGRESSION := _build/regression
 reproduce: $(STAMP)
-	@if [ -z "$(strip $(NOTEBOOKS))" ]; then echo "error: no notebooks to run" >&2; exit 2; fi
-	set -e; profile=$$($(PY) -c "from kdhelpers.profiles import resolve_profile; print(resolve_profile('$(PROFILE)'))"); \
+	set -e; nbs="$(strip $(REPRODUCE_ASKED))"; \
+	if [ -z "$$nbs" ] && [ "$(ALL)" = 1 ]; then nbs="$(NOTEBOOKS)"; fi; \
+	if [ -z "$$nbs" ]; then $(PY) -m kdhelpers.fingerprint; nbs=$$($(PY) -m kdhelpers.fingerprint --names); fi; \
+	if [ -z "$$nbs" ]; then echo "every chapter is current: nothing to run (ALL=1 runs them all)"; exit 0; fi; \
+	profile=$$($(PY) -c "from kdhelpers.profiles import resolve_profile; print(resolve_profile('$(PROFILE)'))"); \
 	res=results; [ "$$profile" = cpu ] || res=results/$$profile; \
 	rm -rf $(REGRESSION)/before && mkdir -p $(REGRESSION)/before; \
 	cp $$res/*.json $(REGRESSION)/before/ 2>/dev/null || true; \
-	for nb in $(NOTEBOOKS); do \
+	for nb in $$nbs; do \
 	  echo "== $$nb (profile $$profile)"; \
 	  KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m papermill "$$nb" "$$nb" -p profile $$profile --cwd notebooks; \
 	done; \
-	$(PY) -m kdhelpers.regression report --before $(REGRESSION)/before --after $$res --out $(REGRESSION) $(NOTEBOOKS)
+	$(PY) -m kdhelpers.regression report --before $(REGRESSION)/before --after $$res --out $(REGRESSION) $$nbs
 
 # The full profile's code path on the CPU: full-size models, data, budgets and grids, 2 batches
 # per training loop (see kdhelpers/dryrun.py). Results and notebooks go to _build/dry-run only.

@@ -95,7 +95,17 @@ def _mnist(root: str, train: bool) -> TensorData:
         except Exception as err:  # no network, proxy, ...
             raise _missing("MNIST", [f"MNIST/raw/{f}" for f in MNIST_FILES], root_p) from err
     split = "train" if train else "test"
+    raw = root_p / "MNIST" / "raw"
+    _register(f"mnist:{split}", raw, [raw / f for f in MNIST_FILES[:2] if train] + [raw / f for f in MNIST_FILES[2:] if not train])
     return TensorData(ds.data.unsqueeze(1).contiguous(), ds.targets.long(), name=f"mnist:{split}")
+
+
+def _register(name: str, root: Path, files) -> None:
+    """Note the data set's identity (file names and sizes) for the run's fingerprint."""
+    from .fingerprint import DATA, files_identity
+
+    files = [Path(f) for f in files if Path(f).is_file()]
+    DATA[name] = files_identity(root, files) if files else "unknown"
 
 
 def load_mnist(train: bool = True) -> TensorData:
@@ -147,6 +157,7 @@ def _cifar10(root: str, train: bool) -> TensorData:
     try:
         ds = CIFAR10(root, train=train, download=False)
         x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+        _register(f"cifar10:{split}", root_p, (root_p / ds.base_folder).glob("*"))
         return TensorData(x, torch.tensor(ds.targets), f"cifar10:{split}", mean, std)
     except RuntimeError:
         pass
@@ -160,6 +171,7 @@ def _cifar10(root: str, train: bool) -> TensorData:
         except Exception:
             x, y = _decode_image_folder(jpeg)
             atomic_save((x, y), cached)
+        _register(f"cifar10-jpeg:{split}", jpeg, jpeg.rglob("*.jpg"))
         return TensorData(x, y, f"cifar10-jpeg:{split}", mean, std)
     expected = ["cifar-10-batches-py/ (torchvision's CIFAR10 files)",
                 f"or cifar10-jpeg/{split}/<class>/*.jpg (ImageFolder layout)"]
@@ -170,6 +182,7 @@ def _cifar10(root: str, train: bool) -> TensorData:
     except Exception as err:
         raise _missing("CIFAR-10", expected, root_p) from err
     x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    _register(f"cifar10:{split}", root_p, (root_p / ds.base_folder).glob("*"))
     return TensorData(x, torch.tensor(ds.targets), f"cifar10:{split}", mean, std)
 
 
@@ -199,6 +212,7 @@ def _cifar100(root: str, train: bool) -> TensorData:
             g = torch.Generator().manual_seed(int(train))
             n = 50_000 if train else 10_000
             print(f"DRY RUN: CIFAR-100 is not under KD_DATA_DIR; {n} random stand-in images of its shape")
+            _register(f"cifar100-standin:{split}", root_p, [])
             return TensorData(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
                               torch.randint(0, 100, (n,), generator=g), f"cifar100-standin:{split}", mean, std)
         if offline():
@@ -208,6 +222,7 @@ def _cifar100(root: str, train: bool) -> TensorData:
         except Exception as err:
             raise _missing("CIFAR-100", CIFAR100_FILES, root_p) from err
     x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    _register(f"cifar100:{split}", root_p, (root_p / ds.base_folder).glob("*"))
     return TensorData(x, torch.tensor(ds.targets), f"cifar100:{split}", mean, std)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from . import fingerprint
 from .device import default_device, precision_name, seed_everything
 from .profiles import resolve_profile
 
@@ -153,6 +154,7 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
         "notes": notes or {},
         "metrics": clean,
         "claims": stored_claims,
+        "fingerprint": fingerprint.of_run(_notebook_file(name), _RUN.profile),
     }
     out = results_dir(_RUN.profile) / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +199,15 @@ def _show_verdicts(stored_claims: list[dict]) -> None:
         mark = {True: "✓", False: "✗", None: "·"}[c["holds"]]
         neg = " (documented negative result)" if c["negative"] else ""
         print(f"  {mark} {c['id']}: {c['verdict']}{neg} — {c['detail'] or c['text']}")
+
+
+def _notebook_file(name: str) -> Path | None:
+    """The chapter's notebook in this project (``notebooks/``, else ``drafts/``), or None (Colab)."""
+    root = project_root()
+    for folder in ("notebooks", "drafts"):
+        if root is not None and (root / folder / f"{name}.ipynb").exists():
+            return root / folder / f"{name}.ipynb"
+    return None
 
 
 def _precisions() -> list[str]:

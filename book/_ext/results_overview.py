@@ -94,7 +94,8 @@ HEADLINES = [
     ("sources_unsw_toronto", "UNSW: distilled at T = 10, rerun", "92.04 % (UNSW report)", "seedproto_unsw_kd_T10_acc", "%"),
     ("sources_unsw_toronto", "Toronto: student without a teacher, rerun", "97.20 % (Toronto report, one run)",
      "seedproto_toronto_hard_acc", "%"),
-    ("sources_unsw_toronto", "Toronto: spread of the 30 grid cells, rerun (points)", "0.71 (Toronto report)",
+    ("sources_unsw_toronto", "Toronto: spread of the grid cells, rerun (points; cpu: 12 of the 30 cells)",
+     "0.71 (Toronto report, 30 cells)",
      "seedproto_toronto_grid_range", "ratio"),
     ("keras_distiller", "Keras example: teacher, 5 epochs", "≈ 97.6 % (Keras example)", "keras_teacher_acc", "%"),
     ("keras_distiller", "… student from scratch, 3 epochs", "≈ 97.6 % (Keras example)", "keras_student_scratch_acc", "%"),
@@ -169,14 +170,57 @@ def render() -> str:
         # One short table per chapter keeps the columns readable; the line above it says where
         # the numbers come from (chapter, profile, seeds, date of the run).
         lines += [f"{{doc}}`../notebooks/{chapter}` · profile `{res['profile']}` · "
-                  f"{seeds} seed{'s' if seeds != 1 else ''} · run {res['date'][:10]}", "",
-                  "| experiment | reference | ours |", "|---|---|---|"]
+                  f"{seeds} seed{'s' if seeds != 1 else ''} · run {res['date'][:10]}", ""]
+        lines += _currency(chapter)
+        lines += ["| experiment | reference | ours |", "|---|---|---|"]
         for ch, label, reference, key, unit in headlines():
             if ch == chapter:
                 lines.append(f"| {label} | {reference} | **{_ours(res['metrics'], key, unit, chapter)}** |")
         lines.append("")
         lines += _claims(chapter, res)
     return "\n".join(lines)
+
+
+def _changes(chapter: str) -> list[str]:
+    from kdhelpers.fingerprint import changes
+
+    return changes(ROOT, chapter)
+
+
+def _currency(chapter: str) -> list[str]:
+    """A line saying that the chapter's recorded run is not current, and what changed since."""
+    what = _changes(chapter)
+    if not what:
+        return []
+    if what[0].startswith("no fingerprint"):
+        return ["*Not fingerprinted: this run predates the record of what produced a run, so whether "
+                "the code has changed since is not known.*", ""]
+    return [f"**Stale:** changed since this run: {', '.join(what)}. "
+            f"`make reproduce NOTEBOOKS=notebooks/{chapter}.ipynb` brings it up to date.", ""]
+
+
+def mark_stale_chapter(app, doctree) -> None:
+    """A warning at the top of a chapter whose recorded run is stale, saying what changed."""
+    from docutils import nodes
+
+    doc = app.env.docname
+    if not doc.startswith("notebooks/") or doc.removeprefix("notebooks/") not in IN_BOOK:
+        return
+    chapter = doc.removeprefix("notebooks/")
+    if not (ROOT / "results" / f"{chapter}.json").exists():
+        return
+    what = _changes(chapter)
+    if not what or what[0].startswith("no fingerprint"):
+        return
+    note = nodes.warning()
+    note += nodes.paragraph(text=f"The numbers of this chapter come from a run whose code has changed since: "
+                                 f"{', '.join(what)}. Re-run it (make reproduce NOTEBOOKS=notebooks/"
+                                 f"{chapter}.ipynb) to bring it up to date.")
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is None:
+        doctree.insert(0, note)
+    else:  # below the title
+        section.insert(1, note)
 
 
 def _claims(chapter: str, res: dict) -> list[str]:
@@ -205,4 +249,5 @@ def write_page(app=None, config=None) -> None:
 def setup(app):
     # Before sphinx-external-toc reads _toc.yml (priority 500), so the page exists when it looks.
     app.connect("config-inited", write_page, priority=100)
+    app.connect("doctree-read", mark_stale_chapter)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
