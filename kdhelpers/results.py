@@ -16,7 +16,7 @@ import torch
 
 from . import fingerprint
 from .device import default_device, precision_name, seed_everything
-from .profiles import resolve_profile
+from .profiles import auto_profile, resolve_profile
 
 
 try:
@@ -54,6 +54,10 @@ def setup(notebook: str, profile: str = "auto", seed: int = 0) -> Run:
     from .device import set_default_precision
     from .plotting import set_style
 
+    why = None
+    if isinstance(profile, str) and profile.strip().lower() == "auto":
+        # the largest profile whose training fits the time budget on this device (kdhelpers.profiles)
+        profile, why = auto_profile(notebook, default_device())
     _RUN = Run(notebook, resolve_profile(profile), seed, default_device(), dryrun.enabled())
     set_default_precision("float32" if _RUN.profile == "smoke" else "auto")
     reset_ledger()
@@ -61,6 +65,8 @@ def setup(notebook: str, profile: str = "auto", seed: int = 0) -> Run:
     set_style()
     print(f"{notebook}: profile={_RUN.profile} seed={seed} device={_RUN.device} "
           f"({precision_name(_RUN.device)}) torch={torch.__version__}")
+    if why is not None:
+        print(f"profile 'auto' chose {why}")
     if _RUN.dry_run:
         print("DRY RUN (KD_DRY_RUN=1): every loop stops after 2 batches; the numbers mean nothing "
               "and results go to _build/dry-run/, never to results/")

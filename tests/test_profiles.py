@@ -40,7 +40,7 @@ def test_cpu_mixed_precision_only_with_native_bf16_and_kd_amp_0_turns_it_off(mon
     monkeypatch.setenv("KD_AMP", "0")
     assert device.amp_dtype("cpu") is None
     with pytest.raises(ValueError, match="precision"):
-        device.amp_dtype("cpu", "float16")
+        device.amp_dtype("cpu", "bf16")  # "float16" is a precision (fp16 with a scaler); "bf16" is no name
 
 
 def test_smoke_profile_runs_in_float32(monkeypatch):
@@ -63,3 +63,45 @@ def test_kd_progress_0_hides_bars_unless_asked_for(monkeypatch):
     assert show_progress() is False and show_progress(True) is True
     monkeypatch.delenv("KD_PROGRESS")
     assert show_progress() is True and show_progress(False) is False
+
+
+# ---------------------------------------------------------------------- "auto" by time
+from kdhelpers import profiles as P  # noqa: E402
+
+PLAN = {"cpu": 2.0e15, "full": 6.0e17}  # a chapter's training FLOPs per profile
+T4, A100, LAPTOP = 8e12, 60e12, 0.25e12  # achieved training FLOP/s (injected, as a probe would measure)
+
+
+@pytest.mark.parametrize("rate, budget_min, expected", [
+    (A100, 240, "full"),    # 6e17 / 6e13 = 167 min: fits four hours
+    (A100, 20, "cpu"),      # but not twenty minutes
+    (T4, 20, "cpu"),        # 2e15 / 8e12 = 4 min
+    (LAPTOP, 200, "cpu"),   # 2e15 / 2.5e11 = 133 min: fits, full does not
+])
+def test_auto_picks_the_largest_profile_that_fits_the_time(rate, budget_min, expected):
+    profile, why = P.choose(PLAN, rate, budget_min * 60)
+    assert profile == expected and "fits" in why
+
+
+def test_when_nothing_fits_auto_runs_cpu_and_says_so():
+    profile, why = P.choose(PLAN, LAPTOP, 20 * 60)
+    assert profile == "cpu" and "nothing fits" in why and "KD_TIME_BUDGET" in why
+
+
+def test_auto_profile_reads_the_budget_the_plan_and_kd_profile(monkeypatch):
+    monkeypatch.delenv("KD_PROFILE", raising=False)
+    monkeypatch.setenv("KD_TIME_BUDGET", "240")
+    assert P.auto_profile("ch", "cpu", rate=A100, plans={"ch": PLAN})[0] == "full"
+    monkeypatch.setenv("KD_TIME_BUDGET", "20")
+    assert P.auto_profile("ch", "cpu", rate=A100, plans={"ch": PLAN})[0] == "cpu"
+    assert "no recorded plan" in P.auto_profile("other", "cpu", rate=A100, plans={"ch": PLAN})[1]
+    monkeypatch.setenv("KD_PROFILE", "smoke")
+    assert P.auto_profile("ch", "cpu", rate=A100, plans={"ch": PLAN}) == ("smoke", "from $KD_PROFILE")
+    monkeypatch.setenv("KD_TIME_BUDGET", "soon")
+    monkeypatch.delenv("KD_PROFILE")
+    with pytest.raises(ValueError, match="KD_TIME_BUDGET"):
+        P.auto_profile("ch", "cpu", rate=A100, plans={"ch": PLAN})
+
+
+def test_the_device_probe_measures_a_rate():
+    assert P.device_rate("cpu") > 1e9
