@@ -183,14 +183,17 @@ def claims():
     from . import claims as C
 
     P = PREFIX
+    # cpu run: every distilled student ends 1.6-2.2 points BELOW the student without a teacher (90.77 ± 0.21 %),
+    # and T = 10 below T = 5: the four UNSW claims are documented negatives of the rerun as published
     unsw = [C.better(f"unsw_T{T}_beats_student", f"{P}unsw_kd_T{T}_acc", f"{P}unsw_student_acc",
                      f"UNSW: the student distilled at T = {T}, β = 0.5 beats the same student without a teacher by "
-                     "more than 2 seeds' std", against=f"{UNSW}: 91.69 → {g} %, one run", k=2, fmt=".2f")
+                     "more than 2 seeds' std", against=f"{UNSW}: 91.69 → {g} %, one run", k=2, fmt=".2f",
+                     negative=True)
             for T, g in zip(UNSW_TEMPERATURES, (91.71, 91.90, 92.04))]
     return unsw + [
         C.better("unsw_higher_T_better", f"{P}unsw_kd_T10_acc", f"{P}unsw_kd_T5_acc",
                  "UNSW: T = 10 beats T = 5 by more than 2 seeds' std", against=f"{UNSW}: higher T is better",
-                 k=2, fmt=".2f"),
+                 k=2, fmt=".2f", negative=True),
         C.at_most("toronto_grid_flat", f"{P}toronto_grid_range", {"cpu": 1.0, "full": 1.0},
                   "Toronto: as published, the grid's cells' mean accuracies (over seeds) span less than 1 point",
                   against=f"{TORONTO}: the hyperparameters do not affect the accuracy (variance < 1 %)", fmt=".2f"),
