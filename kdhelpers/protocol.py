@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 
 NOT_STATED = "not stated"
-FIELDS = ("data", "teacher", "teacher training", "student", "optimiser", "learning rate", "schedule", "batch", "epochs",
+FIELDS = ("data", "teacher", "teacher training", "teacher during distillation", "student", "optimiser", "learning rate", "schedule", "batch", "epochs",
           "augmentation", "temperature", "weights", "loss", "other", "precision", "seeds", "selection")
 
 
