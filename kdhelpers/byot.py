@@ -80,12 +80,16 @@ def claims():
     from . import claims as C
 
     return [
+        # cpu run (ResNet-8, 4 epochs): the deepest exit 67.50 ± 0.43 % is below the plain network's
+        # 69.21 ± 0.28 %, and the ensemble of exits (65.35 ± 0.36 %) below the deepest: documented negatives
         C.better("deepest_exit_beats_baseline", "byot_deepest_acc", "byot_baseline_acc",
                  "the deepest exit of the self-distilled network beats the same network trained without exits by "
-                 "more than 2 seeds' std", against=f"{REPORT}: ResNet50 87.5 → 90.5 %, one run", k=2, fmt=".2f"),
+                 "more than 2 seeds' std", against=f"{REPORT}: ResNet50 87.5 → 90.5 %, one run", k=2, fmt=".2f",
+                 negative=True),
         C.better("ensemble_beats_deepest", "byot_ensemble_acc", "byot_deepest_acc",
                  "averaging the exits' probabilities beats the deepest exit alone by more than 2 seeds' std",
-                 against="Zhang et al. (2019): the ensemble of exits is the best classifier", k=2, fmt=".2f"),
+                 against="Zhang et al. (2019): the ensemble of exits is the best classifier", k=2, fmt=".2f",
+                 negative=True),
         C.better("deepest_beats_shallowest", "byot_deepest_acc", "byot_exit1_acc",
                  "the deepest exit beats the shallowest by more than 2 seeds' std",
                  against="a shallow exit sees fewer layers", k=2, fmt=".2f"),
