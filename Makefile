@@ -34,7 +34,8 @@ help:
 	@echo "make test-browser             the built book in headless Chromium (installs chromium)"
 	@echo "make reproduce PROFILE=cpu    execute the stale notebooks in place (smoke|cpu|full|auto), then"
 	@echo "      print the regression report (_build/regression/report.md); fails if a claim fails"
-	@echo "      NOTEBOOKS=notebooks/x.ipynb to run a single notebook; ALL=1 to run every one"
+	@echo "      NOTEBOOKS=notebooks/x.ipynb to run a single notebook; ALL=1 to run every one;"
+	@echo "      two at a time, one thread each, longest first (JOBS=1: one at a time, every thread)"
 	@echo "make dry-run                  every notebook's full profile on the CPU, 2 batches per loop"
 	@echo "make smoke-reference          rewrite tests/smoke_reference.json on purpose"
 	@echo "make clean                    remove _build"
@@ -72,11 +73,10 @@ reproduce: $(STAMP)
 	res=results; [ "$$profile" = cpu ] || res=results/$$profile; \
 	rm -rf $(REGRESSION)/before && mkdir -p $(REGRESSION)/before; \
 	cp $$res/*.json $(REGRESSION)/before/ 2>/dev/null || true; \
-	for nb in $$nbs; do \
-	  echo "== $$nb (profile $$profile)"; \
-	  KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m papermill "$$nb" "$$nb" -p profile $$profile --cwd notebooks; \
-	done; \
-	$(PY) -m kdhelpers.regression report --before $(REGRESSION)/before --after $$res --out $(REGRESSION) $$nbs
+	ran=0; KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m kdhelpers.reproduce --profile $$profile --results $$res \
+	  $(if $(JOBS),--jobs $(JOBS)) $$nbs || ran=$$?; \
+	$(PY) -m kdhelpers.regression report --before $(REGRESSION)/before --after $$res --out $(REGRESSION) $$nbs; \
+	exit $$ran
 
 # The full profile's code path on the CPU: full-size models, data, budgets and grids, 2 batches
 # per training loop (see kdhelpers/dryrun.py). Results and notebooks go to _build/dry-run only.

@@ -1,0 +1,82 @@
+"""``make reproduce``: execute chapters in place with papermill, both cores busy.
+
+Small networks leave a core idle, so chapters run two at a time, one thread each (measured here: two
+one-thread jobs train 1.7x as many MLP steps as one two-thread job), longest first by the cold cost
+their last run recorded, so the last to start is a short one. The run's timing, per chapter wall
+time and training FLOPs, goes to ``benchmarks/results/reproduce-<profile>.json``.
+
+Command line (the Makefile calls it)::
+
+    python -m kdhelpers.reproduce --profile cpu [--jobs 2] NOTEBOOK ...
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from .cache import atomic_write_text
+
+
+def recorded_cost(nb: Path, results: Path) -> float:
+    """The cold cost the chapter's last recorded run took (0 when unknown): the queue's order."""
+    path = results / f"{nb.stem}.json"
+    if not path.exists():
+        return 0.0
+    cost = json.loads(path.read_text()).get("cost") or {}
+    return float(cost.get("cold_time_s") or cost.get("wall_time_s") or 0.0)
+
+
+def run_one(nb: Path, profile: str, threads: int, log_dir: Path) -> dict:
+    """Execute ``nb`` in place in ``profile`` with ``threads`` threads; its log to ``log_dir``."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "KD_PROGRESS": os.environ.get("KD_PROGRESS", "0")}
+    log = log_dir / f"{nb.stem}.log"
+    start = time.perf_counter()
+    with open(log, "w") as f:
+        code = subprocess.run([sys.executable, "-m", "papermill", str(nb), str(nb), "-p", "profile", profile,
+                               "--cwd", str(nb.parent)], stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+    return {"notebook": nb.stem, "wall_s": round(time.perf_counter() - start, 1), "exit": code, "log": str(log)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m kdhelpers.reproduce", description=__doc__.split("\n\n")[0])
+    p.add_argument("--profile", required=True, choices=("smoke", "cpu", "full"))
+    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="chapters at a time")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("notebooks", nargs="+", type=Path)
+    a = p.parse_args(argv)
+    if a.jobs < 1:
+        raise SystemExit("--jobs must be at least 1")
+    threads = 1 if a.jobs > 1 else (os.cpu_count() or 1)
+    queue = sorted(a.notebooks, key=lambda nb: -recorded_cost(nb, a.results))
+    log_dir = Path("_build") / "reproduce"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    print(f"{len(queue)} chapter(s), {a.jobs} at a time, {threads} thread(s) each, longest first: "
+          + ", ".join(nb.stem for nb in queue), flush=True)
+    start, rows = time.perf_counter(), []
+    with ThreadPoolExecutor(a.jobs) as pool:
+        futures = [pool.submit(run_one, nb, a.profile, threads, log_dir) for nb in queue]
+        for future in as_completed(futures):
+            row = future.result()
+            res = a.results / f"{row['notebook']}.json"
+            cost = (json.loads(res.read_text()).get("cost") or {}) if res.exists() and row["exit"] == 0 else {}
+            row["training_flops"] = cost.get("training_flops")
+            rows.append(row)
+            state = "ok" if row["exit"] == 0 else f"FAILED (exit {row['exit']}, see {row['log']})"
+            print(f"  {row['notebook']}: {row['wall_s'] / 60:.1f} min {state}", flush=True)
+    total = time.perf_counter() - start
+    record = {"profile": a.profile, "jobs": a.jobs, "threads_each": threads, "wall_s": round(total, 1),
+              "chapters": sorted(rows, key=lambda r: -r["wall_s"])}
+    out = Path("benchmarks") / "results" / f"reproduce-{a.profile}.json"
+    atomic_write_text(out, json.dumps(record, indent=1) + "\n")
+    print(f"all: {total / 60:.1f} min wall; timing in {out}")
+    return 0 if all(r["exit"] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
