@@ -385,27 +385,29 @@ def claims(reference: bool = False):
                 against=keras_run, k=2, tol=0.15, fmt=".2f"),
         C.better("keras_kd_beats_scratch", "kerasref_student_kd_acc", "kerasref_student_scratch_acc",
                  "in Keras's own run of the example, 3 epochs of distillation beat 3 epochs from scratch by more "
-                 "than 2 seeds' std", against=f"{upstream}: 97.6 → 98.1 %, one run", k=2, fmt=".2f"),
+                 "than 2 seeds' std", against=f"{upstream}: 97.6 → 98.1 %, one run", k=2, fmt=".2f",
+                 negative=True),  # Keras's run: distilled 97.08 ± 0.11 % vs scratch 97.87 ± 0.18 %
     ] if reference else []
     return ref_claims + [
         C.at_least("teacher_as_expected", "keras_teacher_acc", {"cpu": 97.6, "full": 97.6},
                    "the teacher reaches at least the 97.6 % test accuracy the Keras example expects",
-                   against=f"{upstream}: around 97.6 %", fmt=".2f"),
+                   against=f"{upstream}: around 97.6 %", fmt=".2f",
+                   negative=True),  # cpu run: 97.38 %; Keras's own run of the code: 97.53 %
         C.at_least("scratch_as_expected", "keras_student_scratch_acc", {"cpu": 97.6, "full": 97.6},
                    "the scratch student reaches at least the 97.6 % the Keras example expects",
                    against=f"{upstream}: around 97.6 %", fmt=".2f"),
         C.at_least("kd_as_expected", "keras_student_kd_acc", {"cpu": 98.1, "full": 98.1},
                    "the distilled student reaches at least the 98.1 % the Keras example expects",
                    against=f"{upstream}: around 98.1 %", fmt=".2f",
-                   negative=True),  # cpu run: 97.52 ± 0.06 %, below the scratch student
+                   negative=True),  # cpu run: 97.08 ± 0.11 %, below the scratch student
         C.better("kd_beats_scratch", "keras_student_kd_acc", "keras_student_scratch_acc",
                  "3 epochs of distillation (Keras alpha = 0.1, i.e. α = 0.9, T = 10) beat 3 epochs from scratch "
                  "by more than 2 seeds' std", against=f"{upstream}: 97.6 → 98.1 %, one run", k=2, fmt=".2f",
-                 negative=True),  # cpu run: −0.18 ± 0.11 points (paired), not reproduced
+                 negative=True),  # cpu run: −0.63 ± 0.12 points (paired), not reproduced
         C.better("swapped_alpha_hurts", "keras_student_kd_acc", "keras_student_kd_swapped_alpha_acc",
                  "the correct α = 0.9 beats the swapped α = 0.1 (Keras's 0.1 copied into Hinton's formula) by "
                  "more than 2 seeds' std", against="the same students with the weights swapped", k=2, fmt=".2f",
-                 negative=True),  # cpu run: the swapped α = 0.1 is ahead by 0.31 ± 0.05 points (paired)
+                 negative=True),  # cpu run: the swapped α = 0.1 is ahead by 0.46 ± 0.13 points (paired)
         C.at_most("keras_loss_is_book_loss", "keras_vs_book_loss_rel_diff", 1e-4,
                   "Keras's loss with alpha = 0.1 equals the book's loss with α = 0.9 on real logits, to float32 "
                   "precision (relative difference at most 1e-4)",
