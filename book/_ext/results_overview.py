@@ -170,8 +170,9 @@ def render() -> str:
         # One short table per chapter keeps the columns readable; the line above it says where
         # the numbers come from (chapter, profile, seeds, date of the run).
         lines += [f"{{doc}}`../notebooks/{chapter}` · profile `{res['profile']}` · "
-                  f"{seeds} seed{'s' if seeds != 1 else ''} · run {res['date'][:10]}", ""]
-        lines += _currency(chapter)
+                  f"{seeds} seed{'s' if seeds != 1 else ''} · run {res['date'][:10]}"]
+        # in the same paragraph as the chapter link, so the link stays right above the table
+        lines += _currency(chapter) + [""]
         lines += ["| experiment | reference | ours |", "|---|---|---|"]
         for ch, label, reference, key, unit in headlines():
             if ch == chapter:
@@ -193,10 +194,10 @@ def _currency(chapter: str) -> list[str]:
     if not what:
         return []
     if what[0].startswith("no fingerprint"):
-        return ["*Not fingerprinted: this run predates the record of what produced a run, so whether "
-                "the code has changed since is not known.*", ""]
-    return [f"**Stale:** changed since this run: {', '.join(what)}. "
-            f"`make reproduce NOTEBOOKS=notebooks/{chapter}.ipynb` brings it up to date.", ""]
+        return ["· *not fingerprinted: this run predates the record of what produced a run, so whether "
+                "the code has changed since is not known.*"]
+    return [f"· **stale:** changed since this run: {', '.join(what)}. "
+            f"`make reproduce NOTEBOOKS=notebooks/{chapter}.ipynb` brings it up to date."]
 
 
 def mark_stale_chapter(app, doctree) -> None:
