@@ -67,6 +67,20 @@ def student(profile: str, seed: int, transfer: TensorData, teacher: nn.Module | 
                    seed=seed, teacher=teacher, loss=None if teacher is None else DistillationLoss(T, ALPHA))
 
 
+def prefetch_teachers(profile: str, seed: int) -> None:
+    """Train (into the model cache) the teacher run of ``seed``: for :func:`kdhelpers.parallel.prefetch`."""
+    teachers(profile, seed, data(profile)[0])
+
+
+def prefetch_students(profile: str, pairs, teacher_seed: int) -> None:
+    """Train (into the model cache) the students of ``pairs`` ``(student seed, teacher epoch)``, an
+    epoch of None for the hard-label student, from the kept teachers of run ``teacher_seed``."""
+    fit_set = data(profile)[0]
+    kept = teachers(profile, teacher_seed, fit_set) if any(e is not None for _, e in pairs) else {}
+    for s, e in pairs:
+        student(profile, s, fit_set, None if e is None else kept[e])
+
+
 def card(profile: str):
     from .protocol import Card, budget_line, describe
 

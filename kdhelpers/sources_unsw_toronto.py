@@ -106,6 +106,46 @@ def student(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | No
                    seed=seed, teacher=teacher, loss=loss)
 
 
+def prefetch_unsw(profile: str, seeds) -> None:
+    """Train (into the model cache) the UNSW protocol's networks of every seed: for
+    :func:`kdhelpers.parallel.prefetch`."""
+    for s in seeds:
+        t = teacher("unsw", profile, s)
+        student("unsw", profile, s)
+        for T in UNSW_TEMPERATURES:
+            student("unsw", profile, s, teacher=t, loss=unsw_loss(T))
+
+
+def prefetch_toronto_teacher(profile: str, seed: int) -> None:
+    teacher("toronto", profile, seed)
+
+
+def toronto_jobs(profile: str, seeds) -> list[tuple]:
+    """Every Toronto student the chapter trains: ``(kind, seed, T, α)``, kind "hard", "grid",
+    "fixed-hard" or "fixed" (the loss fixed, α = 0.5)."""
+    temps, alphas = toronto_grid(profile)
+    jobs = []
+    for s in seeds:
+        jobs += [("hard", s, None, None)] + [("grid", s, T, a) for T in temps for a in alphas]
+        jobs += [("fixed-hard", s, None, None)] + [("fixed", s, T, 0.5) for T in FIXED_TEMPERATURES]
+    return jobs
+
+
+def prefetch_toronto_students(profile: str, jobs, teacher_seed: int) -> None:
+    """Train (into the model cache) the Toronto students of ``jobs`` (:func:`toronto_jobs`), all from
+    the one teacher of ``teacher_seed``."""
+    t = teacher("toronto", profile, teacher_seed)
+    for kind, s, T, a in jobs:
+        if kind == "hard":
+            student("toronto", profile, s)
+        elif kind == "grid":
+            student("toronto", profile, s, teacher=t, loss=toronto_loss(T, a))
+        elif kind == "fixed-hard":
+            student("toronto-logits", profile, s)
+        else:
+            student("toronto-logits", profile, s, teacher=LogProbs(t), loss=DistillationLoss(T, alpha=a))
+
+
 def unsw_loss(temperature) -> DistillationLoss:
     """β = 0.5 on the soft term (β here = α); the report does not say KL or soft CE, or whether it
     scaled by T²: Hinton's T²·KL."""
