@@ -105,3 +105,19 @@ def test_auto_profile_reads_the_budget_the_plan_and_kd_profile(monkeypatch):
 
 def test_the_device_probe_measures_a_rate():
     assert P.device_rate("cpu") > 1e9
+
+
+def test_every_chapter_has_a_recorded_plan_for_auto():
+    """Without a chapter's cpu and full FLOPs in plans.json, ``auto`` falls back to full on any GPU
+    (hours on a T4): `python -m kdhelpers.profiles results _build/dry-run/results` after `make dry-run`."""
+    import json
+    from pathlib import Path
+
+    from kdhelpers.fingerprint import chapters
+
+    plans = json.loads(P.PLANS.read_text())
+    root = Path(__file__).resolve().parents[1]
+    missing = [c for c in chapters(root) if not {"cpu", "full"} <= set(plans.get(c, {}))]
+    assert not missing, f"no cpu+full plan for {missing}"
+    # the full budget is never smaller than the laptop one
+    assert all(p["full"] >= p["cpu"] > 0 for p in plans.values()), plans
