@@ -10,6 +10,7 @@ import time
 import nbformat
 import pytest
 
+from kdhelpers.cache import atomic_write_text
 from kdhelpers.regression import compare_smoke, run_notebook
 from kdhelpers.results import glue_values
 
@@ -125,8 +126,7 @@ def test_full_profile_dry_run(nb_path, tmp_path, monkeypatch):
     assert results["claims"], "the chapter declares no claims"
     # where `make dry-run` keeps them: the full plan's FLOPs, for kdhelpers/plans.json (the "auto" profile)
     kept = ROOT / "_build" / "dry-run" / "results" / f"{nb_path.stem}.json"
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    kept.write_text(json.dumps(results))
+    atomic_write_text(kept, json.dumps(results))  # creates the folder; a reader never sees half a file
 
 
 def _page_text(path):
