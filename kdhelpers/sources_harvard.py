@@ -26,6 +26,19 @@ DENSE = {"arch": "keras_mlp", "hidden": [1200, 1200], "dropout": 0.7, "kernel_st
 CNN = {"arch": "harvard_cnn"}
 CNN_SMOKE = {"arch": "harvard_cnn", "channels": 8}  # the smoke profile only checks that the code runs
 MIX_HARD_WEIGHT = 0.7 / T ** 2  # the tutorial's w = 0.7 / T², on the labels; 1 on the soft term
+# the tutorial's printed numbers (one run each), by the metric key of their rerun (after PREFIX)
+PUBLISHED = {
+    "dense_teacher_errors": ("dense teacher 1200-1200", 168, "errors"),
+    "cnn_teacher_errors": ("CNN teacher", 97, "errors"),
+    "hard_errors": ("20-20, hard labels", 368, "errors"),
+    "dense_distilled_errors": ("20-20, from the dense teacher", 331, "errors"),
+    "cnn_distilled_errors": ("20-20, from the CNN teacher", 340, "errors"),
+    "mix_errors": ("20-20, mix loss", 324, "errors"),  # printed as 323
+    "omit3_distilled_acc_3s": ("omit-3, distilled: 3s right", 48.1, "%"),
+    "omit3_bias_init_acc_3s": ("omit-3, bias +3.5 before training: 3s right", 56.1, "%"),
+    "only78_distilled_acc": ("7&8 only, distilled", 61.8, "%"),
+    "only78_bias_init_acc": ("7&8 only, biases +1 before training", 63.0, "%"),
+}
 
 
 def student_config(logit_bias: dict | None = None) -> dict:
