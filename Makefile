@@ -15,7 +15,7 @@ endif
 
 PROFILE ?= cpu
 PROFILES := smoke cpu full auto
-# reproduce: the NOTEBOOKS given; else every chapter with ALL=1; else the stale ones (kdhelpers.fingerprint)
+# reproduce: the NOTEBOOKS given; else every chapter with ALL=1; else the stale ones (kdhelpers.infra.fingerprint)
 REPRODUCE_ASKED := $(if $(filter undefined,$(origin NOTEBOOKS)),,$(NOTEBOOKS))
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 
@@ -67,15 +67,15 @@ REGRESSION := _build/regression
 reproduce: $(STAMP)
 	set -e; nbs="$(strip $(REPRODUCE_ASKED))"; \
 	if [ -z "$$nbs" ] && [ "$(ALL)" = 1 ]; then nbs="$(NOTEBOOKS)"; fi; \
-	if [ -z "$$nbs" ]; then $(PY) -m kdhelpers.fingerprint; nbs=$$($(PY) -m kdhelpers.fingerprint --names); fi; \
+	if [ -z "$$nbs" ]; then $(PY) -m kdhelpers.infra.fingerprint; nbs=$$($(PY) -m kdhelpers.infra.fingerprint --names); fi; \
 	if [ -z "$$nbs" ]; then echo "every chapter is current: nothing to run (ALL=1 runs them all)"; exit 0; fi; \
 	profile=$$($(PY) -c "from kdhelpers.profiles import resolve_profile; print(resolve_profile('$(PROFILE)'))"); \
 	res=results; [ "$$profile" = cpu ] || res=results/$$profile; \
 	rm -rf $(REGRESSION)/before && mkdir -p $(REGRESSION)/before; \
 	cp $$res/*.json $(REGRESSION)/before/ 2>/dev/null || true; \
-	ran=0; KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m kdhelpers.reproduce --profile $$profile --results $$res \
+	ran=0; KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m kdhelpers.infra.reproduce --profile $$profile --results $$res \
 	  $(if $(JOBS),--jobs $(JOBS)) $$nbs || ran=$$?; \
-	$(PY) -m kdhelpers.regression report --before $(REGRESSION)/before --after $$res --out $(REGRESSION) $$nbs; \
+	$(PY) -m kdhelpers.infra.regression report --before $(REGRESSION)/before --after $$res --out $(REGRESSION) $$nbs; \
 	exit $$ran
 
 # The full profile's code path on the CPU: full-size models, data, budgets and grids, 2 batches
@@ -90,7 +90,7 @@ dry-run: $(STAMP)
 	done
 
 smoke-reference: $(STAMP)
-	$(PY) -m kdhelpers.regression smoke-reference --out tests/smoke_reference.json $(NOTEBOOKS)
+	$(PY) -m kdhelpers.infra.regression smoke-reference --out tests/smoke_reference.json $(NOTEBOOKS)
 
 clean:
 	rm -rf _build

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The whole book's cold reproduction time (``make reproduce PROFILE=cpu``, every chapter), from the
 committed ``results/*.json``: each chapter's cold cost is its run's wall time plus the recorded
-training time of every network it loaded from the model cache (``kdhelpers.results._cost``), so the
+training time of every network it loaded from the model cache (``kdhelpers.infra.results._cost``), so the
 figure holds even when the committed runs were warm. A network shared by chapters (the MNIST
 teacher) counts in every chapter that loads it, so the total is an upper bound on one cold
 ``make reproduce``. Prints each chapter's share.

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kdhelpers import cifar  # noqa: E402
-from kdhelpers.cache import atomic_write_text  # noqa: E402
-from kdhelpers.cache import LEDGER  # noqa: E402
+from kdhelpers.infra.cache import atomic_write_text  # noqa: E402
+from kdhelpers.infra.cache import LEDGER  # noqa: E402
 
 EPOCHS = (10, 20)
 

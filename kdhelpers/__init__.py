@@ -5,17 +5,18 @@ train, ensemble, cost, claims, protocol, results, plotting · the chapters' help
 softtargets, synthetic, cifar, feature_kd, generations, kl_vs_mse, reverse, byot, early_stopping,
 sources_harvard, sources_unsw_toronto, keras_distiller). Nothing imports upward.
 """
-from . import claims, cost, dryrun, losses, models, parallel, plotting, protocol, results, stats
+from . import dryrun, losses, models
+from .infra import cache, claims, cost, fingerprint, parallel, plotting, protocol, results, stats
 from .budget import Budget, budget_table
-from .cache import atomic_save, cache_dir, load_or_compute, load_or_train
-from .cost import Plan
+from .infra.cache import atomic_save, cache_dir, load_or_compute, load_or_train
+from .infra.cost import Plan
 from .data import (TensorData, batches, crop_flip, data_root, drop_classes, jitter, keep_classes,
                    load_cifar10, load_mnist, split, subset)
 from .device import default_device, seed_everything
 from .losses import CrossEntropy, DistillationLoss, SoftTargetKL, soft_target_loss
 from .models import MLP, apply_max_norm, build_model, count_params
 from .profiles import PROFILES, pick, resolve_profile
-from .results import VERSION as __version__, glue, record, setup
-from .stats import mean_std
+from .infra.results import VERSION as __version__, glue, record, setup
+from .infra.stats import mean_std
 from .train import errors, evaluate, fit, logits_of, predict_logits, trained
 from . import bias, mnist, softtargets

@@ -77,7 +77,7 @@ def exit_logits(model: nn.Module, data: TensorData) -> list[torch.Tensor]:
 
 
 def claims():
-    from . import claims as C
+    from .infra import claims as C
 
     return [
         # cpu run (ResNet-8, 4 epochs): the deepest exit 67.50 ± 0.43 % is below the plain network's
@@ -97,7 +97,7 @@ def claims():
 
 
 def card(profile: str):
-    from .protocol import Card, describe
+    from .infra.protocol import Card, describe
 
     p = resolve_profile(profile)
     loss = BYOTLoss()

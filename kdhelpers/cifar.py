@@ -22,7 +22,7 @@ from torch import nn
 
 from . import dryrun
 from .budget import Budget
-from .cost import forward_flops
+from .infra.cost import forward_flops
 from .data import TensorData, load_cifar10, split, subset
 from .models import build_model, count_params
 from .profiles import pick, resolve_profile
@@ -287,7 +287,7 @@ WEIGHTS = "β ∈ {0.5, 0.7} on the soft term, α = 1 − β on the labels (the 
 def card(profile: str):
     """The report's protocol beside this chapter's (the profile's) and the standard full-profile path."""
     from .losses import DistillationLoss
-    from .protocol import Card, budget_line, describe as row
+    from .infra.protocol import Card, budget_line, describe as row
 
     p = resolve_profile(profile)
     proto = unsw_protocol()
@@ -349,7 +349,7 @@ def card(profile: str):
 
 def plan(profile: str, n_seeds: int, n_grid: int, n_best_extra: int, *, n_train: int, unsw: bool = False):
     """The chapter's trainings and their estimated time, before any starts."""
-    from .cost import Plan
+    from .infra.cost import Plan
 
     p = resolve_profile(profile)
     pl = Plan(p)
@@ -374,7 +374,7 @@ def plan(profile: str, n_seeds: int, n_grid: int, n_best_extra: int, *, n_train:
 
 
 def claims():
-    from . import claims as C
+    from .infra import claims as C
 
     return [
         C.at_least("vgg_teacher_92", "teacher_vgg16_acc", {"cpu": 92},

@@ -102,7 +102,7 @@ def _mnist(root: str, train: bool) -> TensorData:
 
 def _register(name: str, root: Path, files) -> None:
     """Note the data set's identity (file names and sizes) for the run's fingerprint."""
-    from .fingerprint import DATA, files_identity
+    from .infra.fingerprint import DATA, files_identity
 
     files = [Path(f) for f in files if Path(f).is_file()]
     DATA[name] = files_identity(root, files) if files else "unknown"
@@ -150,7 +150,7 @@ def _decode_image_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
 def _cifar10(root: str, train: bool) -> TensorData:
     from torchvision.datasets import CIFAR10
 
-    from .cache import atomic_save, cache_dir
+    from .infra.cache import atomic_save, cache_dir
 
     root_p, split = Path(root), ("train" if train else "test")
     mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)

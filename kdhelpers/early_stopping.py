@@ -68,7 +68,7 @@ def student(profile: str, seed: int, transfer: TensorData, teacher: nn.Module | 
 
 
 def prefetch_teachers(profile: str, seed: int) -> None:
-    """Train (into the model cache) the teacher run of ``seed``: for :func:`kdhelpers.parallel.prefetch`."""
+    """Train (into the model cache) the teacher run of ``seed``: for :func:`kdhelpers.infra.parallel.prefetch`."""
     teachers(profile, seed, data(profile)[0])
 
 
@@ -82,7 +82,7 @@ def prefetch_students(profile: str, pairs, teacher_seed: int) -> None:
 
 
 def card(profile: str):
-    from .protocol import Card, budget_line, describe
+    from .infra.protocol import Card, budget_line, describe
 
     p = resolve_profile(profile)
     common = dict(student=STUDENT, loss=DistillationLoss(T, ALPHA), budget=budget("full"))
@@ -111,7 +111,7 @@ def card(profile: str):
 
 
 def claims():
-    from . import claims as C
+    from .infra import claims as C
 
     return [
         C.better("early_teacher_teaches_better", "best_minus_last_student_acc", 0.0,

@@ -142,7 +142,7 @@ TUTORIAL = "the PyTorch tutorial (Chariton 2023)"
 
 def card(profile: str):
     """The tutorial's protocol beside this chapter's: the same networks, optimiser, budget and losses."""
-    from .protocol import Card, describe
+    from .infra.protocol import Card, describe
 
     p = resolve_profile(profile)
     losses = "; ".join(f"{v}: {loss(v).formula}" for v in VARIANTS[1:])
@@ -169,7 +169,7 @@ def card(profile: str):
 
 
 def claims():
-    from . import claims as C
+    from .infra import claims as C
 
     return [
         C.between("teacher_as_tutorial", "teacher_acc", {"cpu": 72.0, "full": 72.0}, {"cpu": 78.0, "full": 78.0},

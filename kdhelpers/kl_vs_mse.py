@@ -96,7 +96,7 @@ def student(s: Setting, loss_name: str, lr: float, clip, profile: str, seed: int
 
 
 def card(profile: str):
-    from .protocol import Card, describe
+    from .infra.protocol import Card, describe
 
     p = resolve_profile(profile)
     s_full = setting("full") if p == "full" else None
@@ -135,7 +135,7 @@ def card(profile: str):
 
 
 def claims():
-    from . import claims as C
+    from .infra import claims as C
 
     return [
         C.better("mse_beats_kl_T3", "mse_logits_tuned_acc", "kl_T3_tuned_acc",
@@ -168,7 +168,7 @@ def claims():
 
 def shared_budget_claims():
     """Part 1's verdicts (one learning rate and clipping for every loss)."""
-    from . import claims as C
+    from .infra import claims as C
 
     return [
         C.close("shared_kl20_close_to_mse", "kl_T20_acc", "mse_logits_acc",

@@ -98,7 +98,7 @@ PAPER_TEACHER = {"arch": "mlp", "hidden": [1200, 1200], "dropout": 0.5, "input_d
 def hinton_card(profile: str):
     """The protocol card of Hinton et al. §3 beside this book's run in ``profile``."""
     from .losses import DistillationLoss
-    from .protocol import Card, budget_line, describe
+    from .infra.protocol import Card, budget_line, describe
 
     loss = DistillationLoss(20, alpha=1.0)
     published = describe(
@@ -125,7 +125,7 @@ def hinton_card(profile: str):
 
 def hinton_claims():
     """The verdicts of the chapter mnist_hinton, as claims on its metrics."""
-    from . import claims as C
+    from .infra import claims as C
 
     paper = "Hinton et al. (2015)"
     return [
@@ -165,7 +165,7 @@ def hinton_claims():
 
 def omit3_claims():
     """The verdicts of the chapter mnist_omit3."""
-    from . import claims as C
+    from .infra import claims as C
 
     paper = "Hinton et al. (2015)"
     return [
@@ -186,7 +186,7 @@ def omit3_claims():
 
 def only78_claims():
     """The verdicts of the chapter mnist_only78."""
-    from . import claims as C
+    from .infra import claims as C
 
     paper = "Hinton et al. (2015)"
     return [

@@ -73,7 +73,7 @@ def choose(flops: dict, rate: float, budget_s: float) -> tuple[str, str]:
 def device_rate(device) -> float:
     """Achieved training FLOP/s on ``device``: a short probe (a few steps of an 800-800 MLP at
     batch 256, in the precision the device trains in)."""
-    from .cost import probe_rate
+    from .infra.cost import probe_rate
 
     return probe_rate({"arch": "mlp", "hidden": [800, 800]}, (1, 28, 28), 256, device=device)
 

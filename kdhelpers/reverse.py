@@ -73,7 +73,7 @@ def student(s: Setting, profile: str, seed: int, teacher_model=None, temperature
 
 
 def claims():
-    from . import claims as C
+    from .infra import claims as C
 
     return [
         C.better("weak_teacher_is_weaker", "reverse_baseline_val_acc", "reverse_teacher_val_acc",

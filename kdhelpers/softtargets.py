@@ -76,7 +76,7 @@ def center(logits: torch.Tensor) -> torch.Tensor:
 
 def claims():
     """The verdicts of the chapter temperature, as claims on its metrics."""
-    from . import claims as C
+    from .infra import claims as C
 
     paper = "Hinton et al. (2015) §2"
     return [

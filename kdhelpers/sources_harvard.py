@@ -117,7 +117,7 @@ def transfer_sets(train: TensorData) -> dict:
 
 def card(profile: str):
     """Protocol card: the tutorial as published beside this chapter's rerun."""
-    from .protocol import Card, budget_line, describe
+    from .infra.protocol import Card, budget_line, describe
 
     p = resolve_profile(profile)
     data = "MNIST scaled to [0, 1]: 60,000 training images, 10,000 test images; no validation split"
@@ -146,7 +146,7 @@ def card(profile: str):
 
 def claims():
     """The chapter's verdicts on the tutorial's numbers."""
-    from . import claims as C
+    from .infra import claims as C
 
     src, P = SOURCE, PREFIX
     return [

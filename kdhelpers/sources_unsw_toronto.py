@@ -108,7 +108,7 @@ def student(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | No
 
 def prefetch_unsw(profile: str, seeds) -> None:
     """Train (into the model cache) the UNSW protocol's networks of every seed: for
-    :func:`kdhelpers.parallel.prefetch`."""
+    :func:`kdhelpers.infra.parallel.prefetch`."""
     for s in seeds:
         t = teacher("unsw", profile, s)
         student("unsw", profile, s)
@@ -157,7 +157,7 @@ def toronto_loss(temperature, alpha) -> TorontoLoss:
 
 
 def unsw_card(profile: str):
-    from .protocol import Card, budget_line, describe
+    from .infra.protocol import Card, budget_line, describe
 
     p = resolve_profile(profile)
     published = describe(
@@ -184,7 +184,7 @@ def unsw_card(profile: str):
 
 
 def toronto_card(profile: str):
-    from .protocol import Card, budget_line, describe
+    from .infra.protocol import Card, budget_line, describe
 
     p = resolve_profile(profile)
     temps, alphas = toronto_grid(p)
@@ -220,7 +220,7 @@ def toronto_card(profile: str):
 
 def claims():
     """The chapter's verdicts."""
-    from . import claims as C
+    from .infra import claims as C
 
     P = PREFIX
     # cpu run: every distilled student ends 1.6-2.2 points BELOW the student without a teacher (90.77 ± 0.21 %),

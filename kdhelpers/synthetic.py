@@ -14,12 +14,12 @@ import numpy as np
 import torch
 
 from .budget import Budget
-from .cache import load_or_compute
+from .infra.cache import load_or_compute
 from .device import default_device, precision_name
 from .ensemble import accuracy, ensemble_logits, train_ensemble
 from .losses import check_alpha, check_temperature
 from .models import EnsembleMLP
-from .stats import choose_temperature, paired_interval
+from .infra.stats import choose_temperature, paired_interval
 from .synthetic_data import CLASS_SEPS, P_INFS, TEMPERATURES, Split, cell_key, make_split, t_key  # noqa: F401 (the chapter's names)
 
 
@@ -321,7 +321,7 @@ def _mlp_flops(widths, n_in: int = 100, n_out: int = 10) -> float:
 def plan(profile: str, tutorial: StudyConfig, width: StudyConfig, *, n_cells: int, n_seeds: int, temperatures):
     """The chapter's training FLOPs and a time estimate: each ensemble priced by a probe of a plain
     MLP of the same shape at the ensemble's whole batch (the members' batches side by side)."""
-    from .cost import Plan
+    from .infra.cost import Plan
 
     p = Plan(profile)
     n_fit = int(tutorial.n_samples * 0.8)
@@ -368,7 +368,7 @@ def width_table(metrics: dict, widths) -> "pd.DataFrame":
 
 def tutorial_card(profile: str):
     from .profiles import resolve_profile
-    from .protocol import Card, describe
+    from .infra.protocol import Card, describe
 
     p = resolve_profile(profile)
     cfg = tutorial_study(p)
@@ -397,7 +397,7 @@ def tutorial_card(profile: str):
 
 def claims():
     """The chapter's verdicts."""
-    from . import claims as C
+    from .infra import claims as C
 
     P = "seedproto_"
     return [

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from kdhelpers.results import glue_values
+from kdhelpers.infra.results import glue_values
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

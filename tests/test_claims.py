@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from kdhelpers import claims as C
-from kdhelpers.results import glue_values
+from kdhelpers.infra import claims as C
+from kdhelpers.infra.results import glue_values
 
 from conftest import ROOT
 
@@ -126,7 +126,7 @@ def test_every_claim_is_glued_into_its_chapter_and_every_glue_key_is_recorded(nb
 
 def test_the_verdicts_block_shows_every_claim_with_its_mark_and_numbers():
     """What a Colab reader sees (no glued prose there): every verdict, ✓/✗, with the numbers."""
-    from kdhelpers.results import verdicts_markdown
+    from kdhelpers.infra.results import verdicts_markdown
 
     metrics = {"a": 98.6, "a_std": 0.1, "b": 97.0, "errors": 90}
     stored = C.evaluate_all([

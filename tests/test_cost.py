@@ -2,7 +2,7 @@
 import pytest
 
 import kdhelpers as kd
-from kdhelpers import cost
+from kdhelpers.infra import cost
 
 MLP = {"arch": "mlp", "hidden": [100, 50], "in_features": 784}
 FORWARD = 2 * (784 * 100 + 100 * 50 + 50 * 10)  # multiply-adds of the three linear layers

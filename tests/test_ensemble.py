@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 import kdhelpers as kd
 from kdhelpers import ensemble as E
-from kdhelpers import stats
+from kdhelpers.infra import stats
 from kdhelpers import synthetic_data as syn
 from kdhelpers.losses import distillation_loss, soft_target_loss
 from kdhelpers.models import EnsembleMLP

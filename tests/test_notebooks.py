@@ -10,9 +10,9 @@ import time
 import nbformat
 import pytest
 
-from kdhelpers.cache import atomic_write_text
-from kdhelpers.regression import compare_smoke, run_notebook
-from kdhelpers.results import glue_values
+from kdhelpers.infra.cache import atomic_write_text
+from kdhelpers.infra.regression import compare_smoke, run_notebook
+from kdhelpers.infra.results import glue_values
 
 from conftest import ROOT
 

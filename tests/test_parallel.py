@@ -3,7 +3,7 @@ gives, the chapter then loads them from the cache, and the run's cost counts the
 import pytest
 import torch
 
-from kdhelpers import cache, parallel
+from kdhelpers.infra import cache, parallel
 from kdhelpers import synthetic as syn
 
 

@@ -113,7 +113,7 @@ def test_every_chapter_has_a_recorded_plan_for_auto():
     import json
     from pathlib import Path
 
-    from kdhelpers.fingerprint import chapters
+    from kdhelpers.infra.fingerprint import chapters
 
     plans = json.loads(P.PLANS.read_text())
     root = Path(__file__).resolve().parents[1]

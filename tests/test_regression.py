@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from kdhelpers import claims as C
-from kdhelpers import regression as R
+from kdhelpers.infra import claims as C
+from kdhelpers.infra import regression as R
 
 
 def _payload(metrics, claims, profile="cpu", name="ch"):
@@ -68,7 +68,7 @@ def test_smoke_comparison_is_exact_on_the_reference_machine_and_loose_elsewhere(
 
 
 def test_merge_runs_as_a_script_without_torch(tmp_path):
-    """The GPU workflow's merge job has no torch: `python kdhelpers/regression.py merge` must not need it."""
+    """The GPU workflow's merge job has no torch: `python kdhelpers/infra/regression.py merge` must not need it."""
     import subprocess
     import sys
 
@@ -79,7 +79,7 @@ def test_merge_runs_as_a_script_without_torch(tmp_path):
     fake = tmp_path / "notorch" / "torch"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ImportError('no torch on this runner')\n")
-    run = subprocess.run([sys.executable, str(ROOT / "kdhelpers" / "regression.py"), "merge", "--out",
+    run = subprocess.run([sys.executable, str(ROOT / "kdhelpers" / "infra" / "regression.py"), "merge", "--out",
                           str(tmp_path / "m"), str(tmp_path / "b" / "report.json")],
                          capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path / "notorch"), "PATH": ""})
     assert run.returncode == 0, run.stderr
@@ -116,7 +116,7 @@ def test_each_notebook_is_exact_on_the_machine_that_recorded_its_own_entry():
 
 
 def test_results_go_to_a_folder_per_profile(monkeypatch, tmp_path):
-    from kdhelpers import results
+    from kdhelpers.infra import results
 
     monkeypatch.delenv("KD_RESULTS_DIR", raising=False)
     monkeypatch.setenv("KD_DRY_RUN", "0")

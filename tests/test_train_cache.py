@@ -219,7 +219,7 @@ def test_record_writes_provenance_atomically(tmp_path, monkeypatch):
 
 
 def test_the_cache_keeps_each_models_training_time_and_device_and_the_run_ledger_counts_it():
-    from kdhelpers import cache
+    from kdhelpers.infra import cache
 
     cache.reset_ledger()
     data = _toy(seed=7)
@@ -254,8 +254,8 @@ def test_dry_run_stops_each_loop_after_two_small_batches_and_keeps_shapes(monkey
 
 
 def test_dry_run_models_and_results_never_mix_with_real_ones(monkeypatch, tmp_path):
-    from kdhelpers import results
-    from kdhelpers.cache import cache_key
+    from kdhelpers.infra import results
+    from kdhelpers.infra.cache import cache_key
 
     parts = {"model": MLP, "seed": 0}
     real = cache_key(parts)

@@ -183,7 +183,7 @@ def render() -> str:
 
 
 def _changes(chapter: str) -> list[str]:
-    from kdhelpers.fingerprint import changes
+    from kdhelpers.infra.fingerprint import changes
 
     return changes(ROOT, chapter)
 

@@ -54,7 +54,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 def cache_key(parts: dict) -> str:
     """A stable hash of a JSON-able description (model config, training config, profile, seed, data).
     Dry runs (``KD_DRY_RUN=1``) get keys of their own, so their stand-in models never load as real ones."""
-    from . import dryrun
+    from .. import dryrun
 
     extra = {"dry_run": True} if dryrun.enabled() else {}
     try:

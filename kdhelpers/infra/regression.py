@@ -2,9 +2,9 @@
 
 Command line (the Makefile and the GPU workflow call these)::
 
-    python -m kdhelpers.regression report --before DIR --after DIR [--out DIR] [NOTEBOOK ...]
-    python -m kdhelpers.regression merge [--out DIR] REPORT.json ...
-    python -m kdhelpers.regression smoke-reference [--out FILE] [NOTEBOOK ...]
+    python -m kdhelpers.infra.regression report --before DIR --after DIR [--out DIR] [NOTEBOOK ...]
+    python -m kdhelpers.infra.regression merge [--out DIR] REPORT.json ...
+    python -m kdhelpers.infra.regression smoke-reference [--out FILE] [NOTEBOOK ...]
 
 ``report`` compares the results files of a run (``--after``) with the ones it replaced
 (``--before``): every metric old → new, the change in units of its recorded seed std where there
@@ -267,7 +267,7 @@ def smoke_reference(notebooks: list[Path], out: Path) -> None:
     ref = {"note": "Metrics of every notebook's smoke run (float32, fresh model cache), written by "
                    "`make smoke-reference`. tests/test_notebooks.py compares each smoke run with them: "
                    "exactly on the machine that recorded the notebook's entry (machines), within "
-                   "kdhelpers.regression.OTHER_MACHINE elsewhere.",
+                   "kdhelpers.infra.regression.OTHER_MACHINE elsewhere.",
            "machines": old_machines, "notebooks": dict(old.get("notebooks", {}))}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -289,7 +289,7 @@ def _names(paths) -> list[str]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m kdhelpers.regression", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m kdhelpers.infra.regression", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("report", help="old → new metrics and claims of a run")
     r.add_argument("--before", type=Path, required=True)

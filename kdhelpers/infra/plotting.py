@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .synthetic_data import cell_key
+from ..synthetic_data import cell_key
 
 
 def set_style() -> None:

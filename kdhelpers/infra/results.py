@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from . import fingerprint
-from .device import default_device, precision_name, seed_everything
-from .profiles import auto_profile, resolve_profile
+from ..device import default_device, precision_name, seed_everything
+from ..profiles import auto_profile, resolve_profile
 
 
 try:
@@ -34,7 +34,7 @@ class Run:
     device: torch.device
     dry_run: bool = False
     started: float = field(default_factory=time.time)
-    plan: object = None  # the chapter's kdhelpers.cost.Plan, once it has shown it
+    plan: object = None  # the chapter's kdhelpers.infra.cost.Plan, once it has shown it
 
 
 _RUN: Run | None = None
@@ -49,9 +49,9 @@ def setup(notebook: str, profile: str = "auto", seed: int = 0) -> Run:
     remembered by :func:`record`. The smoke profile computes in float32 on every machine, so its
     numbers can be compared with the committed smoke reference whatever the CPU."""
     global _RUN
-    from . import dryrun
+    from .. import dryrun
     from .cache import reset_ledger
-    from .device import set_default_precision
+    from ..device import set_default_precision
     from .plotting import set_style
 
     why = None
@@ -89,7 +89,7 @@ def results_dir(profile: str = "cpu") -> Path:
     with earlier full runs only; without a project (e.g. in Colab) the same under ``./results``.
     A dry run never writes to ``results/``: without ``$KD_RESULTS_DIR`` it writes to
     ``<project>/_build/dry-run/results``."""
-    from . import dryrun
+    from .. import dryrun
 
     env = os.environ.get("KD_RESULTS_DIR")
     if env:
@@ -123,7 +123,7 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
     the compute cost and the provenance; then glue every metric and claim outcome for the prose.
     Returns nothing, so a notebook cell ending in ``kd.record(...)`` shows no path of this machine.
 
-    ``claims`` are :mod:`kdhelpers.claims` objects: the chapter's verdicts, evaluated here on
+    ``claims`` are :mod:`kdhelpers.infra.claims` objects: the chapter's verdicts, evaluated here on
     ``metrics`` for this run's profile and glued as ``claim_<id>`` ("holds" / "does not hold" /
     "not checked") and ``claim_<id>_detail`` (the numbers compared).
     """

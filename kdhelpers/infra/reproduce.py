@@ -7,7 +7,7 @@ time and training FLOPs, goes to ``benchmarks/results/reproduce-<profile>.json``
 
 Command line (the Makefile calls it)::
 
-    python -m kdhelpers.reproduce --profile cpu [--jobs 2] NOTEBOOK ...
+    python -m kdhelpers.infra.reproduce --profile cpu [--jobs 2] NOTEBOOK ...
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def run_one(nb: Path, profile: str, threads: int, log_dir: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m kdhelpers.reproduce", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m kdhelpers.infra.reproduce", description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", required=True, choices=("smoke", "cpu", "full"))
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="chapters at a time")
     p.add_argument("--results", type=Path, default=Path("results"))

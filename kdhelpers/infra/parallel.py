@@ -15,7 +15,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import torch
 from tqdm.auto import tqdm
 
-from . import cache, device
+from . import cache
+from .. import device
 
 
 def _worker_init(default_precision: str) -> None:

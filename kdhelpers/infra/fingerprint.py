@@ -7,7 +7,7 @@ committed results file with the repository as it is now and says what changed; `
 without ``NOTEBOOKS`` re-runs only those chapters, ``make test`` lists them (and fails when a
 chapter's notebook code is not the code that produced its results), and the book marks them.
 
-Command line: ``python -m kdhelpers.fingerprint [--names]`` lists the stale chapters of the table
+Command line: ``python -m kdhelpers.infra.fingerprint [--names]`` lists the stale chapters of the table
 of contents (``--names``: their notebook paths only, for the Makefile).
 """
 from __future__ import annotations
@@ -116,7 +116,7 @@ def stale(root: Path) -> dict[str, list[str]]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m kdhelpers.fingerprint", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m kdhelpers.infra.fingerprint", description=__doc__.split("\n\n")[0])
     p.add_argument("--names", action="store_true", help="print only the stale chapters' notebook paths")
     p.add_argument("--root", type=Path, default=Path("."))
     a = p.parse_args(argv)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import dryrun
-from .device import amp_dtype, default_device, precision_name
+from .. import dryrun
+from ..device import amp_dtype, default_device, precision_name
 
 # For the full profile, which is meant for a GPU: a sustained rate we assume for one modern
 # data-centre GPU (about 40 % of an A100's 312 bf16 TFLOP/s). Small networks reach far less, so
@@ -37,7 +37,7 @@ def forward_flops(model: nn.Module, input_shape) -> float:
 
 
 def _build(model):
-    from .models import build_model
+    from ..models import build_model
 
     return build_model(model) if isinstance(model, dict) else model
 
@@ -127,7 +127,7 @@ class Plan:
         budget augments otherwise or does not cache the teacher."""
         if min(samples, count) < 1:
             raise ValueError(f"{what}: samples and count must be ≥ 1")
-        from .data import VIEW_AUGMENTATIONS
+        from ..data import VIEW_AUGMENTATIONS
 
         precision = "float32" if budget.precision == "float32" else None
         # the teacher runs once over the transfer set, once per view (an image and its mirror), or per batch

@@ -25,7 +25,7 @@ FIELDS = ("data", "teacher", "teacher training", "teacher during distillation", 
 def _model_text(cfg) -> str:
     if cfg is None or isinstance(cfg, str):
         return cfg
-    from .models import build_model, count_params
+    from ..models import build_model, count_params
 
     arch = dict(cfg).get("arch", "?")
     text = {"mlp": lambda c: "MLP " + "-".join(map(str, c["hidden"]))
