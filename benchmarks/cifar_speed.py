@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How long the CIFAR-10 chapter's cpu profile takes, from measured training speeds.
 
-Trains each cpu-profile network of :mod:`kdhelpers.cifar` through the real ``kd.fit`` path (its
+Trains each cpu-profile network of :mod:`kdhelpers.chapters.cifar_resnet_vgg` through the real ``kd.fit`` path (its
 budget, augmentation, precision, channels-last) for 2 epochs on a slice of the training images and
 times the second, then times the teachers' forward pass (the cached per-view outputs) and the
 students' test-time-augmented evaluation. From those it projects the chapter: teachers' training,
@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # work from a plain checkout too
 import kdhelpers as kd  # noqa: E402
-from kdhelpers import cifar  # noqa: E402
+from kdhelpers.chapters import cifar_resnet_vgg as cifar  # noqa: E402
 from kdhelpers.data import subset  # noqa: E402
 from kdhelpers.device import default_device, precision_name  # noqa: E402
 from kdhelpers.models import build_model  # noqa: E402

@@ -2,7 +2,7 @@
 """How many epochs the CIFAR-10 teachers of the cpu profile need for the 92 % target.
 
 Trains (or loads from the model cache) the VGG-style and ResNet-style teachers of
-:mod:`kdhelpers.cifar` with airbench94's 10 epochs and with the chapter's 20, on the 45,000 training
+:mod:`kdhelpers.chapters.cifar_resnet_vgg` with airbench94's 10 epochs and with the chapter's 20, on the 45,000 training
 images, and prints their test-time-augmented accuracy on the 5,000 held-out images and on the test
 set, with the training time from the cache's record. The chapter's own run trains the 20-epoch
 teachers with the same cache keys, so after this script it loads them.
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kdhelpers import cifar  # noqa: E402
+from kdhelpers.chapters import cifar_resnet_vgg as cifar  # noqa: E402
 from kdhelpers.infra.cache import atomic_write_text  # noqa: E402
 from kdhelpers.infra.cache import LEDGER  # noqa: E402
 

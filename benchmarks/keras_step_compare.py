@@ -62,7 +62,7 @@ from torch import nn  # noqa: E402
 
 import keras_reference as R  # noqa: E402
 import kdhelpers as kd  # noqa: E402
-from kdhelpers import keras_distiller as K  # noqa: E402
+from kdhelpers.chapters import keras_distiller as K  # noqa: E402
 from kdhelpers.budget import make_optimizer  # noqa: E402
 from kdhelpers.losses import KerasDistillerLoss  # noqa: E402
 

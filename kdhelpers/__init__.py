@@ -1,9 +1,22 @@
 """kdhelpers — the small helper package behind the knowledge-distillation book.
 
-Layers, bottom up: profiles, device, dryrun · data, models, losses, budget, cache, stats ·
-train, ensemble, cost, claims, protocol, results, plotting · the chapters' helpers (mnist, bias,
-softtargets, synthetic, cifar, feature_kd, generations, kl_vs_mse, reverse, byot, early_stopping,
-sources_harvard, sources_unsw_toronto, keras_distiller). Nothing imports upward.
+Three layers; a layer imports the ones below it, never one above:
+
+* core, at the top level: ``profiles``, ``device``, ``dryrun`` · ``data``, ``models`` (by family),
+  ``losses``, ``budget`` · ``train``, ``batched`` (many small MLPs trained at once), ``bias``
+  (generic bias shifting) and ``mnist`` (the MNIST teacher, students and budgets every MNIST
+  chapter shares). Two imports go up into the infrastructure, because training is cached and a
+  run records what it read: ``train`` uses ``infra.cache`` (the model cache), ``data`` uses
+  ``infra.cache`` and ``infra.fingerprint`` (the decoded JPEG copy, the data's identity), and
+  ``profiles`` times the device with ``infra.cost`` for the "auto" profile.
+* infrastructure, ``kdhelpers.infra``: ``cache``, ``claims``, ``protocol`` (cards), ``cost``,
+  ``results``, ``fingerprint``, ``regression``, ``reproduce``, ``parallel``, ``stats``, ``plotting``.
+* chapters, ``kdhelpers.chapters``: one module per notebook, named after it
+  (``from kdhelpers.chapters import temperature as V``). Nothing outside it imports it, and this
+  package does not either.
+
+``import kdhelpers as kd`` gives the core and the infrastructure's public names (``kd.fit``,
+``kd.trained``, ``kd.Plan``, ``kd.setup``, ``kd.record``, ``kd.claims``, ``kd.plotting``, …).
 """
 from . import dryrun, losses, models
 from .infra import cache, claims, cost, fingerprint, parallel, plotting, protocol, results, stats
@@ -19,4 +32,4 @@ from .profiles import PROFILES, pick, resolve_profile
 from .infra.results import VERSION as __version__, glue, record, setup
 from .infra.stats import mean_std
 from .train import errors, evaluate, fit, logits_of, predict_logits, trained
-from . import bias, mnist, softtargets
+from . import bias, mnist

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import kdhelpers as kd
-from kdhelpers import cifar
+from kdhelpers.chapters import cifar_resnet_vgg as cifar
 from kdhelpers.data import TensorData, alternating_flip, alternating_flip_mask, translate_reflect
 from kdhelpers.models import CifarResNet, CifarVGG
 from kdhelpers.models.airbench import AirbenchNet, BatchNorm, Conv

@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 
 import kdhelpers as kd
-from kdhelpers import ensemble as E
+from kdhelpers import batched as E
+from kdhelpers.chapters import fake_data_temperature as syn
 from kdhelpers.infra import stats
-from kdhelpers import synthetic_data as syn
 from kdhelpers.losses import distillation_loss, soft_target_loss
 from kdhelpers.models import EnsembleMLP
 
@@ -138,13 +138,13 @@ def test_make_split_is_deterministic_and_standardised():
 def test_t_opt_and_bootstrap():
     temps = (1, 2, 4)
     acc = np.array([[80.0, 85.0, 84.0], [81.0, 86.0, 83.0], [79.0, 84.0, 85.0]])
-    assert stats.t_opt(acc, temps) == 2.0
-    boot = stats.bootstrap_t_opt(acc, temps, n_boot=500)
+    assert syn.t_opt(acc, temps) == 2.0
+    boot = syn.bootstrap_t_opt(acc, temps, n_boot=500)
     assert set(np.unique(boot)) <= {2.0, 4.0} and (boot == 2.0).mean() > 0.5
-    same = stats.bootstrap_t_opt(np.tile([[1.0, 3.0, 2.0]], (3, 1)), temps, n_boot=50)
+    same = syn.bootstrap_t_opt(np.tile([[1.0, 3.0, 2.0]], (3, 1)), temps, n_boot=50)
     assert (same == 2.0).all()
     with pytest.raises(ValueError):
-        stats.t_opt(acc[:, :2], temps)
+        syn.t_opt(acc[:, :2], temps)
 
 
 def test_paired_interval_and_mean_std():

@@ -1,4 +1,4 @@
-"""The tutorial's networks and the feature-distillation losses of kdhelpers.feature_kd."""
+"""The tutorial's networks and the feature-distillation losses of kdhelpers.chapters.cifar_feature_kd."""
 import math
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import kdhelpers as kd
-from kdhelpers import feature_kd as fk
+from kdhelpers.chapters import cifar_feature_kd as fk
 from kdhelpers.losses import CosineHiddenLoss, DistillationLoss, FeatureMapMSELoss
 from kdhelpers.models import DeepNN, LightNN, TeacherFeatures
 

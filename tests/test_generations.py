@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import kdhelpers as kd
-from kdhelpers import generations as gen
+from kdhelpers.chapters import self_reverse_online as gen
 from kdhelpers import losses as L
 from kdhelpers import models as M
 from kdhelpers.data import TensorData

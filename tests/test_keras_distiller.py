@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import kdhelpers as kd
-from kdhelpers import keras_distiller as K
+from kdhelpers.chapters import keras_distiller as K
 from kdhelpers.losses import KerasDistillerLoss
 
 # worked example: two images, three classes, moderate logits (no softened probability near 1e-7)

@@ -1,4 +1,4 @@
-"""The loss zoo (kdhelpers.losses) and the soft-target analysis helpers (kdhelpers.softtargets)."""
+"""The loss zoo (kdhelpers.losses) and the soft-target analysis helpers (kdhelpers.chapters.temperature)."""
 import math
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 
 import kdhelpers as kd
 from kdhelpers import losses as L
-from kdhelpers import softtargets as ST
+from kdhelpers.chapters import temperature as ST
 from kdhelpers.losses import DistillationLoss
 
 

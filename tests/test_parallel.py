@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from kdhelpers.infra import cache, parallel
-from kdhelpers import synthetic as syn
+from kdhelpers.chapters import fake_data_temperature as syn
 
 
 def _cfg():

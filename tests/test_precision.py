@@ -77,7 +77,7 @@ def test_fp16_with_a_gradient_scaler_trains_on_the_cpu(amp_on, monkeypatch):
 
 
 def test_fp16_batched_ensemble_trains_through_its_scaler(amp_on):
-    from kdhelpers.ensemble import train_ensemble
+    from kdhelpers.batched import train_ensemble
     from kdhelpers.models import EnsembleMLP
 
     g = torch.Generator().manual_seed(0)

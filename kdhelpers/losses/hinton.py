@@ -31,7 +31,7 @@ def soft_target_loss(student_logits, teacher_logits, temperature) -> torch.Tenso
     """T² · KL(softmax(t/T) ‖ softmax(s/T)), averaged over the batch.
 
     ``[batch, classes]`` logits give a scalar. ``[models, batch, classes]`` logits (the batched
-    ensemble of :mod:`kdhelpers.ensemble`) give one value per model, with ``temperature`` a scalar
+    ensemble of :mod:`kdhelpers.batched`) give one value per model, with ``temperature`` a scalar
     or one value per model.
     """
     check_logits(student_logits, teacher_logits)

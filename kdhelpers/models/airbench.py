@@ -14,7 +14,7 @@ Every trick is named where it is used:
 
 Label smoothing, Lookahead, the alternating flip and test-time augmentation are training and
 evaluation choices: :class:`kdhelpers.Budget` (``label_smoothing``, ``lookahead``,
-``augment="alternating_flip_translate"``) and :func:`kdhelpers.cifar.tta_logits`.
+``augment="alternating_flip_translate"``) and :func:`kdhelpers.chapters.cifar_resnet_vgg.tta_logits`.
 
 :class:`AirbenchNet` is the VGG-style net (conv-pool-BN-GELU-conv-BN-GELU groups);
 ``residual=True`` adds a residual pair of convolutions to each group, ResNet-9 style (Page 2018).

@@ -2,7 +2,7 @@
 
 One tiny network leaves a 2-core CPU idle, so :class:`EnsembleMLP` stacks ``M`` MLPs into
 ``[M, in, out]`` weight tensors and runs them with batched matmuls (``torch.baddbmm``);
-:func:`kdhelpers.ensemble.train_ensemble` trains them in one loop.
+:func:`kdhelpers.batched.train_ensemble` trains them in one loop.
 """
 from __future__ import annotations
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .budget import Budget
-from .data import TensorData, load_cifar10, subset
-from .losses import CosineHiddenLoss, DistillationLoss, FeatureMapMSELoss
-from .models import DeepNN, LightNN, TeacherFeatures
-from .models.tutorial import _channels_last
-from .profiles import pick, resolve_profile
-from .train import trained
+from ..budget import Budget
+from ..data import TensorData, load_cifar10, subset
+from ..losses import CosineHiddenLoss, DistillationLoss, FeatureMapMSELoss
+from ..models import DeepNN, LightNN, TeacherFeatures
+from ..models.tutorial import _channels_last
+from ..profiles import pick, resolve_profile
+from ..train import trained
 
 # The tutorial normalises CIFAR-10 with ImageNet statistics; we do the same to stay faithful.
 TUTORIAL_MEAN, TUTORIAL_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -73,9 +73,9 @@ def teacher(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | No
 @torch.no_grad()
 def hidden(model: nn.Module, data: TensorData, batch_size: int = 1024) -> torch.Tensor:
     """A DeepNN's or LightNN's flattened conv features over ``data`` (eval mode, float32)."""
-    from . import dryrun
-    from .data import batches
-    from .device import amp_dtype, default_device
+    from .. import dryrun
+    from ..data import batches
+    from ..device import amp_dtype, default_device
 
     device = default_device()
     dtype = amp_dtype(device, getattr(model, "kd_precision", None))
@@ -142,7 +142,7 @@ TUTORIAL = "the PyTorch tutorial (Chariton 2023)"
 
 def card(profile: str):
     """The tutorial's protocol beside this chapter's: the same networks, optimiser, budget and losses."""
-    from .infra.protocol import Card, describe
+    from ..infra.protocol import Card, describe
 
     p = resolve_profile(profile)
     losses = "; ".join(f"{v}: {loss(v).formula}" for v in VARIANTS[1:])
@@ -169,7 +169,7 @@ def card(profile: str):
 
 
 def claims():
-    from .infra import claims as C
+    from ..infra import claims as C
 
     return [
         C.between("teacher_as_tutorial", "teacher_acc", {"cpu": 72.0, "full": 72.0}, {"cpu": 78.0, "full": 78.0},

@@ -20,15 +20,15 @@ import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from .budget import Budget
-from .data import TensorData, load_mnist, subset
-from .device import seed_everything
-from .losses import CrossEntropy, DistillationLoss, KerasDistillerLoss
-from .models import build_model, count_params
-from .models.keras import KerasConvNet
-from .models.registry import register
-from .profiles import pick, resolve_profile
-from .train import predict_logits, trained
+from ..budget import Budget
+from ..data import TensorData, load_mnist, subset
+from ..device import seed_everything
+from ..losses import CrossEntropy, DistillationLoss, KerasDistillerLoss
+from ..models import build_model, count_params
+from ..models.keras import KerasConvNet
+from ..models.registry import register
+from ..profiles import pick, resolve_profile
+from ..train import predict_logits, trained
 
 SOURCE = "the Keras example (lecture slides)"
 # keras_distiller_convnet: the keras_convnet networks trained with Keras's ε placement in Adam
@@ -192,9 +192,9 @@ def cotrained_student(profile: str, seed: int = 0, *, teacher: nn.Module, loss: 
     cached. Step for step it matches the Keras code to float32 rounding (student 7.7e-6, teacher 8.5e-6 of
     the update after 5 steps). It costs a teacher training step per student step (forward and backward of
     the 256/512 network at batch 32): about as much as 3 epochs of the teacher's own training, per seed."""
-    from .infra.cache import load_or_train
-    from .device import default_device, precision_name
-    from .train import fit
+    from ..infra.cache import load_or_train
+    from ..device import default_device, precision_name
+    from ..train import fit
 
     if getattr(teacher, "kd_cache_key", None) is None:
         raise ValueError("the teacher must come from teacher() (or kd.trained) so the cache key can name it")
@@ -280,7 +280,7 @@ def _training_line(b: Budget) -> str:
 
 def card(profile: str):
     """Protocol card: the Keras example as published beside this chapter's rerun in ``profile``."""
-    from .infra.protocol import Card, describe
+    from ..infra.protocol import Card, describe
 
     p = resolve_profile(profile)
     batch = ("32: Keras's default; the slides define batch_size = 64 but never pass it to fit(), so Keras "
@@ -371,7 +371,7 @@ def reference_table(ref: dict, accuracy) -> "pd.DataFrame":
 
 def claims(reference: bool = False):
     """The chapter's verdicts; ``reference``: also those on Keras's own run of the example."""
-    from .infra import claims as C
+    from ..infra import claims as C
 
     upstream = "the Keras example's text"
     keras_run = f"Keras 3 running the example's code ({REFERENCE})"

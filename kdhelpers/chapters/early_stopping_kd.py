@@ -8,19 +8,19 @@ depends on the run's length; ``tests/test_early_stopping.py`` checks it bit for 
 per seed, checkpointed after every epoch, gives every early-stopped teacher of that seed.
 
 The report's networks ended in a softmax that its losses then treated as logits (see
-:mod:`kdhelpers.sources_unsw_toronto`); here the teacher and the student output logits, so the
+:mod:`kdhelpers.chapters.sources_unsw_toronto`); here the teacher and the student output logits, so the
 comparison of teacher epochs is not masked by that defect.
 """
 from __future__ import annotations
 
 from torch import nn
 
-from .budget import Budget
-from .data import TensorData, split
-from .losses import DistillationLoss
-from .mnist import datasets
-from .profiles import pick, resolve_profile
-from .train import trained
+from ..budget import Budget
+from ..data import TensorData, split
+from ..losses import DistillationLoss
+from ..mnist import datasets
+from ..profiles import pick, resolve_profile
+from ..train import trained
 
 TORONTO = "the Toronto report (2022)"
 TEACHER = {"arch": "toronto_cnn"}
@@ -82,7 +82,7 @@ def prefetch_students(profile: str, pairs, teacher_seed: int) -> None:
 
 
 def card(profile: str):
-    from .infra.protocol import Card, budget_line, describe
+    from ..infra.protocol import Card, budget_line, describe
 
     p = resolve_profile(profile)
     common = dict(student=STUDENT, loss=DistillationLoss(T, ALPHA), budget=budget("full"))
@@ -111,7 +111,7 @@ def card(profile: str):
 
 
 def claims():
-    from .infra import claims as C
+    from ..infra import claims as C
 
     return [
         C.better("early_teacher_teaches_better", "best_minus_last_student_acc", 0.0,

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .budget import Budget
-from .data import TensorData, load_cifar100, split, subset
-from .losses import DistillationLoss, LogitMSE
-from .profiles import pick, resolve_profile
-from .train import trained
+from ..budget import Budget
+from ..data import TensorData, load_cifar100, split, subset
+from ..losses import DistillationLoss, LogitMSE
+from ..profiles import pick, resolve_profile
+from ..train import trained
 
 KIM = "Kim et al. (2021)"
 LOSS_NAMES = ("hard", "kl_T3", "kl_T20", "mse_logits")
@@ -62,7 +62,7 @@ def setting(profile: str, first_seed: int = 0) -> Setting:
         return Setting("CIFAR-100", train, val, test, (3, 32, 32), {"arch": "wrn", "depth": 16, "k": 4}, kim,
                        {"arch": "wrn", "depth": 16, "k": 2}, kim, (0.05, 0.1, 0.2), (None,),
                        list(range(first_seed, first_seed + 3)))
-    from . import mnist
+    from .. import mnist
 
     train, test = mnist.datasets(p)
     fit_set, val = split(train, pick(p, smoke=300, cpu=5000, full=5000), seed=0)
@@ -77,7 +77,7 @@ def setting(profile: str, first_seed: int = 0) -> Setting:
 
 def teacher(s: Setting, profile: str, seed: int = 0) -> nn.Module:
     """The teacher: the book's MNIST teacher (cached), or a WRN-16-4 trained with cross-entropy."""
-    from . import mnist
+    from .. import mnist
 
     if s.dataset == "MNIST":
         return mnist.teacher("1200-1200", profile, seed)
@@ -96,7 +96,7 @@ def student(s: Setting, loss_name: str, lr: float, clip, profile: str, seed: int
 
 
 def card(profile: str):
-    from .infra.protocol import Card, describe
+    from ..infra.protocol import Card, describe
 
     p = resolve_profile(profile)
     s_full = setting("full") if p == "full" else None
@@ -135,7 +135,7 @@ def card(profile: str):
 
 
 def claims():
-    from .infra import claims as C
+    from ..infra import claims as C
 
     return [
         C.better("mse_beats_kl_T3", "mse_logits_tuned_acc", "kl_T3_tuned_acc",
@@ -168,7 +168,7 @@ def claims():
 
 def shared_budget_claims():
     """Part 1's verdicts (one learning rate and clipping for every loss)."""
-    from .infra import claims as C
+    from ..infra import claims as C
 
     return [
         C.close("shared_kl20_close_to_mse", "kl_T20_acc", "mse_logits_acc",

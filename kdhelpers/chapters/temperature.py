@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .losses import check_logits, check_temperature, soft_cross_entropy
+from ..losses import check_logits, check_temperature, soft_cross_entropy
 
 
 # --------------------------------------------------------------------------- soft targets
@@ -76,7 +76,7 @@ def center(logits: torch.Tensor) -> torch.Tensor:
 
 def claims():
     """The verdicts of the chapter temperature, as claims on its metrics."""
-    from .infra import claims as C
+    from ..infra import claims as C
 
     paper = "Hinton et al. (2015) §2"
     return [
@@ -103,3 +103,33 @@ def claims():
                   "at T = 1 the teacher's soft targets are nearly one-hot: mean entropy ≤ 0.2 bits",
                   against=f"{paper}: the dark knowledge barely touches the cross-entropy at T = 1", fmt=".3f"),
     ]
+
+
+# --------------------------------------------------------------------------- figures
+def plot_digits_with_targets(images, probs, labels, titles=None, highlight=None):
+    """One column per example: the image on top, its soft-target bar chart below (the label's bar
+    dark, the ``highlight`` classes coloured). Returns the figure."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    images, probs = torch.as_tensor(images).cpu(), torch.as_tensor(probs).cpu()
+    n = len(images)
+    if n == 0 or probs.shape[0] != n or len(labels) != n:
+        raise ValueError(f"need as many probability rows and labels as images, got {n}, {probs.shape[0]}, {len(labels)}")
+    colors = sns.color_palette("colorblind")
+    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 3.6), gridspec_kw={"height_ratios": [1, 1.1]}, squeeze=False)
+    for j in range(n):
+        axes[0, j].imshow(images[j].squeeze(), cmap="gray_r")
+        axes[0, j].set_axis_off()
+        if titles is not None:
+            axes[0, j].set_title(titles[j], fontsize=9)
+        bar_colors = [colors[3] if (highlight and c in highlight) else "0.2" if c == int(labels[j]) else colors[0]
+                      for c in range(probs.shape[1])]
+        axes[1, j].bar(range(probs.shape[1]), probs[j].numpy(), color=bar_colors)
+        axes[1, j].set_xticks(range(probs.shape[1]))
+        axes[1, j].tick_params(labelsize=7)
+        axes[1, j].set_ylim(0, 1)
+        if j:
+            axes[1, j].set_yticklabels([])
+    fig.tight_layout()
+    return fig

@@ -20,13 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import dryrun
-from .budget import Budget
-from .infra.cost import forward_flops
-from .data import TensorData, load_cifar10, split, subset
-from .models import build_model, count_params
-from .profiles import pick, resolve_profile
-from .train import predict_logits, trained
+from .. import dryrun
+from ..budget import Budget
+from ..infra.cost import forward_flops
+from ..data import TensorData, load_cifar10, split, subset
+from ..models import build_model, count_params
+from ..profiles import pick, resolve_profile
+from ..train import predict_logits, trained
 
 MODELS = ("resnet50", "vgg16", "resnet18")
 TEACHERS = ("resnet50", "vgg16")
@@ -232,8 +232,8 @@ def unsw_protocol() -> dict:
 def unsw_check_weights() -> None:
     """Fail at once, before hours of training, if the pretrained teachers' weights cannot be had
     (offline and not in torch.hub's cache); a dry run goes on with random weights."""
-    from .data import offline
-    from .models.pretrained import weights_file
+    from ..data import offline
+    from ..models.pretrained import weights_file
 
     missing = [(m, w, p) for m in UNSW_TEACHER_LR for w, p in [weights_file(m)] if not p.exists()]
     if missing and offline() and not dryrun.enabled():
@@ -286,8 +286,8 @@ WEIGHTS = "β ∈ {0.5, 0.7} on the soft term, α = 1 − β on the labels (the 
 
 def card(profile: str):
     """The report's protocol beside this chapter's (the profile's) and the standard full-profile path."""
-    from .losses import DistillationLoss
-    from .infra.protocol import Card, budget_line, describe as row
+    from ..losses import DistillationLoss
+    from ..infra.protocol import Card, budget_line, describe as row
 
     p = resolve_profile(profile)
     proto = unsw_protocol()
@@ -349,7 +349,7 @@ def card(profile: str):
 
 def plan(profile: str, n_seeds: int, n_grid: int, n_best_extra: int, *, n_train: int, unsw: bool = False):
     """The chapter's trainings and their estimated time, before any starts."""
-    from .infra.cost import Plan
+    from ..infra.cost import Plan
 
     p = resolve_profile(profile)
     pl = Plan(p)
@@ -374,7 +374,7 @@ def plan(profile: str, n_seeds: int, n_grid: int, n_best_extra: int, *, n_train:
 
 
 def claims():
-    from .infra import claims as C
+    from ..infra import claims as C
 
     return [
         C.at_least("vgg_teacher_92", "teacher_vgg16_acc", {"cpu": 92},

@@ -15,12 +15,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .budget import Budget
-from .data import TensorData
-from .losses import DistillationLoss, TorontoLoss
-from .mnist import datasets
-from .profiles import pick, resolve_profile
-from .train import trained
+from ..budget import Budget
+from ..data import TensorData
+from ..losses import DistillationLoss, TorontoLoss
+from ..mnist import datasets
+from ..profiles import pick, resolve_profile
+from ..train import trained
 
 PREFIX = "seedproto_"
 UNSW = "the UNSW report (2022)"
@@ -157,7 +157,7 @@ def toronto_loss(temperature, alpha) -> TorontoLoss:
 
 
 def unsw_card(profile: str):
-    from .infra.protocol import Card, budget_line, describe
+    from ..infra.protocol import Card, budget_line, describe
 
     p = resolve_profile(profile)
     published = describe(
@@ -184,7 +184,7 @@ def unsw_card(profile: str):
 
 
 def toronto_card(profile: str):
-    from .infra.protocol import Card, budget_line, describe
+    from ..infra.protocol import Card, budget_line, describe
 
     p = resolve_profile(profile)
     temps, alphas = toronto_grid(p)
@@ -220,7 +220,7 @@ def toronto_card(profile: str):
 
 def claims():
     """The chapter's verdicts."""
-    from .infra import claims as C
+    from ..infra import claims as C
 
     P = PREFIX
     # cpu run: every distilled student ends 1.6-2.2 points BELOW the student without a teacher (90.77 ± 0.21 %),

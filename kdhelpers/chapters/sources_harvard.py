@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from .budget import Budget
-from .data import TensorData, drop_classes, keep_classes
-from .losses import SoftCrossEntropy
-from .mnist import datasets
-from .profiles import pick, resolve_profile
-from .train import trained
+from ..budget import Budget
+from ..data import TensorData, drop_classes, keep_classes
+from ..losses import SoftCrossEntropy
+from ..mnist import datasets
+from ..profiles import pick, resolve_profile
+from ..train import trained
 
 SOURCE = "the Harvard tutorial (2018)"
 PREFIX = "seedproto_"  # metric keys of a source's own protocol, rerun
@@ -117,7 +117,7 @@ def transfer_sets(train: TensorData) -> dict:
 
 def card(profile: str):
     """Protocol card: the tutorial as published beside this chapter's rerun."""
-    from .infra.protocol import Card, budget_line, describe
+    from ..infra.protocol import Card, budget_line, describe
 
     p = resolve_profile(profile)
     data = "MNIST scaled to [0, 1]: 60,000 training images, 10,000 test images; no validation split"
@@ -146,7 +146,7 @@ def card(profile: str):
 
 def claims():
     """The chapter's verdicts on the tutorial's numbers."""
-    from .infra import claims as C
+    from ..infra import claims as C
 
     src, P = SOURCE, PREFIX
     return [

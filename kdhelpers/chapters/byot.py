@@ -14,11 +14,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .budget import Budget
-from .data import TensorData, load_cifar10, split, subset
-from .losses import BYOTLoss
-from .profiles import pick, resolve_profile
-from .train import predict_logits, trained
+from ..budget import Budget
+from ..data import TensorData, load_cifar10, split, subset
+from ..losses import BYOTLoss
+from ..profiles import pick, resolve_profile
+from ..train import predict_logits, trained
 
 REPORT = "a short report on Be Your Own Teacher"
 
@@ -77,7 +77,7 @@ def exit_logits(model: nn.Module, data: TensorData) -> list[torch.Tensor]:
 
 
 def claims():
-    from .infra import claims as C
+    from ..infra import claims as C
 
     return [
         # cpu run (ResNet-8, 4 epochs): the deepest exit 67.50 ± 0.43 % is below the plain network's
@@ -97,7 +97,7 @@ def claims():
 
 
 def card(profile: str):
-    from .infra.protocol import Card, describe
+    from ..infra.protocol import Card, describe
 
     p = resolve_profile(profile)
     loss = BYOTLoss()

@@ -1,28 +1,163 @@
-"""The temperature study on synthetic data: every teacher and student of the grid trained as batched
-ensembles, and the chapter's summaries (T_opt per data set and per student width, with bootstraps
-over seeds).
+"""The chapter fake_data_temperature: the temperature study on synthetic data.
+
+Every teacher and student of the grid is trained as a batched ensemble (:mod:`kdhelpers.batched`),
+and the chapter's summaries are computed here (T_opt per data set and per student width, with
+bootstraps over seeds), with its figures.
 
 For every (data set, seed) there is one teacher, one hard-label student and one distilled student
 per temperature; the students of a (data set, seed) share their initialisation and batch order, so
 temperatures are compared on common random numbers.
+
+The synthetic data: scikit-learn's ``make_classification`` on a 3 × 3 grid of data quality (class
+separation × fraction of informative features), as in a Keras tutorial.
+
+Data convention (:func:`make_split`): the data set of a (class_sep, p_inf) cell is generated once
+with ``random_state=data_seed`` (default 0); the ``seed`` of a run draws the train/test split and
+the fit/validation split inside train. Features are standardised with fit-set statistics.
+Metric-key convention: :func:`cell_key` → ``cs0.2_pi0.5``; :func:`t_key` → ``T2.5``, ``T20``.
 """
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .budget import Budget
-from .infra.cache import load_or_compute
-from .device import default_device, precision_name
-from .ensemble import accuracy, ensemble_logits, train_ensemble
-from .losses import check_alpha, check_temperature
-from .models import EnsembleMLP
-from .infra.stats import choose_temperature, paired_interval
-from .synthetic_data import CLASS_SEPS, P_INFS, TEMPERATURES, Split, cell_key, make_split, t_key  # noqa: F401 (the chapter's names)
+from ..batched import accuracy, ensemble_logits, train_ensemble
+from ..budget import Budget
+from ..device import default_device, precision_name
+from ..losses import check_alpha, check_temperature
+from ..models import EnsembleMLP
+from ..infra.cache import load_or_compute
+from ..infra.stats import paired_interval
+
+CLASS_SEPS = (0.2, 0.6, 1.0)
+P_INFS = (0.5, 0.8, 1.0)
+TEMPERATURES = (1, 2, 2.5, 3, 4, 5, 10, 15, 20)
 
 
+# --------------------------------------------------------------------------- keys
+def cell_key(class_sep: float, p_inf: float) -> str:
+    """``cs0.2_pi0.5``: one decimal for both (the grid values are 0.2/0.6/1.0 and 0.5/0.8/1.0)."""
+    return f"cs{float(class_sep):.1f}_pi{float(p_inf):.1f}"
+
+
+def t_key(temperature: float) -> str:
+    """``T1``, ``T2.5``, ``T20`` (``:g`` formatting)."""
+    return f"T{float(temperature):g}"
+
+
+# --------------------------------------------------------------------------- data
+@dataclass(frozen=True)
+class Split:
+    """Standardised float32 features and int64 labels of one (data set, seed): fit / val / test."""
+    x_fit: torch.Tensor
+    y_fit: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    name: str
+
+
+@functools.lru_cache(maxsize=16)
+def _generate(class_sep: float, p_inf: float, n_samples: int, n_features: int, n_classes: int,
+              data_seed: int):
+    from sklearn.datasets import make_classification
+
+    n_inf = int(round(p_inf * n_features))
+    x, y = make_classification(n_samples=n_samples, n_features=n_features, n_informative=n_inf,
+                               n_redundant=n_features - n_inf, n_repeated=0, n_classes=n_classes,
+                               n_clusters_per_class=1, class_sep=class_sep, random_state=data_seed)
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
+
+
+def make_split(class_sep: float, p_inf: float, seed: int, *, n_samples: int = 50_000,
+               n_features: int = 100, n_classes: int = 10, test_fraction: float = 0.2,
+               val_fraction: float = 0.2, data_seed: int = 0) -> Split:
+    """The Keras tutorial's data set for one (class_sep, fraction of informative features) cell.
+
+    ``make_classification`` with ``round(p_inf · n_features)`` informative features, the rest
+    redundant (linear combinations of the informative ones), one cluster per class, drawn with
+    ``random_state=data_seed``. ``seed`` draws the test split (``test_fraction``) and then a
+    validation split (``val_fraction`` of what is left) that is used to choose temperatures;
+    features are standardised with the statistics of the remaining fit set.
+
+    ``val_fraction=0`` keeps the tutorial's split (train on all but the test set) and takes the
+    validation set from the test split instead: its first half chooses, its second half reports.
+    """
+    if not (isinstance(class_sep, (int, float)) and math.isfinite(class_sep) and class_sep > 0):
+        raise ValueError(f"class_sep must be a finite number > 0, got {class_sep!r}")
+    if not (isinstance(p_inf, (int, float)) and 0 < p_inf <= 1):
+        raise ValueError(f"p_inf (fraction of informative features) must be in (0, 1], got {p_inf!r}")
+    if n_classes < 2 or n_features < 1 or 2 ** round(p_inf * n_features) < n_classes:
+        raise ValueError(f"{n_classes} classes need ≥ log2({n_classes}) informative features; "
+                         f"got {round(p_inf * n_features)} of {n_features}")
+    if not (0 < test_fraction < 1 and 0 <= val_fraction < 1):
+        raise ValueError(f"need test_fraction in (0, 1) and val_fraction in [0, 1), got {test_fraction}, {val_fraction}")
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    n_test = int(round(test_fraction * n_samples))
+    n_val = int(round(val_fraction * (n_samples - n_test)))
+    if n_samples - n_test - n_val < n_classes or (val_fraction and n_val < 1) or n_test < 2:
+        raise ValueError(f"n_samples={n_samples} is too small for the requested splits")
+    x, y = _generate(float(class_sep), float(p_inf), int(n_samples), int(n_features), int(n_classes),
+                     int(data_seed))
+    perm = np.random.default_rng(seed).permutation(n_samples)
+    if n_val == 0:  # validation from the test split: half of it chooses, the other half reports
+        n_val = n_test // 2
+        val, test, fit = perm[:n_val], perm[n_val:n_test], perm[n_test:]
+    else:
+        test, val, fit = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+    mean, std = x[fit].mean(0), x[fit].std(0) + 1e-8
+    t = lambda a: torch.from_numpy(((x[a] - mean) / std).astype(np.float32))  # noqa: E731
+    l = lambda a: torch.from_numpy(y[a].astype(np.int64))  # noqa: E731
+    name = (f"make_classification:{cell_key(class_sep, p_inf)}:n{n_samples}:d{data_seed}:split{seed}"
+            + ("" if val_fraction else ":val-from-test"))
+    return Split(t(fit), l(fit), t(val), l(val), t(test), l(test), name)
+
+
+# --------------------------------------------------------------------------- choosing T on validation
+def t_opt(val_acc: np.ndarray, temperatures) -> float:
+    """The temperature with the best *mean* validation accuracy; ``val_acc [seeds, T]``."""
+    val_acc = np.asarray(val_acc, dtype=float)
+    if val_acc.ndim != 2 or val_acc.shape[1] != len(temperatures):
+        raise ValueError(f"val_acc must be [seeds, {len(temperatures)}], got {val_acc.shape}")
+    return float(temperatures[int(np.argmax(val_acc.mean(0)))])
+
+
+def bootstrap_t_opt(val_acc, temperatures, *, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """T_opt of ``n_boot`` resamples of the seeds (rows of ``val_acc [seeds, T]``, or
+    ``[seeds, sets, T]`` to pool several data sets, resampling seeds in every set alike)."""
+    v = np.asarray(val_acc, dtype=float)
+    if v.ndim == 3:
+        v = v.mean(1)
+    if v.ndim != 2 or v.shape[1] != len(temperatures):
+        raise ValueError(f"val_acc must be [seeds, (sets,) {len(temperatures)}], got {np.shape(val_acc)}")
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, v.shape[0], size=(n_boot, v.shape[0]))
+    means = v[rows].mean(1)  # [n_boot, T]
+    return np.asarray(temperatures, dtype=float)[means.argmax(1)]
+
+
+def choose_temperature(val_acc, temperatures, *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """T_opt on validation accuracy ``[seeds, T]`` (or ``[seeds, sets, T]``, pooled over sets),
+    with the bootstrap over seeds: its 5th–95th percentile and the share of resamples that
+    pick the same T."""
+    v = np.asarray(val_acc, dtype=float)
+    pooled = v.mean(1) if v.ndim == 3 else v
+    best = t_opt(pooled, temperatures)
+    boot = bootstrap_t_opt(v, temperatures, n_boot=n_boot, seed=seed)
+    return {"T_opt": best, "lo": float(np.percentile(boot, 5)), "hi": float(np.percentile(boot, 95)),
+            "share": float((boot == best).mean()),
+            "per_seed": [float(temperatures[i]) for i in pooled.argmax(1)]}
+
+
+# --------------------------------------------------------------------------- the study
 @dataclass(frozen=True)
 class StudyConfig:
     """Everything that determines the study's numbers (it keys the result cache)."""
@@ -291,7 +426,7 @@ def tutorial_study(profile: str) -> StudyConfig:
     """The tutorial's protocol: 50,000 samples, an 80/20 split, a 3 × 100 teacher with dropout 0.2,
     Adam 1e-3 at batch 100 for 50 epochs, soft targets alone without T², Keras's initialisation,
     a fresh data draw per seed; validation = half of the test split (the tutorial chose on test)."""
-    from .profiles import pick
+    from ..profiles import pick
 
     n, epochs = pick(profile, smoke=(2_000, 2), cpu=(50_000, 50), full=(50_000, 50))
     return StudyConfig(n_samples=n, teacher_hidden=(100, 100, 100), teacher_dropout=0.2,
@@ -303,7 +438,7 @@ def width_study(profile: str) -> StudyConfig:
     """The width study: the tutorial's optimiser, loss and data, a 3 × 400 teacher (wider than
     every student); the cpu profile trains 20 epochs in bf16 (a 300-unit student costs 9 times a
     50-unit one), the full profile 50 in float32."""
-    from .profiles import pick
+    from ..profiles import pick
 
     n, epochs, precision = pick(profile, smoke=(2_000, 2, "auto"), cpu=(50_000, 20, "auto"),
                                 full=(50_000, 50, "float32"))
@@ -321,7 +456,7 @@ def _mlp_flops(widths, n_in: int = 100, n_out: int = 10) -> float:
 def plan(profile: str, tutorial: StudyConfig, width: StudyConfig, *, n_cells: int, n_seeds: int, temperatures):
     """The chapter's training FLOPs and a time estimate: each ensemble priced by a probe of a plain
     MLP of the same shape at the ensemble's whole batch (the members' batches side by side)."""
-    from .infra.cost import Plan
+    from ..infra.cost import Plan
 
     p = Plan(profile)
     n_fit = int(tutorial.n_samples * 0.8)
@@ -367,8 +502,8 @@ def width_table(metrics: dict, widths) -> "pd.DataFrame":
 
 
 def tutorial_card(profile: str):
-    from .profiles import resolve_profile
-    from .infra.protocol import Card, describe
+    from ..profiles import resolve_profile
+    from ..infra.protocol import Card, describe
 
     p = resolve_profile(profile)
     cfg = tutorial_study(p)
@@ -397,7 +532,7 @@ def tutorial_card(profile: str):
 
 def claims():
     """The chapter's verdicts."""
-    from .infra import claims as C
+    from ..infra import claims as C
 
     P = "seedproto_"
     return [
@@ -423,3 +558,84 @@ def claims():
                    against=f"{TUTORIAL}: suspected, untested; Hinton et al.: 2.5–4 best at 30 units, any T above 8 "
                            "at 300+", fmt=".2f"),
     ]
+
+
+# --------------------------------------------------------------------------- figures
+def plot_grid(table: "pd.DataFrame", temperatures):
+    """Accuracy vs T per data set (mean ± std over seeds), teacher and hard-label baseline as bands."""
+    import matplotlib.pyplot as plt
+
+    seps, pis = sorted(table.class_sep.unique()), sorted(table.p_inf.unique())
+    fig, axes = plt.subplots(len(seps), len(pis), figsize=(3.3 * len(pis), 2.6 * len(seps)),
+                             sharex=True, squeeze=False)
+    for r, cs in enumerate(seps):
+        for c, pi in enumerate(pis):
+            ax, t = axes[r, c], table[(table.class_sep == cs) & (table.p_inf == pi)]
+            d = t[t.model == "distilled"].groupby("T")["test_acc"].agg(["mean", "std"])
+            ax.errorbar(d.index, d["mean"], yerr=d["std"], marker="o", ms=3, capsize=2, label="distilled")
+            for model, color, ls in (("teacher", "k", "--"), ("hard labels", "C3", ":")):
+                m, s = t[t.model == model]["test_acc"].agg(["mean", "std"])
+                ax.axhline(m, color=color, ls=ls, lw=1, label=model)
+                ax.axhspan(m - s, m + s, color=color, alpha=0.1, lw=0)
+            ax.set_xscale("log")
+            ax.set_xticks(list(temperatures)[::2], [f"{x:g}" for x in list(temperatures)[::2]])
+            ax.minorticks_off()
+            ax.set_title(f"class_sep {cs:.1f}, informative {pi:.0%}", fontsize=9)
+            if c == 0:
+                ax.set_ylabel("test accuracy (%)")
+            if r == len(seps) - 1:
+                ax.set_xlabel("T")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_t_opt_heatmap(metrics: dict, cells, prefix: str = ""):
+    """T_opt (chosen on validation) per data set, with the bootstrap 5–95 % range."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    seps, pis = sorted({c[0] for c in cells}), sorted({c[1] for c in cells})
+    val = pd.DataFrame(np.nan, index=[f"{s:.1f}" for s in seps], columns=[f"{p:.0%}" for p in pis])
+    ann = val.astype(object)
+    for cs, pi in cells:
+        k = prefix + cell_key(cs, pi)
+        val.loc[f"{cs:.1f}", f"{pi:.0%}"] = metrics[f"{k}_T_opt"]
+        ann.loc[f"{cs:.1f}", f"{pi:.0%}"] = f"{metrics[f'{k}_T_opt']:g}\n[{metrics[f'{k}_T_opt_lo']:g}, {metrics[f'{k}_T_opt_hi']:g}]"
+    fig, ax = plt.subplots(figsize=(4.8, 3.6))
+    sns.heatmap(val.astype(float), annot=ann.values, fmt="", cmap="viridis", cbar_kws={"label": "T_opt"}, ax=ax)
+    ax.set(xlabel="informative features", ylabel="class_sep",
+           title="T_opt (validation); [bootstrap 5–95 %]")
+    return fig
+
+
+def plot_width(widths, results: dict, metrics: dict, temperatures):
+    """Left: validation accuracy vs T per width, relative to its hard-label student (mean ± std over
+    seeds, pooled over the width cells). Right: T_opt per width with the bootstrap 5–95 % range."""
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for w in widths:
+        v = results[w]["val_acc"].numpy().mean(0)  # [seeds, K], mean over cells
+        rel = v[:, 1:] - v[:, :1]
+        sd = rel.std(0, ddof=1) if len(rel) > 1 else np.zeros(rel.shape[1])
+        a.errorbar(temperatures, rel.mean(0), yerr=sd, marker="o", ms=3, capsize=2, label=f"{w} units")
+    a.axhline(0, color="k", lw=0.8)
+    a.set_xscale("log")
+    a.set_xticks(list(temperatures), [f"{x:g}" for x in temperatures])
+    a.minorticks_off()
+    a.set(xlabel="T", ylabel="val. accuracy − hard-label student (pp)", title="distilled students by width")
+    a.legend(fontsize=8)
+    t = np.array([metrics[f"width{w}_T_opt"] for w in widths])
+    lo = np.array([metrics[f"width{w}_T_opt_lo"] for w in widths])
+    hi = np.array([metrics[f"width{w}_T_opt_hi"] for w in widths])
+    b.errorbar(widths, t, yerr=[t - lo, hi - t], marker="s", capsize=4, ls="-")
+    b.set_xscale("log")
+    b.set_yscale("log")
+    b.set_xticks(list(widths), [str(w) for w in widths])
+    b.set_yticks(list(temperatures), [f"{x:g}" for x in temperatures])
+    b.minorticks_off()
+    b.set(xlabel="units per hidden layer", ylabel="T_opt (validation)", title="T_opt, bootstrap 5–95 % over seeds")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,37 @@
+"""The chapter mnist_only78: a transfer set of 7s and 8s only (Hinton et al. 2015, §3), its student
+budget and its claims.
+
+The teacher and the students are the shared MNIST setup (:mod:`kdhelpers.mnist`), the bias shift
+the generic one (:mod:`kdhelpers.bias`).
+"""
+from __future__ import annotations
+
+from .. import mnist
+from ..budget import Budget
+from ..infra import claims as C
+
+
+def claims():
+    """The verdicts of the chapter mnist_only78."""
+    paper = "Hinton et al. (2015)"
+    return [
+        C.at_least("hard_only_78", "only78_hard_error_rate", 75,
+                   "a student trained on the hard labels of 7s and 8s gets at least 75 % of the test set wrong",
+                   against="it can only answer 7 or 8 (about 20 % of the test set)", fmt=".1f"),
+        C.at_most("distilled_beats_paper", "only78_distilled_error_rate", {"cpu": 47.3, "full": 47.3},
+                  "distilled from 7s and 8s alone, the student's test error is at most the paper's 47.3 %",
+                  against=f"{paper}: 47.3 %", fmt=".1f"),
+        C.at_most("bias_fixes_78", "only78_bias_tuned_error_rate", {"cpu": 18, "full": 15},
+                  "after lowering the 7 and 8 biases by a shift chosen on validation, the test error is at most "
+                  "18 % (cpu) / 15 % (full)", against=f"{paper}: 13.2 %, shift chosen on test", fmt=".2f"),
+        C.close("honest_costs_little", "only78_bias_tuned_error_rate", "only78_bias_tuned_error_rate_testchosen",
+                "the shift chosen on validation gives the same error rate as the one chosen on test, within 2 "
+                "seeds' std", against="the paper's test-chosen shift", k=2, fmt=".2f"),
+    ]
+
+
+def student_budget(profile: str) -> Budget:
+    """The student budget with five times the epochs: the 7&8 transfer set is a fifth of the
+    images, so the students make the same number of updates."""
+    b = mnist.student_budget(profile)
+    return b.replace(epochs=5 * b.epochs)
