@@ -13,6 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .train import predict_logits
+
 
 def shift_logits(logits: torch.Tensor, classes, shift: float) -> torch.Tensor:
     out = logits.clone()
@@ -62,8 +64,6 @@ def two_protocols(model: nn.Module, val, test, classes, shifts, criterion: str =
     Returns the long table (``split`` column) and ``{"val": row, "test": row}``, each the test-set
     row at the shift chosen by that protocol.
     """
-    from .train import predict_logits
-
     tables = []
     for name, data in (("val", val), ("test", test)):
         t = sweep(predict_logits(model, data), data.y, classes, shifts)

@@ -12,6 +12,10 @@ import math
 from dataclasses import dataclass
 from numbers import Real
 
+import pandas as pd
+import torch
+
+from .data import AUGMENTATIONS
 from .device import PRECISIONS  # one list: "auto", "float32", "float16"
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -96,8 +100,6 @@ class Budget:
             bad("milestones", f"must be increasing epochs within 1..{self.epochs - 1}")
         if not 0 < self.gamma <= 1:
             bad("gamma", "must be in (0, 1]")
-        from .data import AUGMENTATIONS
-
         if self.augment is not None and self.augment not in AUGMENTATIONS:
             bad("augment", f"unknown augmentation; known: {sorted(AUGMENTATIONS)}")
 
@@ -148,8 +150,6 @@ class Budget:
 
 def make_optimizer(params, b: Budget, *, fused: bool | None = None):
     """The budget's optimiser over ``params`` (``fused``: torch's single-kernel step where offered)."""
-    import torch
-
     extra = {} if fused is None else {"fused": fused}
     if b.optimizer == "sgd":
         return torch.optim.SGD(params, lr=b.lr, momentum=b.momentum, weight_decay=b.weight_decay,
@@ -160,8 +160,6 @@ def make_optimizer(params, b: Budget, *, fused: bool | None = None):
 
 def make_schedule(opt, b: Budget, steps: int):
     """The budget's learning-rate schedule over ``steps`` optimiser steps (stepped once per step)."""
-    import torch
-
     if b.schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     if b.schedule == "cosine":
@@ -182,8 +180,6 @@ def make_schedule(opt, b: Budget, steps: int):
 
 def budget_table(budgets: dict):
     """A small table with one column per named budget: ``budget_table({"teacher": b1, "students": b2})``."""
-    import pandas as pd
-
     if not budgets or not all(isinstance(b, Budget) for b in budgets.values()):
         raise TypeError("budget_table takes {name: Budget}")
     return pd.DataFrame({name: b.describe() for name, b in budgets.items()})

@@ -7,13 +7,24 @@ tensors into the whole set, so no per-sample DataLoader work happens.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from torchvision.datasets import CIFAR10, CIFAR100, MNIST, ImageFolder
+from tqdm.auto import tqdm
+
+from . import dryrun
+from .device import show_progress
+# up into the infrastructure: the decoded JPEG copy is cached, and a run records what data it read
+from .infra.cache import atomic_save, cache_dir
+from .infra.fingerprint import DATA, files_identity
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -82,8 +93,6 @@ def _missing(what: str, expected: Iterable[str], root: Path) -> FileNotFoundErro
 
 @functools.lru_cache(maxsize=4)
 def _mnist(root: str, train: bool) -> TensorData:
-    from torchvision.datasets import MNIST
-
     root_p = Path(root)
     try:
         ds = MNIST(root, train=train, download=False)
@@ -102,8 +111,6 @@ def _mnist(root: str, train: bool) -> TensorData:
 
 def _register(name: str, root: Path, files) -> None:
     """Note the data set's identity (file names and sizes) for the run's fingerprint."""
-    from .infra.fingerprint import DATA, files_identity
-
     files = [Path(f) for f in files if Path(f).is_file()]
     DATA[name] = files_identity(root, files) if files else "unknown"
 
@@ -116,8 +123,6 @@ def load_mnist(train: bool = True) -> TensorData:
 def folder_digest(folder: Path) -> str:
     """A short hash of a folder's resolved path and of every file in it (relative path, size,
     modification time): it changes whenever the folder is another one or its files change."""
-    import hashlib
-
     folder = Path(folder).resolve()
     h = hashlib.sha256(str(folder).encode())
     for root, dirs, files in os.walk(folder):
@@ -130,13 +135,6 @@ def folder_digest(folder: Path) -> str:
 
 
 def _decode_image_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    import numpy as np
-    from PIL import Image
-    from torchvision.datasets import ImageFolder
-    from tqdm.auto import tqdm
-
-    from .device import show_progress
-
     samples = ImageFolder(str(folder)).samples  # sorted classes = CIFAR-10 label order
     x = torch.empty((len(samples), 3, 32, 32), dtype=torch.uint8)
     for i, (path, _) in enumerate(tqdm(samples, desc=f"decode {folder.name} JPEGs", mininterval=2,
@@ -148,10 +146,6 @@ def _decode_image_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
 
 @functools.lru_cache(maxsize=4)
 def _cifar10(root: str, train: bool) -> TensorData:
-    from torchvision.datasets import CIFAR10
-
-    from .infra.cache import atomic_save, cache_dir
-
     root_p, split = Path(root), ("train" if train else "test")
     mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
     try:
@@ -197,10 +191,6 @@ CIFAR100_FILES = ("cifar-100-python/train", "cifar-100-python/test", "cifar-100-
 
 @functools.lru_cache(maxsize=4)
 def _cifar100(root: str, train: bool) -> TensorData:
-    from torchvision.datasets import CIFAR100
-
-    from . import dryrun
-
     root_p, split = Path(root), ("train" if train else "test")
     mean, std = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
     try:

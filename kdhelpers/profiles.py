@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -73,6 +74,8 @@ def choose(flops: dict, rate: float, budget_s: float) -> tuple[str, str]:
 def device_rate(device) -> float:
     """Achieved training FLOP/s on ``device``: a short probe (a few steps of an 800-800 MLP at
     batch 256, in the precision the device trains in)."""
+    # here, not at the top: infra.cost imports infra.results, which imports this module (and core
+    # reaches up into the infrastructure only for the "auto" profile's probe)
     from .infra.cost import probe_rate
 
     return probe_rate({"arch": "mlp", "hidden": [800, 800]}, (1, 28, 28), 256, device=device)
@@ -112,6 +115,4 @@ def write_plans(results: Path, dry_run_results: Path, out: Path = PLANS) -> dict
 
 
 if __name__ == "__main__":  # python -m kdhelpers.profiles RESULTS DRY_RUN_RESULTS
-    import sys
-
     print(json.dumps(write_plans(Path(sys.argv[1]), Path(sys.argv[2])), indent=1))

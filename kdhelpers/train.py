@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from . import dryrun
 from .budget import Budget, make_optimizer, make_schedule
-from .infra.cache import load_or_train
+from .infra.cache import load_or_train  # up into the infrastructure: trained() goes through the model cache
 from .data import AUGMENTATIONS, VIEW_AUGMENTATIONS, TensorData, alternating_flip_mask, batches
 from .device import amp_dtype, default_device, grad_scaler, precision_name, seed_everything, show_progress
 from .losses import CrossEntropy

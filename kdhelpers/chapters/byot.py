@@ -19,6 +19,8 @@ from ..data import TensorData, load_cifar10, split, subset
 from ..losses import BYOTLoss
 from ..profiles import pick, resolve_profile
 from ..train import predict_logits, trained
+from ..infra import claims as C
+from ..infra.protocol import Card, describe
 
 REPORT = "a short report on Be Your Own Teacher"
 
@@ -77,8 +79,6 @@ def exit_logits(model: nn.Module, data: TensorData) -> list[torch.Tensor]:
 
 
 def claims():
-    from ..infra import claims as C
-
     return [
         # cpu run (ResNet-8, 4 epochs): the deepest exit 67.50 ± 0.43 % is below the plain network's
         # 69.21 ± 0.28 %, and the ensemble of exits (65.35 ± 0.36 %) below the deepest: documented negatives
@@ -97,8 +97,6 @@ def claims():
 
 
 def card(profile: str):
-    from ..infra.protocol import Card, describe
-
     p = resolve_profile(profile)
     loss = BYOTLoss()
     published = describe(data="CIFAR-10", student="ResNet50 cut into 4 sections, a shallow classifier after each "

@@ -10,16 +10,22 @@ sees (shuffled batches stay aligned).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
+from .. import dryrun
 from ..budget import Budget
-from ..data import TensorData, load_cifar10, subset
+from ..data import TensorData, batches, load_cifar10, subset
+from ..device import amp_dtype, default_device
 from ..losses import CosineHiddenLoss, DistillationLoss, FeatureMapMSELoss
 from ..models import DeepNN, LightNN, TeacherFeatures
 from ..models.tutorial import _channels_last
 from ..profiles import pick, resolve_profile
 from ..train import trained
+from ..infra import claims as C
+from ..infra.protocol import Card, describe
 
 # The tutorial normalises CIFAR-10 with ImageNet statistics; we do the same to stay faithful.
 TUTORIAL_MEAN, TUTORIAL_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -37,8 +43,6 @@ def datasets(profile: str) -> tuple[TensorData, TensorData]:
 
     smoke: 256 training and 500 test images; cpu: ``CPU_TRAIN`` random training images (all of
     them by default), full test set; full: everything (the tutorial)."""
-    from dataclasses import replace
-
     train, test = load_cifar10(True), load_cifar10(False)
     n_train = pick(profile, smoke=SMOKE_TRAIN, cpu=CPU_TRAIN, full=len(train))
     train = subset(train, n_train, seed=0)
@@ -73,10 +77,6 @@ def teacher(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | No
 @torch.no_grad()
 def hidden(model: nn.Module, data: TensorData, batch_size: int = 1024) -> torch.Tensor:
     """A DeepNN's or LightNN's flattened conv features over ``data`` (eval mode, float32)."""
-    from .. import dryrun
-    from ..data import batches
-    from ..device import amp_dtype, default_device
-
     device = default_device()
     dtype = amp_dtype(device, getattr(model, "kd_precision", None))
     model = model.to(device).eval()
@@ -142,8 +142,6 @@ TUTORIAL = "the PyTorch tutorial (Chariton 2023)"
 
 def card(profile: str):
     """The tutorial's protocol beside this chapter's: the same networks, optimiser, budget and losses."""
-    from ..infra.protocol import Card, describe
-
     p = resolve_profile(profile)
     losses = "; ".join(f"{v}: {loss(v).formula}" for v in VARIANTS[1:])
     common = dict(teacher={"arch": "tutorial_deepnn"}, student={"arch": "tutorial_lightnn"}, loss=losses,
@@ -169,8 +167,6 @@ def card(profile: str):
 
 
 def claims():
-    from ..infra import claims as C
-
     return [
         C.between("teacher_as_tutorial", "teacher_acc", {"cpu": 72.0, "full": 72.0}, {"cpu": 78.0, "full": 78.0},
                   "the DeepNN teacher lands within 3 points of the tutorial's ≈ 75 %",

@@ -13,8 +13,10 @@ ResNet-style and the VGG-style teacher.
 """
 from __future__ import annotations
 
+import math
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -22,11 +24,15 @@ from torch import nn
 
 from .. import dryrun
 from ..budget import Budget
-from ..infra.cost import forward_flops
-from ..data import TensorData, load_cifar10, split, subset
+from ..data import TensorData, load_cifar10, offline, split, subset
+from ..losses import DistillationLoss
 from ..models import build_model, count_params
+from ..models.pretrained import weights_file
 from ..profiles import pick, resolve_profile
 from ..train import predict_logits, trained
+from ..infra import claims as C
+from ..infra.cost import Plan, forward_flops
+from ..infra.protocol import Card, budget_line, describe as row  # this module's describe() is a config's one line
 
 MODELS = ("resnet50", "vgg16", "resnet18")
 TEACHERS = ("resnet50", "vgg16")
@@ -150,8 +156,6 @@ def tta_logits(model: nn.Module, data: TensorData) -> torch.Tensor:
     """airbench's test-time augmentation (level 2): the logits of the image and its mirror, averaged
     with equal weight with those of the two one-pixel translations (up-left, down-right) and their
     mirrors."""
-    from dataclasses import replace
-
     def views(shift):
         x = data.x
         if shift:
@@ -232,9 +236,6 @@ def unsw_protocol() -> dict:
 def unsw_check_weights() -> None:
     """Fail at once, before hours of training, if the pretrained teachers' weights cannot be had
     (offline and not in torch.hub's cache); a dry run goes on with random weights."""
-    from ..data import offline
-    from ..models.pretrained import weights_file
-
     missing = [(m, w, p) for m in UNSW_TEACHER_LR for w, p in [weights_file(m)] if not p.exists()]
     if missing and offline() and not dryrun.enabled():
         raise FileNotFoundError(
@@ -286,9 +287,6 @@ WEIGHTS = "β ∈ {0.5, 0.7} on the soft term, α = 1 − β on the labels (the 
 
 def card(profile: str):
     """The report's protocol beside this chapter's (the profile's) and the standard full-profile path."""
-    from ..losses import DistillationLoss
-    from ..infra.protocol import Card, budget_line, describe as row
-
     p = resolve_profile(profile)
     proto = unsw_protocol()
     published = row(
@@ -349,8 +347,6 @@ def card(profile: str):
 
 def plan(profile: str, n_seeds: int, n_grid: int, n_best_extra: int, *, n_train: int, unsw: bool = False):
     """The chapter's trainings and their estimated time, before any starts."""
-    from ..infra.cost import Plan
-
     p = resolve_profile(profile)
     pl = Plan(p)
     for m in TEACHERS:
@@ -374,8 +370,6 @@ def plan(profile: str, n_seeds: int, n_grid: int, n_best_extra: int, *, n_train:
 
 
 def claims():
-    from ..infra import claims as C
-
     return [
         C.at_least("vgg_teacher_92", "teacher_vgg16_acc", {"cpu": 92},
                    "the VGG-style teacher reaches at least 92 % on the test set (cpu)",
@@ -418,8 +412,6 @@ def grid_summary(grid, seed_std: float) -> dict:
     """The grid's trends with their noise: T = 10 vs T = 3 (4 cells each: both teachers, both β) and
     β = 0.5 vs 0.7 (8 cells each); ``seed_std`` is one cell's seed std (the best cells' reruns), so a
     difference of two means of n cells has std ``seed_std`` × √(2/n)."""
-    import math
-
     hi, lo = grid[grid["T"] == 10]["test"], grid[grid["T"] == 3]["test"]
     b5, b7 = grid[grid["beta"] == 0.5]["test"], grid[grid["beta"] == 0.7]["test"]
     return {"kd_grid_T10_minus_T3": float(hi.mean() - lo.mean()),

@@ -21,6 +21,8 @@ from ..losses import DistillationLoss
 from ..mnist import datasets
 from ..profiles import pick, resolve_profile
 from ..train import trained
+from ..infra import claims as C
+from ..infra.protocol import Card, budget_line, describe
 
 TORONTO = "the Toronto report (2022)"
 TEACHER = {"arch": "toronto_cnn"}
@@ -82,8 +84,6 @@ def prefetch_students(profile: str, pairs, teacher_seed: int) -> None:
 
 
 def card(profile: str):
-    from ..infra.protocol import Card, budget_line, describe
-
     p = resolve_profile(profile)
     common = dict(student=STUDENT, loss=DistillationLoss(T, ALPHA), budget=budget("full"))
     published = describe(data="MNIST: 60,000 training, 10,000 test images", teacher=TEACHER | {"softmax_output": True},
@@ -111,8 +111,6 @@ def card(profile: str):
 
 
 def claims():
-    from ..infra import claims as C
-
     return [
         C.better("early_teacher_teaches_better", "best_minus_last_student_acc", 0.0,
                  "students of the teacher epoch chosen on validation beat the students of the last epoch's teacher "

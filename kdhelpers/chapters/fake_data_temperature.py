@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..batched import accuracy, ensemble_logits, train_ensemble
@@ -30,7 +31,11 @@ from ..budget import Budget
 from ..device import default_device, precision_name
 from ..losses import check_alpha, check_temperature
 from ..models import EnsembleMLP
+from ..profiles import pick, resolve_profile
+from ..infra import claims as C
 from ..infra.cache import load_or_compute
+from ..infra.cost import Plan
+from ..infra.protocol import Card, describe
 from ..infra.stats import paired_interval
 
 CLASS_SEPS = (0.2, 0.6, 1.0)
@@ -65,7 +70,7 @@ class Split:
 @functools.lru_cache(maxsize=16)
 def _generate(class_sep: float, p_inf: float, n_samples: int, n_features: int, n_classes: int,
               data_seed: int):
-    from sklearn.datasets import make_classification
+    from sklearn.datasets import make_classification  # heavy (over a second): only when a data set is drawn
 
     n_inf = int(round(p_inf * n_features))
     x, y = make_classification(n_samples=n_samples, n_features=n_features, n_informative=n_inf,
@@ -372,8 +377,6 @@ def width_metrics(widths, results: dict, temperatures, *, n_boot: int = 2000, st
 
 def long_table(cells, temperatures, teachers: dict, students: dict) -> "pd.DataFrame":
     """One row per (cell, seed, model): test and validation accuracy in %."""
-    import pandas as pd
-
     rows = []
     for i, (cs, pi) in enumerate(cells):
         for s in range(students["test_acc"].shape[1]):
@@ -392,7 +395,7 @@ def width_trend(widths, results: dict, temperatures, *, n_boot: int = 2000, seed
     validation accuracy pooled over the data sets), and its bootstrap 5th–95th percentile over
     seeds: the same resample of seeds for every width (the widths share their seeds). ρ = 0 when
     every width picks the same T."""
-    from scipy.stats import spearmanr
+    from scipy.stats import spearmanr  # heavy (about a second): only for the width trend
 
     temps = np.asarray(temperatures, dtype=float)
     val = {w: results[w]["val_acc"].numpy()[..., 1:].mean(0) for w in widths}  # [seeds, T], pooled over sets
@@ -426,8 +429,6 @@ def tutorial_study(profile: str) -> StudyConfig:
     """The tutorial's protocol: 50,000 samples, an 80/20 split, a 3 × 100 teacher with dropout 0.2,
     Adam 1e-3 at batch 100 for 50 epochs, soft targets alone without T², Keras's initialisation,
     a fresh data draw per seed; validation = half of the test split (the tutorial chose on test)."""
-    from ..profiles import pick
-
     n, epochs = pick(profile, smoke=(2_000, 2), cpu=(50_000, 50), full=(50_000, 50))
     return StudyConfig(n_samples=n, teacher_hidden=(100, 100, 100), teacher_dropout=0.2,
                        teacher=_keras_adam(epochs), student=_keras_adam(epochs), alpha=1.0, t2_scale=False,
@@ -438,8 +439,6 @@ def width_study(profile: str) -> StudyConfig:
     """The width study: the tutorial's optimiser, loss and data, a 3 × 400 teacher (wider than
     every student); the cpu profile trains 20 epochs in bf16 (a 300-unit student costs 9 times a
     50-unit one), the full profile 50 in float32."""
-    from ..profiles import pick
-
     n, epochs, precision = pick(profile, smoke=(2_000, 2, "auto"), cpu=(50_000, 20, "auto"),
                                 full=(50_000, 50, "float32"))
     return StudyConfig(n_samples=n, teacher_hidden=(400, 400, 400), teacher_dropout=0.2,
@@ -456,8 +455,6 @@ def _mlp_flops(widths, n_in: int = 100, n_out: int = 10) -> float:
 def plan(profile: str, tutorial: StudyConfig, width: StudyConfig, *, n_cells: int, n_seeds: int, temperatures):
     """The chapter's training FLOPs and a time estimate: each ensemble priced by a probe of a plain
     MLP of the same shape at the ensemble's whole batch (the members' batches side by side)."""
-    from ..infra.cost import Plan
-
     p = Plan(profile)
     n_fit = int(tutorial.n_samples * 0.8)
     K = 1 + len(temperatures)
@@ -475,8 +472,6 @@ def plan(profile: str, tutorial: StudyConfig, width: StudyConfig, *, n_cells: in
 def grid_table(metrics: dict, cells, prefix: str = "") -> "pd.DataFrame":
     """One row per data set: teacher, hard-label student, T_opt (half A; whole test), the distilled
     student at T_opt and the paired gain, mean ± std over seeds."""
-    import pandas as pd
-
     def g(c, k):
         return metrics[f"{prefix}{cell_key(*c)}_{k}"]
     rows = {c: {"teacher": f"{g(c, 'teacher_acc'):.2f} ± {g(c, 'teacher_acc_std'):.2f}",
@@ -489,8 +484,6 @@ def grid_table(metrics: dict, cells, prefix: str = "") -> "pd.DataFrame":
 
 
 def width_table(metrics: dict, widths) -> "pd.DataFrame":
-    import pandas as pd
-
     return pd.DataFrame({w: {"hard labels": f"{metrics[f'width{w}_student_acc']:.2f} ± {metrics[f'width{w}_student_acc_std']:.2f}",
                              "T_opt [5–95 %]": f"{metrics[f'width{w}_T_opt']:g} [{metrics[f'width{w}_T_opt_lo']:g}, "
                                                f"{metrics[f'width{w}_T_opt_hi']:g}]",
@@ -502,9 +495,6 @@ def width_table(metrics: dict, widths) -> "pd.DataFrame":
 
 
 def tutorial_card(profile: str):
-    from ..profiles import resolve_profile
-    from ..infra.protocol import Card, describe
-
     p = resolve_profile(profile)
     cfg = tutorial_study(p)
     data = ("make_classification: 50,000 samples, 100 features (round(p·100) informative, the rest redundant), "
@@ -532,8 +522,6 @@ def tutorial_card(profile: str):
 
 def claims():
     """The chapter's verdicts."""
-    from ..infra import claims as C
-
     P = "seedproto_"
     return [
         C.between("regime_hard", P + "cs0.2_pi0.5_student_acc", {"cpu": 92.12, "full": 92.12},
@@ -563,7 +551,7 @@ def claims():
 # --------------------------------------------------------------------------- figures
 def plot_grid(table: "pd.DataFrame", temperatures):
     """Accuracy vs T per data set (mean ± std over seeds), teacher and hard-label baseline as bands."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy (about a second): imported when a figure is drawn
 
     seps, pis = sorted(table.class_sep.unique()), sorted(table.p_inf.unique())
     fig, axes = plt.subplots(len(seps), len(pis), figsize=(3.3 * len(pis), 2.6 * len(seps)),
@@ -592,8 +580,7 @@ def plot_grid(table: "pd.DataFrame", temperatures):
 
 def plot_t_opt_heatmap(metrics: dict, cells, prefix: str = ""):
     """T_opt (chosen on validation) per data set, with the bootstrap 5–95 % range."""
-    import matplotlib.pyplot as plt
-    import pandas as pd
+    import matplotlib.pyplot as plt  # heavy (about a second): imported when a figure is drawn
     import seaborn as sns
 
     seps, pis = sorted({c[0] for c in cells}), sorted({c[1] for c in cells})
@@ -613,7 +600,7 @@ def plot_t_opt_heatmap(metrics: dict, cells, prefix: str = ""):
 def plot_width(widths, results: dict, metrics: dict, temperatures):
     """Left: validation accuracy vs T per width, relative to its hard-label student (mean ± std over
     seeds, pooled over the width cells). Right: T_opt per width with the bootstrap 5–95 % range."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy (about a second): imported when a figure is drawn
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
     for w in widths:

@@ -16,19 +16,23 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from ..budget import Budget
 from ..data import TensorData, load_mnist, subset
-from ..device import seed_everything
+from ..device import default_device, precision_name, seed_everything
 from ..losses import CrossEntropy, DistillationLoss, KerasDistillerLoss
 from ..models import build_model, count_params
 from ..models.keras import KerasConvNet
 from ..models.registry import register
 from ..profiles import pick, resolve_profile
-from ..train import predict_logits, trained
+from ..train import fit, predict_logits, trained
+from ..infra import claims as C
+from ..infra.cache import load_or_train
+from ..infra.protocol import Card, describe
 
 SOURCE = "the Keras example (lecture slides)"
 # keras_distiller_convnet: the keras_convnet networks trained with Keras's ε placement in Adam
@@ -192,10 +196,6 @@ def cotrained_student(profile: str, seed: int = 0, *, teacher: nn.Module, loss: 
     cached. Step for step it matches the Keras code to float32 rounding (student 7.7e-6, teacher 8.5e-6 of
     the update after 5 steps). It costs a teacher training step per student step (forward and backward of
     the 256/512 network at batch 32): about as much as 3 epochs of the teacher's own training, per seed."""
-    from ..infra.cache import load_or_train
-    from ..device import default_device, precision_name
-    from ..train import fit
-
     if getattr(teacher, "kd_cache_key", None) is None:
         raise ValueError("the teacher must come from teacher() (or kd.trained) so the cache key can name it")
     transfer = datasets(profile)[0] if transfer is None else transfer
@@ -243,8 +243,6 @@ def loss_readings(teacher: nn.Module, students: dict, data: TensorData):
     the teacher at T = 10), the loss under three readings of "alpha = 0.1" (Keras's code, the book's
     α = 0.9, which is the same loss, and the swapped α = 0.1), and each term's gradient with respect
     to the student's logits (mean norm per image): what Adam's steps follow."""
-    import pandas as pd
-
     t = predict_logits(teacher, data)
     y = data.y.to(t.device)
     hard, soft = CrossEntropy(), KerasDistillerLoss(0.0, TEMPERATURE)  # Keras alpha = 0: the soft term alone
@@ -280,8 +278,6 @@ def _training_line(b: Budget) -> str:
 
 def card(profile: str):
     """Protocol card: the Keras example as published beside this chapter's rerun in ``profile``."""
-    from ..infra.protocol import Card, describe
-
     p = resolve_profile(profile)
     batch = ("32: Keras's default; the slides define batch_size = 64 but never pass it to fit(), so Keras "
              "trains at 32")
@@ -353,8 +349,6 @@ def reference_metrics(ref: dict | None) -> dict:
 
 def reference_table(ref: dict, accuracy) -> "pd.DataFrame":
     """Keras's run of the example's code beside the rewrite's: test accuracy in %, mean ± std over seeds."""
-    import pandas as pd
-
     s = ref["summary"]
 
     def fmt(mean, std=None):
@@ -371,8 +365,6 @@ def reference_table(ref: dict, accuracy) -> "pd.DataFrame":
 
 def claims(reference: bool = False):
     """The chapter's verdicts; ``reference``: also those on Keras's own run of the example."""
-    from ..infra import claims as C
-
     upstream = "the Keras example's text"
     keras_run = f"Keras 3 running the example's code ({REFERENCE})"
     ref_claims = [

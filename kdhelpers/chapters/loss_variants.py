@@ -19,11 +19,14 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from .. import mnist
 from ..budget import Budget
 from ..data import TensorData, load_cifar100, split, subset
 from ..losses import DistillationLoss, LogitMSE
 from ..profiles import pick, resolve_profile
 from ..train import trained
+from ..infra import claims as C
+from ..infra.protocol import Card, describe
 
 KIM = "Kim et al. (2021)"
 LOSS_NAMES = ("hard", "kl_T3", "kl_T20", "mse_logits")
@@ -62,7 +65,6 @@ def setting(profile: str, first_seed: int = 0) -> Setting:
         return Setting("CIFAR-100", train, val, test, (3, 32, 32), {"arch": "wrn", "depth": 16, "k": 4}, kim,
                        {"arch": "wrn", "depth": 16, "k": 2}, kim, (0.05, 0.1, 0.2), (None,),
                        list(range(first_seed, first_seed + 3)))
-    from .. import mnist
 
     train, test = mnist.datasets(p)
     fit_set, val = split(train, pick(p, smoke=300, cpu=5000, full=5000), seed=0)
@@ -77,8 +79,6 @@ def setting(profile: str, first_seed: int = 0) -> Setting:
 
 def teacher(s: Setting, profile: str, seed: int = 0) -> nn.Module:
     """The teacher: the book's MNIST teacher (cached), or a WRN-16-4 trained with cross-entropy."""
-    from .. import mnist
-
     if s.dataset == "MNIST":
         return mnist.teacher("1200-1200", profile, seed)
     return trained("kim-wrn16-4", s.teacher_cfg, s.train, s.teacher_budget, profile=resolve_profile(profile), seed=seed)
@@ -96,8 +96,6 @@ def student(s: Setting, loss_name: str, lr: float, clip, profile: str, seed: int
 
 
 def card(profile: str):
-    from ..infra.protocol import Card, describe
-
     p = resolve_profile(profile)
     s_full = setting("full") if p == "full" else None
     kim_budget = Budget(epochs=200, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, nesterov=True,
@@ -135,8 +133,6 @@ def card(profile: str):
 
 
 def claims():
-    from ..infra import claims as C
-
     return [
         C.better("mse_beats_kl_T3", "mse_logits_tuned_acc", "kl_T3_tuned_acc",
                  "MSE between logits beats KL at τ = 3 by more than 2 seeds' std, each at its own tuned rate",
@@ -168,8 +164,6 @@ def claims():
 
 def shared_budget_claims():
     """Part 1's verdicts (one learning rate and clipping for every loss)."""
-    from ..infra import claims as C
-
     return [
         C.close("shared_kl20_close_to_mse", "kl_T20_acc", "mse_logits_acc",
                 "at one shared budget, KL at T = 20 and the logit MSE agree within 2 seeds' std",

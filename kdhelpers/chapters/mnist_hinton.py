@@ -4,12 +4,12 @@ The teacher, the students and their budgets are the shared MNIST setup, :mod:`kd
 """
 from __future__ import annotations
 
-from ..infra import claims as C
-from ..infra.protocol import Card, budget_line, describe
 from ..losses import DistillationLoss
 from ..mnist import (SMOKE_TEST, SMOKE_TRAIN, student_budget, student_config, teacher_budget,
                      teacher_config)
 from ..profiles import resolve_profile
+from ..infra import claims as C
+from ..infra.protocol import Card, budget_line, describe
 
 PAPER_DATA = "MNIST: 60,000 training images, 10,000 test images"
 PAPER_TEACHER = {"arch": "mlp", "hidden": [1200, 1200], "dropout": 0.5, "input_dropout": 0.2}

@@ -32,11 +32,13 @@ from typing import Callable, Iterable
 
 from torch import nn
 
+from .. import mnist
 from ..budget import Budget
 from ..data import TensorData, load_cifar10, split, subset
 from ..losses import DistillationLoss
 from ..profiles import pick, resolve_profile
 from ..train import trained
+from ..infra import claims as C
 
 REPORT = "a short report (ResNet11 → ResNet20 on CIFAR-10)"
 TEMPERATURES, ALPHAS = (4, 10, 20), (0.1, 0.3, 0.5)
@@ -65,7 +67,6 @@ def setting(profile: str, first_seed: int = 0) -> Setting:
                     schedule="multistep", milestones=(82, 123), augment="crop_flip")
         return Setting("CIFAR-10", train, val, test, (3, 32, 32), {"arch": "cifar_resnet_he", "blocks": [2, 1, 1]},
                        {"arch": "cifar_resnet_he", "blocks": [3, 3, 3]}, he, seeds)
-    from .. import mnist
 
     train, test = mnist.datasets(p)
     fit_set, val = split(train, pick(p, smoke=300, cpu=5000, full=5000), seed=0)
@@ -124,8 +125,6 @@ def born_again_chain(gen0: nn.Module, make_student: Callable[[nn.Module], nn.Mod
 
 
 def claims():
-    from ..infra import claims as C
-
     return [
         C.better("weak_teacher_is_weaker", "reverse_baseline_val_acc", "reverse_teacher_val_acc",
                  "the teacher is weaker than the student on hard labels (validation, more than 2 seeds' std)",

@@ -18,6 +18,8 @@ from ..losses import SoftCrossEntropy
 from ..mnist import datasets
 from ..profiles import pick, resolve_profile
 from ..train import trained
+from ..infra import claims as C
+from ..infra.protocol import Card, budget_line, describe
 
 SOURCE = "the Harvard tutorial (2018)"
 PREFIX = "seedproto_"  # metric keys of a source's own protocol, rerun
@@ -117,8 +119,6 @@ def transfer_sets(train: TensorData) -> dict:
 
 def card(profile: str):
     """Protocol card: the tutorial as published beside this chapter's rerun."""
-    from ..infra.protocol import Card, budget_line, describe
-
     p = resolve_profile(profile)
     data = "MNIST scaled to [0, 1]: 60,000 training images, 10,000 test images; no validation split"
     published = describe(
@@ -146,8 +146,6 @@ def card(profile: str):
 
 def claims():
     """The chapter's verdicts on the tutorial's numbers."""
-    from ..infra import claims as C
-
     src, P = SOURCE, PREFIX
     return [
         C.at_most("dense_teacher", P + "dense_teacher_errors", {"cpu": 190, "full": 190},

@@ -21,6 +21,8 @@ from ..losses import DistillationLoss, TorontoLoss
 from ..mnist import datasets
 from ..profiles import pick, resolve_profile
 from ..train import trained
+from ..infra import claims as C
+from ..infra.protocol import Card, budget_line, describe
 
 PREFIX = "seedproto_"
 UNSW = "the UNSW report (2022)"
@@ -157,8 +159,6 @@ def toronto_loss(temperature, alpha) -> TorontoLoss:
 
 
 def unsw_card(profile: str):
-    from ..infra.protocol import Card, budget_line, describe
-
     p = resolve_profile(profile)
     published = describe(
         data="MNIST: 60,000 training, 10,000 test images", teacher="3 fully connected layers, ~2 M parameters, "
@@ -184,8 +184,6 @@ def unsw_card(profile: str):
 
 
 def toronto_card(profile: str):
-    from ..infra.protocol import Card, budget_line, describe
-
     p = resolve_profile(profile)
     temps, alphas = toronto_grid(p)
     common = dict(data="MNIST: 60,000 training, 10,000 test images", teacher=TORONTO_TEACHER,
@@ -220,8 +218,6 @@ def toronto_card(profile: str):
 
 def claims():
     """The chapter's verdicts."""
-    from ..infra import claims as C
-
     P = PREFIX
     # cpu run: every distilled student ends 1.6-2.2 points BELOW the student without a teacher (90.77 ± 0.21 %),
     # and T = 10 below T = 5: the four UNSW claims are documented negatives of the rerun as published

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import check_logits, check_temperature, soft_cross_entropy
+from ..infra import claims as C
 
 
 # --------------------------------------------------------------------------- soft targets
@@ -76,8 +77,6 @@ def center(logits: torch.Tensor) -> torch.Tensor:
 
 def claims():
     """The verdicts of the chapter temperature, as claims on its metrics."""
-    from ..infra import claims as C
-
     paper = "Hinton et al. (2015) §2"
     return [
         C.at_most("grad_formula", "grad_formula_max_abs_err", 1e-12,
@@ -109,7 +108,7 @@ def claims():
 def plot_digits_with_targets(images, probs, labels, titles=None, highlight=None):
     """One column per example: the image on top, its soft-target bar chart below (the label's bar
     dark, the ``highlight`` classes coloured). Returns the figure."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy (about a second): imported when a figure is drawn
     import seaborn as sns
 
     images, probs = torch.as_tensor(images).cpu(), torch.as_tensor(probs).cpu()

@@ -13,6 +13,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .. import dryrun
+
 CACHE_FORMAT = 1  # bump when training code changes what a config produces
 
 
@@ -54,8 +56,6 @@ def atomic_write_text(path: Path, text: str) -> None:
 def cache_key(parts: dict) -> str:
     """A stable hash of a JSON-able description (model config, training config, profile, seed, data).
     Dry runs (``KD_DRY_RUN=1``) get keys of their own, so their stand-in models never load as real ones."""
-    from .. import dryrun
-
     extra = {"dry_run": True} if dryrun.enabled() else {}
     try:
         text = json.dumps({**parts, **extra, "format": CACHE_FORMAT}, sort_keys=True)

@@ -12,11 +12,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import pandas as pd
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from .. import dryrun
+from ..data import VIEW_AUGMENTATIONS
 from ..device import amp_dtype, default_device, precision_name
+from ..models import build_model
 
 # For the full profile, which is meant for a GPU: a sustained rate we assume for one modern
 # data-centre GPU (about 40 % of an A100's 312 bf16 TFLOP/s). Small networks reach far less, so
@@ -27,8 +31,6 @@ REFERENCE_GPU_FLOPS = 125e12
 def forward_flops(model: nn.Module, input_shape) -> float:
     """Forward FLOPs of one example of ``input_shape`` (a multiply-add counts 2), counted by
     ``torch.utils.flop_counter`` in eval mode."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     model = model.eval().cpu()
     counter = FlopCounterMode(display=False)
     with counter, torch.inference_mode():
@@ -37,8 +39,6 @@ def forward_flops(model: nn.Module, input_shape) -> float:
 
 
 def _build(model):
-    from ..models import build_model
-
     return build_model(model) if isinstance(model, dict) else model
 
 
@@ -127,7 +127,6 @@ class Plan:
         budget augments otherwise or does not cache the teacher."""
         if min(samples, count) < 1:
             raise ValueError(f"{what}: samples and count must be ≥ 1")
-        from ..data import VIEW_AUGMENTATIONS
 
         precision = "float32" if budget.precision == "float32" else None
         # the teacher runs once over the transfer set, once per view (an image and its mirror), or per batch
@@ -165,8 +164,6 @@ class Plan:
         return sum(j.seconds for j in self.jobs)
 
     def table(self):
-        import pandas as pd
-
         rows = [{"training": j.what, "runs": j.count,
                  "epochs × examples": f"{j.epochs} × {j.samples:,}" if j.samples else "",
                  "TFLOP": j.flops / 1e12, "estimate (min)": j.seconds / 60} for j in self.jobs]
@@ -185,6 +182,7 @@ class Plan:
 
     def show(self):
         """Print the summary line and return the per-job table (a notebook displays it)."""
+        # here, not at the top: results imports profiles, whose "auto" probe imports this module
         from .results import current_run
 
         run = current_run()

@@ -91,7 +91,7 @@ def changes(root: Path, chapter: str) -> list[str]:
 
 def chapters(root: Path) -> list[str]:
     """The chapters of the table of contents that have a results file."""
-    import yaml
+    import yaml  # optional: PyYAML comes with the book's tooling, not with kdhelpers
 
     found = []
 

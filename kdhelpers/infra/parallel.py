@@ -8,6 +8,7 @@ the models as trained now, by the workers, so the recorded cold time is the wall
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -42,7 +43,6 @@ def prefetch(jobs, *, workers: int | None = None, progress: bool | None = None) 
     workers = min(len(jobs), workers or os.cpu_count() or 1)
     if workers < 2 or device.default_device().type != "cpu":
         return
-    import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")  # a clean interpreter: no forked OpenMP or kernel state
     names = [getattr(fn, "__name__", str(fn)) for fn, *_ in jobs]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 def set_style() -> None:
-    import matplotlib as mpl
+    import matplotlib as mpl  # heavy (about a second): imported when a figure is drawn
     import seaborn as sns
 
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
@@ -18,7 +18,7 @@ def set_style() -> None:
 # --------------------------------------------------------------------------- transfer sets (bias)
 def plot_sweep(table: pd.DataFrame, chosen: dict, classes_label: str, x_label: str = "bias shift"):
     """Test errors (total and on the shifted classes) vs shift, with both protocols' choices."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy (about a second): imported when a figure is drawn
 
     test = table[table["split"] == "test"]
     fig, ax = plt.subplots()

@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import html
 
+import pandas as pd
+
+from ..models import build_model, count_params
+
 NOT_STATED = "not stated"
 FIELDS = ("data", "teacher", "teacher training", "teacher during distillation", "student", "optimiser", "learning rate", "schedule", "batch", "epochs",
           "augmentation", "temperature", "weights", "loss", "other", "precision", "seeds", "selection")
@@ -25,7 +29,6 @@ FIELDS = ("data", "teacher", "teacher training", "teacher during distillation", 
 def _model_text(cfg) -> str:
     if cfg is None or isinstance(cfg, str):
         return cfg
-    from ..models import build_model, count_params
 
     arch = dict(cfg).get("arch", "?")
     text = {"mlp": lambda c: "MLP " + "-".join(map(str, c["hidden"]))
@@ -126,8 +129,6 @@ class Card:
             raise ValueError("every deviation from the source needs its reason; missing for " + "; ".join(missing))
 
     def table(self):
-        import pandas as pd
-
         return pd.DataFrame({name: [col.get(r, "—") for r in self.rows] for name, col in self.columns.items()},
                             index=self.rows)
 

@@ -156,7 +156,7 @@ def merge(paths: list[Path], out: Path) -> int:
 # ---------------------------------------------------------------------- smoke reference
 def machine() -> dict:
     """What decides float32 results bit for bit: torch's version, its CPU kernels and the CPU."""
-    import torch
+    import torch  # here: the merge command runs as a script on runners without torch
 
     model = platform.processor()
     try:
@@ -243,7 +243,7 @@ def compare_smoke(reference: dict, name: str, metrics: dict) -> list[str]:
 def run_notebook(nb: Path, out_dir: Path, *, profile: str, results_dir: Path, extra_env: dict | None = None,
                  parameters: dict | None = None) -> dict:
     """Execute ``nb`` with papermill in ``profile`` (results to ``results_dir``); return its results."""
-    import papermill as pm
+    import papermill as pm  # optional: the book's tooling, not a kdhelpers dependency
 
     saved = {k: os.environ.get(k) for k in ("KD_RESULTS_DIR", *(extra_env or {}))}
     os.environ["KD_RESULTS_DIR"] = str(results_dir)

@@ -13,10 +13,15 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from pathlib import Path
 
 import torch
+import torchvision
 
-from . import fingerprint
-from ..device import default_device, precision_name, seed_everything
+from .. import dryrun
+from ..device import default_device, precision_name, seed_everything, set_default_precision
 from ..profiles import auto_profile, resolve_profile
+from . import fingerprint
+from .cache import LEDGER, reset_ledger
+from .claims import evaluate_all
+from .plotting import set_style
 
 
 try:
@@ -49,11 +54,6 @@ def setup(notebook: str, profile: str = "auto", seed: int = 0) -> Run:
     remembered by :func:`record`. The smoke profile computes in float32 on every machine, so its
     numbers can be compared with the committed smoke reference whatever the CPU."""
     global _RUN
-    from .. import dryrun
-    from .cache import reset_ledger
-    from ..device import set_default_precision
-    from .plotting import set_style
-
     why = None
     if isinstance(profile, str) and profile.strip().lower() == "auto":
         # the largest profile whose training fits the time budget on this device (kdhelpers.profiles)
@@ -89,8 +89,6 @@ def results_dir(profile: str = "cpu") -> Path:
     with earlier full runs only; without a project (e.g. in Colab) the same under ``./results``.
     A dry run never writes to ``results/``: without ``$KD_RESULTS_DIR`` it writes to
     ``<project>/_build/dry-run/results``."""
-    from .. import dryrun
-
     env = os.environ.get("KD_RESULTS_DIR")
     if env:
         return Path(env)
@@ -112,7 +110,7 @@ def _git(*args) -> str | None:
 def glue(name: str, value, display: bool = False) -> None:
     """``myst_nb.glue`` when myst_nb is installed (the book build); a no-op elsewhere (Colab)."""
     try:
-        from myst_nb import glue as _glue
+        from myst_nb import glue as _glue  # optional: the book build has it, Colab does not
     except ImportError:
         return
     _glue(name, value, display=display)
@@ -129,7 +127,6 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
     """
     if _RUN is None:
         raise RuntimeError("call kdhelpers.setup(...) at the top of the notebook before record()")
-    from .claims import evaluate_all
 
     clean = {}
     for key, value in metrics.items():
@@ -139,7 +136,6 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
             raise ValueError(f"metric {key!r} is {value}")
         clean[key] = value.item() if hasattr(value, "item") else value
     stored_claims = evaluate_all(list(claims), clean, _RUN.profile)
-    import torchvision
 
     payload = {
         "notebook": name,
@@ -194,7 +190,7 @@ def _show_verdicts(stored_claims: list[dict]) -> None:
     if not stored_claims:
         return
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # optional: only inside a notebook
         from IPython.display import Markdown, display
     except ImportError:
         get_ipython = None
@@ -217,8 +213,6 @@ def _notebook_file(name: str) -> Path | None:
 
 
 def _precisions() -> list[str]:
-    from .cache import LEDGER
-
     return sorted({e["precision"] for e in LEDGER.values() if e.get("precision")})
 
 
@@ -226,8 +220,6 @@ def _cost(wall: float) -> dict:
     """The run's compute: its wall time (warm: models in the cache load in seconds), and its cold
     cost, the wall time plus the recorded training time of every model it loaded from the cache.
     Models are counted once each, by cache key."""
-    from .cache import LEDGER
-
     loaded = [e for e in LEDGER.values() if e["hit"]]
     unknown = [e for e in loaded if e.get("seconds") is None]
     loaded_s = sum(e["seconds"] for e in loaded if e.get("seconds") is not None)

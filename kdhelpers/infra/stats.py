@@ -15,7 +15,7 @@ def mean_std(values) -> tuple[float, float]:
 def paired_interval(differences, level: float = 0.95) -> tuple[float, float]:
     """Student-t interval for the mean of per-seed paired differences (lo, hi); (mean, mean) for
     a single seed."""
-    from scipy.stats import t as student_t
+    from scipy.stats import t as student_t  # heavy (about a second): only where an interval is wanted
 
     d = np.asarray(list(differences), dtype=float)
     m = float(d.mean())

@@ -12,15 +12,15 @@ import os
 from pathlib import Path
 
 import torch
+import torchvision
 from torch import nn
 
+from .. import dryrun
 from .registry import register
 
 
 def weights_file(name: str) -> tuple[object, Path]:
     """torchvision's default ImageNet weights of ``name`` and where ``torch.hub`` keeps them."""
-    import torchvision
-
     weights = torchvision.models.get_model_weights(name).DEFAULT
     return weights, Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
@@ -36,9 +36,7 @@ class TorchvisionNet(nn.Module):
 
     def __init__(self, name: str, pretrained: bool = False, n_classes: int = 10):
         super().__init__()
-        import torchvision
 
-        from .. import dryrun
 
         if name not in torchvision.models.list_models(torchvision.models):
             raise ValueError(f"unknown torchvision classification model {name!r}")

@@ -7,6 +7,8 @@ training mode of the feature variants); evaluation uses the first element.
 """
 from __future__ import annotations
 
+import hashlib
+
 import torch
 from torch import nn
 
@@ -105,8 +107,6 @@ class LightNN(nn.Module):
 
 def _digest(x: torch.Tensor) -> tuple:
     """An exact key for an input batch: its bytes, shape, dtype, device and the autocast state."""
-    import hashlib
-
     cpu = x.detach().contiguous().cpu()
     raw = cpu.view(torch.uint8) if cpu.dtype == torch.bfloat16 else cpu
     return (tuple(x.shape), str(x.dtype), str(x.device), torch.is_autocast_enabled(x.device.type),
