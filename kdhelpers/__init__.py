@@ -2,8 +2,9 @@
 
 Three layers; a layer imports the ones below it, never one above:
 
-* core, at the top level: ``profiles``, ``device``, ``dryrun`` · ``data``, ``models`` (by family),
-  ``losses``, ``budget`` · ``train``, ``batched`` (many small MLPs trained at once), ``bias``
+* core, at the top level: ``profiles``, ``device``, ``dryrun`` · ``data``, ``budget``, ``callbacks``
+  (the extension points of the training loop), ``models`` (by family; a model may declare its own
+  callbacks), ``losses`` · ``train``, ``batched`` (many small MLPs trained at once), ``bias``
   (generic bias shifting) and ``mnist`` (the MNIST teacher, students and budgets every MNIST
   chapter shares). Two imports go up into the infrastructure, because training is cached and a
   run records what it read: ``train`` uses ``infra.cache`` (the model cache), ``data`` uses
@@ -27,7 +28,8 @@ from .data import (TensorData, batches, crop_flip, data_root, drop_classes, jitt
                    load_cifar10, load_mnist, split, subset)
 from .device import default_device, seed_everything
 from .losses import CrossEntropy, DistillationLoss, SoftTargetKL, soft_target_loss
-from .models import MLP, apply_max_norm, build_model, count_params
+from .callbacks import Callback, apply_max_norm
+from .models import MLP, build_model, count_params
 from .profiles import PROFILES, pick, resolve_profile
 from .infra.results import VERSION as __version__, glue, record, setup
 from .infra.stats import mean_std

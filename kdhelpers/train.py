@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
 from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import dryrun
-from .budget import Budget, make_optimizer, make_schedule
+from .budget import Budget, make_optimizer
+from .callbacks import (CancelEpoch, CancelFit, Callback, ChannelsLast, DryRunStop, GradClip, Lookahead, MaxNorm,
+                        OnEpochEnd, ProgressBar, Recorder, Run, Schedule, Teacher, TeacherOutputCache, has_conv)
 from .infra.cache import load_or_train  # up into the infrastructure: trained() goes through the model cache
-from .data import AUGMENTATIONS, VIEW_AUGMENTATIONS, TensorData, alternating_flip_mask, batches
+from .data import AUGMENTATIONS, VIEW_AUGMENTATIONS, TensorData, batches
 from .device import amp_dtype, default_device, grad_scaler, precision_name, seed_everything, show_progress
 from .losses import CrossEntropy
-from .models import apply_max_norm, build_model
+from .models import build_model
 
 
 def _precision(budget_or_model) -> str | None:
@@ -39,7 +39,7 @@ def predict_logits(model: nn.Module, data: TensorData, *, batch_size: int = 4096
     n = dryrun.eval_rows(len(data))
     x = data.x[:n].to(device)
     dtype = amp_dtype(device, _precision(model))
-    conv = x.dim() == 4 and _has_conv(model)
+    conv = x.dim() == 4 and has_conv(model)
     if conv:
         model.to(memory_format=torch.channels_last)
     outs = []
@@ -51,10 +51,6 @@ def predict_logits(model: nn.Module, data: TensorData, *, batch_size: int = 4096
             out = model(xb)
         outs.append(logits_of(out).float())
     return dryrun.fill(torch.cat(outs), len(data))
-
-
-def _has_conv(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
 def logits_of(out):
@@ -72,48 +68,6 @@ def evaluate(model: nn.Module, data: TensorData, device=None) -> dict:
     wrong = errors(predict_logits(model, data, device=device), data.y)
     n = len(data)
     return {"errors": wrong, "n": n, "accuracy": 100.0 * (n - wrong) / n, "error_rate": 100.0 * wrong / n}
-
-
-class Lookahead:
-    """airbench's Lookahead: every 5 steps, an exponential average of the weights (and BatchNorm
-    statistics) moves towards them with weight 1 − 0.95⁵·(step/steps)³ and is copied back into
-    them; at the end the average replaces the weights."""
-
-    def __init__(self, model: nn.Module):
-        self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
-
-    @torch.no_grad()
-    def step(self, model: nn.Module, step: int, steps: int) -> None:
-        if step % 5 == 0:
-            self._update(model, 0.95 ** 5 * (step / steps) ** 3)
-
-    @torch.no_grad()
-    def finish(self, model: nn.Module) -> None:
-        self._update(model, 1.0)
-
-    def _update(self, model, decay: float) -> None:
-        state = model.state_dict()
-        for k, avg in self.ema.items():
-            avg.lerp_(state[k], 1 - decay)
-            state[k].copy_(avg)
-
-
-def clip_grad_norm(params, max_norm: float) -> torch.Tensor:
-    """Scale the gradients so their total L2 norm is at most ``max_norm``; returns the norm before.
-
-    The same scaling as ``torch.nn.utils.clip_grad_norm_`` (coefficient max_norm / (norm + 1e-6)),
-    but the gradients are only rewritten when it is below 1: 0.26 instead of 0.61 ms per step for
-    an 800-800 MLP on a 2-core CPU (measured), a sixth of its whole training step.
-    """
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    if not norm.is_cpu:  # on a GPU, multiply always rather than wait for the norm (torch's way)
-        torch._foreach_mul_(grads, torch.clamp(max_norm / (norm + 1e-6), max=1.0))
-    elif norm + 1e-6 > max_norm:
-        torch._foreach_mul_(grads, max_norm / (norm + 1e-6))
-    return norm
 
 
 _TEACHER_OUTPUTS: dict = {}  # (teacher key, data, device, precision) -> logits, for the students of one teacher
@@ -147,7 +101,59 @@ def fit(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Modul
     augmentation (or ``budget.cache_teacher=False``) the teacher runs per batch on the very inputs
     the student sees. ``on_epoch_end(epoch, model)`` runs after every epoch (counted from 1).
     In a dry run (``KD_DRY_RUN=1``) the loop stops after two small batches.
+
+    The loop below is the whole of training; what else a budget, a teacher or a model asks for is a
+    callback (:mod:`kdhelpers.callbacks`), called at the events named in the loop, assembled by
+    :func:`callbacks_for`. Returns ``{"loss": [mean loss per epoch], "seconds", "precision", "device"}``.
     """
+    loss = _checked(budget, teacher, loss)
+    device = torch.device(device) if device is not None else default_device()
+    dtype = amp_dtype(device, _precision(budget))
+    augment = AUGMENTATIONS[budget.augment] if budget.augment else None
+    batch_size = dryrun.batch_size(budget.batch_size)
+    run = Run(model.to(device), data.to(device), budget, device=device, seed=seed, batch_size=batch_size,
+              steps=budget.epochs * math.ceil(len(data) / batch_size),
+              callbacks=callbacks_for(model, data, budget, teacher=teacher, on_epoch_end=on_epoch_end,
+                                      desc=desc, progress=progress))
+    run.opt = make_optimizer(param_groups(model, budget), budget, fused=device.type in ("cpu", "cuda"))
+    run.scaler = grad_scaler(device, dtype)
+    run("before_fit")  # channels-last weights, the teacher's outputs, the model's own set-up
+    try:
+        for run.epoch in range(budget.epochs):
+            model.train()
+            run("before_epoch")
+            try:
+                for run.idx in batches(len(data), batch_size, generator=run.gen, device=device):
+                    run("before_batch")  # a dry run stops here
+                    run.step += 1
+                    xb = run.data.x.index_select(0, run.idx)  # 10x faster than x[idx] for a batch of images
+                    if augment is not None:
+                        xb = augment(xb, generator=run.gen, epoch=run.epoch, idx=run.idx)
+                    run.xb, run.yb = data.prepare(xb), run.data.y.index_select(0, run.idx)
+                    run("before_pred")  # channels-last
+                    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                        run.out = model(run.xb)
+                        run("after_pred")  # the teacher's outputs for the batch, into run.teacher_out
+                        run.loss = loss(run.out, run.teacher_out, run.yb)
+                    run.opt.zero_grad(set_to_none=True)
+                    run.scaler.scale(run.loss).backward()
+                    run("after_backward")  # gradient clipping
+                    run.scaler.step(run.opt)
+                    run.scaler.update()
+                    run("after_step")  # schedule, max-norm, Lookahead, the loss's running sum
+            except CancelEpoch:
+                pass
+            run("after_epoch")  # the epoch's loss, progress bar, on_epoch_end
+    except CancelFit:
+        pass
+    run("after_fit")  # Lookahead's average into the weights
+    model.eval()
+    return {"loss": run.history, "seconds": time.perf_counter() - run.start,
+            "precision": precision_name(device, _precision(budget)), "device": str(device)}
+
+
+def _checked(budget: Budget, teacher, loss) -> Callable:
+    """fit's budget and loss, checked; the loss defaults to cross-entropy on the labels."""
     if not isinstance(budget, Budget):
         raise TypeError(f"fit takes a kd.Budget, got {type(budget).__name__}")
     if loss is None:
@@ -156,99 +162,53 @@ def fit(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Modul
         loss = CrossEntropy(budget.label_smoothing)
     if not callable(loss):
         raise TypeError(f"loss must be callable as loss(student_out, teacher_out, targets), got {loss!r}")
-    augment = AUGMENTATIONS[budget.augment] if budget.augment else None
+    return loss
 
-    device = torch.device(device) if device is not None else default_device()
-    dtype = amp_dtype(device, _precision(budget))
-    gen = torch.Generator().manual_seed(seed)
-    model.to(device)
-    # convolutions run 1.4-1.9x faster channels-last, on CUDA and on a CPU's oneDNN alike (measured)
-    conv = data.x.dim() == 4 and _has_conv(model)
-    if conv:
-        model.to(memory_format=torch.channels_last)
-    on_dev = data.to(device)
-    teacher_out, teacher_views, teacher_conv = None, None, False
-    if teacher is not None:
-        teacher.to(device).eval()
-        teacher_conv = data.x.dim() == 4 and _has_conv(teacher)
-        if teacher_conv:
-            teacher.to(memory_format=torch.channels_last)
-        if augment is None and budget.cache_teacher:
-            teacher_out = _teacher_outputs(teacher, on_dev, device)
-        elif budget.augment in VIEW_AUGMENTATIONS and budget.cache_teacher:
-            # finitely many views (an image and its mirror): the teacher's outputs for each, once
-            flipped = replace(on_dev, x=on_dev.x.flip(-1), name=f"{data.name}|mirrored")
-            teacher_views = (_teacher_outputs(teacher, on_dev, device), _teacher_outputs(teacher, flipped, device))
 
-    if hasattr(model, "data_init"):  # a data-dependent initialisation (airbench's patch whitening)
-        model.data_init(data.prepare(on_dev.x[:5000]))
-    # parameters frozen for good (requires_grad False from the start) stay out; a model that unfreezes
-    # some per epoch (epoch_start) keeps them all
-    params = [p for p in model.parameters() if p.requires_grad or hasattr(model, "epoch_start")]
-    groups = model.param_groups(budget.lr, budget.weight_decay) if hasattr(model, "param_groups") else params
-    # fused: one kernel for the whole optimiser step instead of one per parameter (0.18 → 0.11 ms per
-    # step for an 800-800 MLP on a 2-core CPU, measured)
-    opt = make_optimizer(groups, budget, fused=device.type in ("cpu", "cuda"))
-    lookahead = Lookahead(model) if budget.lookahead else None
-    batch_size = dryrun.batch_size(budget.batch_size)
-    steps_per_epoch = math.ceil(len(data) / batch_size)
-    sched = None if budget.schedule == "constant" else make_schedule(opt, budget, budget.epochs * steps_per_epoch)
-    scaler = grad_scaler(device, dtype)
-    history, start, done = [], time.perf_counter(), 0
-    bar = tqdm(range(budget.epochs), desc=desc, disable=not show_progress(progress), leave=False)
-    for epoch in bar:
-        model.train()
-        if hasattr(model, "epoch_start"):
-            model.epoch_start(epoch)
-        total = torch.zeros((), device=device)
-        for idx in batches(len(data), batch_size, generator=gen, device=device):
-            if dryrun.stop(done):
-                break
-            done += 1
-            xb = on_dev.x.index_select(0, idx)  # 10x faster than x[idx] for a batch of images
-            if augment is not None:
-                xb = augment(xb, generator=gen, epoch=epoch, idx=idx)
-            xb, yb = data.prepare(xb), on_dev.y.index_select(0, idx)
-            if conv or (teacher_conv and teacher_out is None):
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                out = model(xb)
-                t = None
-                if teacher_out is not None:
-                    t = teacher_out.index_select(0, idx)
-                elif teacher_views is not None:
-                    t = torch.where(alternating_flip_mask(idx, epoch)[:, None].to(device),
-                                    teacher_views[1].index_select(0, idx), teacher_views[0].index_select(0, idx))
-                elif teacher is not None:
-                    with torch.no_grad():
-                        t = teacher(xb)
-                value = loss(out, t, yb)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(value).backward()
-            if budget.clip_grad_norm:
-                scaler.unscale_(opt)
-                clip_grad_norm(params, budget.clip_grad_norm)
-            scaler.step(opt)
-            scaler.update()
-            if sched is not None:
-                sched.step()
-            if budget.max_norm:
-                apply_max_norm(model, budget.max_norm)
-            if lookahead is not None:
-                lookahead.step(model, done, budget.epochs * steps_per_epoch)
-            total += value.detach() * len(idx)
-        history.append(float(total) / len(data))
-        bar.set_postfix(loss=f"{history[-1]:.4f}")
-        if on_epoch_end is not None:
-            model.eval()
-            on_epoch_end(epoch + 1, model)
-        if dryrun.stop(done) and on_epoch_end is None:
-            break
-    if lookahead is not None:
-        lookahead.finish(model)
-    model.eval()
-    return {"loss": history, "seconds": time.perf_counter() - start,
-            "precision": precision_name(device, _precision(budget)), "device": str(device)}
+def param_groups(model: nn.Module, budget: Budget):
+    """What the optimiser steps: the groups a model declares with ``param_groups(lr, weight_decay)``
+    (airbench's BatchNorm biases at 64× the rate, the Keras example's Adam), else every parameter
+    trainable when training starts (frozen ones stay out; a model that unfreezes some later declares
+    its groups)."""
+    if hasattr(model, "param_groups"):
+        return model.param_groups(budget.lr, budget.weight_decay)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def callbacks_for(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Module | None = None,
+                  on_epoch_end: Callable | None = None, desc: str = "train",
+                  progress: bool | None = None) -> list[Callback]:
+    """fit's callbacks for this model, budget and teacher, in the order they run at every event:
+    channels-last, the teacher's outputs (cached over the transfer set, per mirrored view, or per
+    batch), the model's own (``model.fit_callbacks()``), gradient clipping, the schedule, max-norm,
+    Lookahead, the loss record, the progress bar, ``on_epoch_end``, the dry run's stop."""
+    images = data.x.dim() == 4
+    model_conv, teacher_conv = images and has_conv(model), images and teacher is not None and has_conv(teacher)
+    whole_set = teacher is not None and budget.cache_teacher and budget.augment is None
+    mirrored = teacher is not None and budget.cache_teacher and budget.augment in VIEW_AUGMENTATIONS
+    per_batch = teacher is not None and not (whole_set or mirrored)
+    cbs: list[Callback] = []
+    if model_conv or (teacher_conv and per_batch):
+        cbs.append(ChannelsLast(model=model_conv))
+    if whole_set or mirrored:
+        cbs.append(TeacherOutputCache(teacher, _teacher_outputs, mirrored=mirrored, channels_last=teacher_conv))
+    elif per_batch:
+        cbs.append(Teacher(teacher, channels_last=teacher_conv))
+    cbs += model.fit_callbacks() if hasattr(model, "fit_callbacks") else []
+    if budget.clip_grad_norm:
+        cbs.append(GradClip(budget.clip_grad_norm))
+    if budget.schedule != "constant":
+        cbs.append(Schedule())
+    if budget.max_norm:
+        cbs.append(MaxNorm(budget.max_norm))
+    if budget.lookahead:
+        cbs.append(Lookahead())
+    cbs += [Recorder(), ProgressBar(desc, show_progress(progress))]
+    if on_epoch_end is not None:
+        cbs.append(OnEpochEnd(on_epoch_end))
+    if dryrun.enabled():
+        cbs.append(DryRunStop(every_epoch=on_epoch_end is not None))
+    return cbs
 
 
 def trained(name: str, model_cfg: dict, data: TensorData, budget: Budget, *, profile: str, seed: int = 0,

@@ -1,4 +1,5 @@
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,7 +12,8 @@ from kdhelpers.data import TensorData, alternating_flip, alternating_flip_mask, 
 from kdhelpers.models import CifarResNet, CifarVGG
 from kdhelpers.models.airbench import AirbenchNet, BatchNorm, Conv
 from kdhelpers.models.pretrained import TorchvisionNet
-from kdhelpers.train import Lookahead, fit
+from kdhelpers.callbacks import Lookahead
+from kdhelpers.train import fit
 
 STANDARD_PARAMS = {"resnet18": 11_173_962, "resnet50": 23_520_842, "vgg16": 14_728_266}
 
@@ -157,14 +159,19 @@ def test_translate_reflect_is_a_crop_of_the_reflect_padded_image():
 
 def test_lookahead_ends_on_its_average():
     net = nn.Linear(2, 1)
-    la = Lookahead(net)
+    run = SimpleNamespace(model=net, step=4, steps=10)
+    la = Lookahead()
+    la.before_fit(run)
     start = net.weight.detach().clone()
     with torch.no_grad():
         net.weight.add_(1.0)
-    la.step(net, 5, 10)  # decay 0.95⁵·(1/2)³: the average moves most of the way
+    la.after_step(run)  # only every 5 steps
+    assert torch.equal(net.weight, start + 1.0)
+    run.step = 5
+    la.after_step(run)  # decay 0.95⁵·(1/2)³: the average moves most of the way
     decay = 0.95 ** 5 * 0.5 ** 3
     assert torch.allclose(net.weight, start + (1 - decay))
-    la.finish(net)
+    la.after_fit(run)
     assert torch.allclose(net.weight, start + (1 - decay))
 
 

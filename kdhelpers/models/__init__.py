@@ -4,7 +4,7 @@ Importing this package imports every model module, so :func:`build_model` knows 
 whatever else has been imported.
 """
 from .registry import ARCHS, build_model, count_params, register
-from .mlp import MLP, Dropout, apply_max_norm
+from .mlp import MLP, Dropout
 from .cifar import CifarResNet, CifarVGG
 from .tutorial import DeepNN, LightNN, TeacherFeatures
 from .ensemble import EnsembleMLP

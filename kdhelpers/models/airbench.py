@@ -12,6 +12,9 @@ Every trick is named where it is used:
 * a **scaled output** (× 1/9) and no bias in the last layer;
 * the whitening layer's bias trains for the first 3 epochs only (:meth:`epoch_start`).
 
+:func:`kdhelpers.fit` calls :meth:`~AirbenchNet.data_init` and :meth:`~AirbenchNet.epoch_start` through
+the model's own callback (:class:`AirbenchHooks`, from :meth:`AirbenchNet.fit_callbacks`).
+
 Label smoothing, Lookahead, the alternating flip and test-time augmentation are training and
 evaluation choices: :class:`kdhelpers.Budget` (``label_smoothing``, ``lookahead``,
 ``augment="alternating_flip_translate"``) and :func:`kdhelpers.chapters.cifar_resnet_vgg.tta_logits`.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..callbacks import Callback
 from .registry import register
 
 
@@ -111,6 +115,10 @@ class AirbenchNet(nn.Sequential):
         """Train the whitening layer's bias for the first 3 epochs only (epochs count from 0)."""
         self[0].bias.requires_grad = epoch < 3
 
+    def fit_callbacks(self) -> list[Callback]:
+        """What :func:`kdhelpers.fit` does for this net besides training it: :class:`AirbenchHooks`."""
+        return [AirbenchHooks()]
+
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
         """BatchNorm biases at 64× the learning rate with the same absolute decay per step (airbench's
         ``bias_scaler``); every other trainable parameter at ``lr``."""
@@ -120,3 +128,15 @@ class AirbenchNet(nn.Sequential):
         other = [p for p in self.parameters() if id(p) not in norm_ids and (p.requires_grad or p is self[0].bias)]
         return [{"params": norm, "lr": 64 * lr, "weight_decay": weight_decay / 64},
                 {"params": other, "lr": lr, "weight_decay": weight_decay}]
+
+
+class AirbenchHooks(Callback):
+    """The net's hooks in :func:`kdhelpers.fit`: patch whitening from the first 5,000 training images
+    before the first epoch (:meth:`AirbenchNet.data_init`), the whitening bias switched at the start of
+    every epoch (:meth:`AirbenchNet.epoch_start`)."""
+
+    def before_fit(self, run):
+        run.model.data_init(run.data.prepare(run.data.x[:5000]))
+
+    def before_epoch(self, run):
+        run.model.epoch_start(run.epoch)

@@ -1,4 +1,5 @@
-"""Hinton et al.'s MNIST nets: fully connected ReLU layers with optional dropout and max-norm."""
+"""Hinton et al.'s MNIST nets: fully connected ReLU layers with optional dropout (their max-norm
+constraint is applied in training: :class:`kdhelpers.callbacks.MaxNorm`)."""
 from __future__ import annotations
 
 import torch
@@ -39,11 +40,3 @@ class MLP(nn.Sequential):
     def output_layer(self) -> nn.Linear:
         """The logit layer, whose bias the transfer-set chapters shift."""
         return self[-1]
-
-
-@torch.no_grad()
-def apply_max_norm(model: nn.Module, max_norm: float) -> None:
-    """Clip every unit's incoming weight vector to L2 norm ≤ ``max_norm`` (dropout paper's constraint)."""
-    for m in model.modules():
-        if isinstance(m, nn.Linear):
-            m.weight.renorm_(2, 0, max_norm)  # dim 0: one row = one unit's incoming weights
