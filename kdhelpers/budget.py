@@ -103,6 +103,14 @@ class Budget:
         if self.augment is not None and self.augment not in AUGMENTATIONS:
             bad("augment", f"unknown augmentation; known: {sorted(AUGMENTATIONS)}")
 
+    @classmethod
+    def keras_adam(cls, epochs: int, batch_size: int = 32, lr: float = 1e-3, **fields) -> "Budget":
+        """Keras's ``Adam()`` at a constant rate, as the Keras sources train: lr 1e-3 and ε 1e-7 unless
+        given (torch's ε is 1e-8), batch 32 (Keras's ``fit``); ``fields``: any other field
+        (``precision``, ``max_norm``, …)."""
+        return cls(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam", eps=fields.pop("eps", 1e-7),
+                   schedule="constant", **fields)
+
     def replace(self, **changes) -> "Budget":
         """A copy with ``changes`` (checked like a new budget)."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}

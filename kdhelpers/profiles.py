@@ -12,9 +12,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:  # annotations only: the data and budget modules sit above this one
+    from .budget import Budget
+    from .data import TensorData
 
 PROFILES = ("smoke", "cpu", "full")
 
@@ -36,6 +42,28 @@ def resolve_profile(profile: str = "auto") -> str:
 def pick(profile: str, *, smoke, cpu, full):
     """The value for ``profile``: ``pick(p, smoke=1, cpu=20, full=60)``."""
     return {"smoke": smoke, "cpu": cpu, "full": full}[resolve_profile(profile)]
+
+
+def seeds(profile: str, first: int = 0, *, smoke: int = 2, cpu: int = 3, full: int = 3) -> list[int]:
+    """The seeds a chapter runs in ``profile``, from ``first``: 2 in smoke, 3 in cpu and full unless
+    the chapter asks for more (``seeds(p, first, full=5)``)."""
+    return list(range(first, first + pick(profile, smoke=smoke, cpu=cpu, full=full)))
+
+
+@dataclass
+class Setting:
+    """What a chapter's comparison trains on in one profile: the data set (its name, the training,
+    validation and test sets, the input shape), the teacher's and the student's configs, the
+    budget and the seeds."""
+    dataset: str
+    train: TensorData
+    val: TensorData
+    test: TensorData
+    input_shape: tuple
+    teacher_cfg: dict
+    student_cfg: dict
+    budget: Budget
+    seeds: list
 
 
 # ---------------------------------------------------------------------- "auto": the profile that fits the time

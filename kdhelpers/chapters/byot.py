@@ -17,7 +17,7 @@ from torch import nn
 from ..budget import Budget
 from ..data import TensorData, load_cifar10, split, subset
 from ..losses import BYOTLoss
-from ..profiles import pick, resolve_profile
+from ..profiles import pick, resolve_profile, seeds  # seeds: 2 (smoke), 3 (cpu, full)
 from ..train import predict_logits, trained
 from ..infra import claims as C
 from ..infra.protocol import Card, describe
@@ -47,10 +47,6 @@ def datasets(profile: str) -> tuple[TensorData, TensorData, TensorData]:
     if resolve_profile(profile) == "smoke":
         return subset(train, 512), subset(val, 256), subset(test, 512)
     return train, val, test
-
-
-def seeds(profile: str, first: int = 0) -> list[int]:
-    return list(range(first, first + pick(profile, smoke=2, cpu=3, full=3)))
 
 
 def network(profile: str, seed: int, *, exits: bool, transfer: TensorData) -> nn.Module:

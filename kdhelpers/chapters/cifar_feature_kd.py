@@ -22,6 +22,7 @@ from ..device import amp_dtype, default_device
 from ..losses import CosineHiddenLoss, DistillationLoss, FeatureMapMSELoss
 from ..models import DeepNN, LightNN, TeacherFeatures
 from ..models.tutorial import _channels_last
+from .. import profiles
 from ..profiles import pick, resolve_profile
 from ..train import trained
 from ..infra import claims as C
@@ -35,7 +36,6 @@ SMOKE_TRAIN, SMOKE_TEST = 256, 500
 # on 2 idle cores (bf16) the cpu run measured ≈ 62 s per DeepNN epoch and ≈ 66 s per epoch of all
 # 12 students: 1307 s in all. (An earlier 45-min estimate was measured on a shared CPU.)
 CPU_TRAIN, CPU_EPOCHS = 50_000, 10
-N_SEEDS = {"smoke": 2, "cpu": 3, "full": 5}
 
 
 def datasets(profile: str) -> tuple[TensorData, TensorData]:
@@ -61,7 +61,8 @@ def budget(profile: str) -> Budget:
 
 
 def seeds(profile: str, first: int = 0) -> list[int]:
-    return list(range(first, first + pick(profile, **N_SEEDS)))
+    """2 seeds (smoke), 3 (cpu), 5 (full, the tutorial's)."""
+    return profiles.seeds(profile, first, full=5)
 
 
 def teacher(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None,

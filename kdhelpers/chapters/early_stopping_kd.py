@@ -19,6 +19,7 @@ from ..budget import Budget
 from ..data import TensorData, split
 from ..losses import DistillationLoss
 from ..mnist import datasets
+from .. import profiles
 from ..profiles import pick, resolve_profile
 from ..train import trained
 from ..infra import claims as C
@@ -38,13 +39,13 @@ def epochs(profile: str) -> list[int]:
 
 
 def seeds(profile: str, first: int = 0) -> list[int]:
-    return list(range(first, first + pick(profile, smoke=2, cpu=5, full=10)))
+    """2 seeds (smoke), 5 (cpu), 10 (full)."""
+    return profiles.seeds(profile, first, cpu=5, full=10)
 
 
 def budget(profile: str, n_epochs: int | None = None) -> Budget:
     """The report's Adam 1e-3 (Keras ε 1e-7), batch 256, a constant rate; bf16 where fast."""
-    return Budget(epochs=n_epochs or pick(profile, smoke=1, cpu=12, full=12), batch_size=256, lr=1e-3,
-                  optimizer="adam", eps=1e-7, schedule="constant")
+    return Budget.keras_adam(n_epochs or pick(profile, smoke=1, cpu=12, full=12), 256)
 
 
 def data(profile: str) -> tuple[TensorData, TensorData, TensorData]:

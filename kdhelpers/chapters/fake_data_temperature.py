@@ -420,9 +420,8 @@ WIDTH_CELLS = ((0.2, 0.5), (0.6, 0.8), (1.0, 1.0))  # low, middle and high data 
 
 
 def _keras_adam(epochs: int, precision: str = "float32") -> Budget:
-    # Keras: Adam at its default rate 1e-3, epsilon 1e-7; the tutorial passes batch_size=100
-    return Budget(epochs=epochs, batch_size=100, lr=1e-3, optimizer="adam", eps=1e-7, schedule="constant",
-                  precision=precision)
+    # Keras: Adam at its default rate; the tutorial passes batch_size=100
+    return Budget.keras_adam(epochs, 100, precision=precision)
 
 
 def tutorial_study(profile: str) -> StudyConfig:

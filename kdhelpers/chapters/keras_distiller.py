@@ -28,6 +28,7 @@ from ..losses import CrossEntropy, DistillationLoss, KerasDistillerLoss
 from ..models import build_model, count_params
 from ..models.keras import KerasConvNet
 from ..models.registry import register
+from .. import profiles
 from ..profiles import pick, resolve_profile
 from ..train import fit, predict_logits, trained
 from ..infra import claims as C
@@ -87,7 +88,7 @@ class KerasDistillerNet(KerasConvNet):
 
 def seeds(profile: str, first: int = 0) -> list[int]:
     """2 seeds (smoke), 3 (cpu), 5 (full)."""
-    return list(range(first, first + pick(profile, smoke=2, cpu=3, full=5)))
+    return profiles.seeds(profile, first, full=5)
 
 
 def datasets(profile: str) -> tuple[TensorData, TensorData]:
@@ -98,24 +99,20 @@ def datasets(profile: str) -> tuple[TensorData, TensorData]:
     return train, test
 
 
-def _adam(epochs: int, precision: str) -> Budget:
-    # keras.optimizers.Adam(): lr 1e-3, ε 1e-7 (torch's default is 1e-8), no schedule; fit()'s batch 32. Keras
-    # adds ε to √v before the bias correction: KerasDistillerNet makes torch's Adam do the same
-    return Budget(epochs=epochs, batch_size=32, lr=1e-3, optimizer="adam", eps=1e-7, schedule="constant",
-                  precision=precision)
-
-
 def teacher_budget(profile: str) -> Budget:
     """5 epochs, float32 as published. The cpu profile trains in bf16 where the CPU has it: one float32
     epoch of this teacher took 2.8–3.3 min on one core (bf16: 1.8–2.2). One teacher serves every
     student seed (:func:`teacher`), as in the example: three would cost 19 min in bf16 on two cores,
     more than the profile's 15."""
-    return _adam(pick(profile, smoke=1, cpu=5, full=5), pick(profile, smoke="float32", cpu="auto", full="float32"))
+    # keras.optimizers.Adam() at fit()'s batch 32. Keras adds ε to √v before the bias correction:
+    # KerasDistillerNet makes torch's Adam do the same
+    return Budget.keras_adam(pick(profile, smoke=1, cpu=5, full=5),
+                             precision=pick(profile, smoke="float32", cpu="auto", full="float32"))
 
 
 def student_budget(profile: str) -> Budget:
     """3 epochs, float32 in every profile (the student is tiny: seconds per epoch)."""
-    return _adam(pick(profile, smoke=1, cpu=3, full=3), "float32")
+    return Budget.keras_adam(pick(profile, smoke=1, cpu=3, full=3), precision="float32")
 
 
 def keras_loss() -> KerasDistillerLoss:

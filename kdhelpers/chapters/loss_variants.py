@@ -21,9 +21,10 @@ from torch import nn
 
 from .. import mnist
 from ..budget import Budget
-from ..data import TensorData, load_cifar100, split, subset
+from ..data import load_cifar100, split, subset
 from ..losses import DistillationLoss, LogitMSE
-from ..profiles import pick, resolve_profile
+from .. import profiles
+from ..profiles import pick, resolve_profile, seeds
 from ..train import trained
 from ..infra import claims as C
 from ..infra.protocol import Card, describe
@@ -39,20 +40,12 @@ def losses() -> dict:
 
 
 @dataclass
-class Setting:
-    """What the fair comparison trains on in one profile."""
-    dataset: str
-    train: TensorData
-    val: TensorData
-    test: TensorData
-    input_shape: tuple
-    teacher_cfg: dict
+class Setting(profiles.Setting):
+    """What the fair comparison trains on in one profile (:class:`kdhelpers.profiles.Setting`), with
+    the teacher's own budget and the grids of learning rates and gradient clipping."""
     teacher_budget: Budget
-    student_cfg: dict
-    budget: Budget
     lrs: tuple
     clips: tuple
-    seeds: list
 
 
 def setting(profile: str, first_seed: int = 0) -> Setting:
@@ -62,9 +55,9 @@ def setting(profile: str, first_seed: int = 0) -> Setting:
         train, val = split(full_train, 5000, seed=0)
         kim = Budget(epochs=200, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, nesterov=True,
                      weight_decay=5e-4, schedule="multistep", milestones=(100, 150), augment="crop_flip")
-        return Setting("CIFAR-100", train, val, test, (3, 32, 32), {"arch": "wrn", "depth": 16, "k": 4}, kim,
-                       {"arch": "wrn", "depth": 16, "k": 2}, kim, (0.05, 0.1, 0.2), (None,),
-                       list(range(first_seed, first_seed + 3)))
+        return Setting("CIFAR-100", train, val, test, (3, 32, 32), {"arch": "wrn", "depth": 16, "k": 4},
+                       {"arch": "wrn", "depth": 16, "k": 2}, kim, seeds(p, first_seed), teacher_budget=kim,
+                       lrs=(0.05, 0.1, 0.2), clips=(None,))
 
     train, test = mnist.datasets(p)
     fit_set, val = split(train, pick(p, smoke=300, cpu=5000, full=5000), seed=0)
@@ -72,9 +65,9 @@ def setting(profile: str, first_seed: int = 0) -> Setting:
         val = subset(val, 300)
     sgd = Budget(epochs=pick(p, smoke=2, cpu=40, full=40), batch_size=256, lr=0.1, optimizer="sgd", momentum=0.9,
                  schedule="cosine")
-    return Setting("MNIST", fit_set, val, test, mnist.INPUT, mnist.teacher_config(p), mnist.teacher_budget(p),
-                   {"arch": "mlp", "hidden": [100, 100]}, sgd, pick(p, smoke=(0.1,), cpu=(0.01, 0.03, 0.1, 0.3), full=()),
-                   (None, 1.0), list(range(first_seed, first_seed + pick(p, smoke=2, cpu=3, full=3))))
+    return Setting("MNIST", fit_set, val, test, mnist.INPUT, mnist.teacher_config(p), {"arch": "mlp", "hidden": [100, 100]},
+                   sgd, seeds(p, first_seed), teacher_budget=mnist.teacher_budget(p),
+                   lrs=pick(p, smoke=(0.1,), cpu=(0.01, 0.03, 0.1, 0.3), full=()), clips=(None, 1.0))
 
 
 def teacher(s: Setting, profile: str, seed: int = 0) -> nn.Module:

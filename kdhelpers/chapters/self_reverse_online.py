@@ -27,16 +27,15 @@ and :class:`kdhelpers.losses.MutualLoss`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from torch import nn
 
 from .. import mnist
 from ..budget import Budget
-from ..data import TensorData, load_cifar10, split, subset
+from ..data import TensorData, load_cifar10, split
 from ..losses import DistillationLoss
-from ..profiles import pick, resolve_profile
+from ..profiles import Setting, pick, resolve_profile, seeds
 from ..train import trained
 from ..infra import claims as C
 
@@ -44,34 +43,20 @@ REPORT = "a short report (ResNet11 → ResNet20 on CIFAR-10)"
 TEMPERATURES, ALPHAS = (4, 10, 20), (0.1, 0.3, 0.5)
 
 
-@dataclass
-class Setting:
-    dataset: str
-    train: TensorData
-    val: TensorData
-    test: TensorData
-    input_shape: tuple
-    teacher_cfg: dict
-    student_cfg: dict
-    budget: Budget
-    seeds: list
-
-
 def setting(profile: str, first_seed: int = 0) -> Setting:
     p = resolve_profile(profile)
-    seeds = list(range(first_seed, first_seed + pick(p, smoke=2, cpu=3, full=3)))
     if p == "full":
         full_train, test = load_cifar10(True), load_cifar10(False)
         train, val = split(full_train, 5000, seed=0)
         he = Budget(epochs=164, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, weight_decay=1e-4,
                     schedule="multistep", milestones=(82, 123), augment="crop_flip")
         return Setting("CIFAR-10", train, val, test, (3, 32, 32), {"arch": "cifar_resnet_he", "blocks": [2, 1, 1]},
-                       {"arch": "cifar_resnet_he", "blocks": [3, 3, 3]}, he, seeds)
+                       {"arch": "cifar_resnet_he", "blocks": [3, 3, 3]}, he, seeds(p, first_seed))
 
     train, test = mnist.datasets(p)
     fit_set, val = split(train, pick(p, smoke=300, cpu=5000, full=5000), seed=0)
     return Setting("MNIST", fit_set, val, test, mnist.INPUT, mnist.student_config(30), mnist.student_config(300),
-                   mnist.student_budget(p), seeds)
+                   mnist.student_budget(p), seeds(p, first_seed))
 
 
 def teacher(s: Setting, profile: str, seed: int) -> nn.Module:

@@ -16,7 +16,7 @@ from ..budget import Budget
 from ..data import TensorData, drop_classes, keep_classes
 from ..losses import SoftCrossEntropy
 from ..mnist import datasets
-from ..profiles import pick, resolve_profile
+from ..profiles import pick, resolve_profile, seeds  # seeds: 2 (smoke), 3 (cpu, full)
 from ..train import trained
 from ..infra import claims as C
 from ..infra.protocol import Card, budget_line, describe
@@ -48,27 +48,21 @@ def student_config(logit_bias: dict | None = None) -> dict:
     return {"arch": "keras_mlp", "hidden": [20, 20], **({"logit_bias": dict(logit_bias)} if logit_bias else {})}
 
 
-def _adam(epochs, batch, lr, precision="float32") -> Budget:
-    # Keras's Adam: epsilon 1e-7 (torch's default is 1e-8); a constant rate
-    return Budget(epochs=epochs, batch_size=batch, lr=lr, optimizer="adam", eps=1e-7, schedule="constant",
-                  precision=precision)
-
-
 def dense_budget(profile: str) -> Budget:
     """Adam 1e-4, batch 100, 20 epochs, max-norm 15 on every unit's incoming weights."""
-    return _adam(pick(profile, smoke=1, cpu=20, full=20), 100, 1e-4).replace(max_norm=15.0)
+    return Budget.keras_adam(pick(profile, smoke=1, cpu=20, full=20), 100, 1e-4, precision="float32", max_norm=15.0)
 
 
 def cnn_budget(profile: str) -> Budget:
     """Adam 5e-4, batch 128, 20 epochs as published; the cpu profile trains 2 epochs in bf16
     (one epoch of this CNN costs 42 TFLOP: about 5 min in float32 on 2 cores)."""
-    return pick(profile, smoke=_adam(1, 128, 5e-4, "auto"), cpu=_adam(2, 128, 5e-4, "auto"),
-                full=_adam(20, 128, 5e-4))
+    return Budget.keras_adam(pick(profile, smoke=1, cpu=2, full=20), 128, 5e-4,
+                             precision=pick(profile, smoke="auto", cpu="auto", full="float32"))
 
 
 def student_budget(profile: str, epochs: int = 50, batch: int = 128) -> Budget:
     """Adam (Keras default 1e-3), batch 128, 50 epochs (100 for the 7&8 distilled students)."""
-    return _adam(pick(profile, smoke=2, cpu=epochs, full=epochs), batch, 1e-3)
+    return Budget.keras_adam(pick(profile, smoke=2, cpu=epochs, full=epochs), batch, precision="float32")
 
 
 def soft_loss() -> SoftCrossEntropy:
@@ -80,10 +74,6 @@ def mix_loss() -> SoftCrossEntropy:
     """The tutorial's mix, w·CE(labels) + CE(soft), w = 0.7/T², as α·soft + (1 − α)·CE with
     α = 1/(1 + w): the same loss divided by 1 + w, which Adam's update does not see."""
     return SoftCrossEntropy(T, alpha=1 / (1 + MIX_HARD_WEIGHT), t2_scale=False)
-
-
-def seeds(profile: str, first: int = 0) -> list[int]:
-    return list(range(first, first + pick(profile, smoke=2, cpu=3, full=3)))
 
 
 def cnn_config(profile: str) -> dict:

@@ -19,7 +19,7 @@ from ..budget import Budget
 from ..data import TensorData
 from ..losses import DistillationLoss, TorontoLoss
 from ..mnist import datasets
-from ..profiles import pick, resolve_profile
+from ..profiles import pick, resolve_profile, seeds  # seeds: 2 (smoke), 3 (cpu, full)
 from ..train import trained
 from ..infra import claims as C
 from ..infra.protocol import Card, budget_line, describe
@@ -49,10 +49,6 @@ def toronto_grid(profile: str) -> tuple[tuple, tuple]:
                 full=(TORONTO_TEMPERATURES, TORONTO_ALPHAS))
 
 
-def seeds(profile: str, first: int = 0) -> list[int]:
-    return list(range(first, first + pick(profile, smoke=2, cpu=3, full=3)))
-
-
 def unsw_budget(profile: str) -> Budget:
     """Adam 1e-4, 6 epochs, float32; the batch size is not stated (64 here)."""
     return Budget(epochs=pick(profile, smoke=1, cpu=6, full=6), batch_size=64, lr=1e-4, optimizer="adam",
@@ -62,8 +58,8 @@ def unsw_budget(profile: str) -> Budget:
 def toronto_budget(profile: str) -> Budget:
     """Adam 1e-3 (Keras: ε 1e-7), batch 256, 12 epochs, constant rate. float32 in ``full``; the cpu
     profile computes in bf16 where the CPU has it (51 students of 1.2 M parameters)."""
-    return Budget(epochs=pick(profile, smoke=1, cpu=12, full=12), batch_size=256, lr=1e-3, optimizer="adam",
-                  eps=1e-7, schedule="constant", precision=pick(profile, smoke="auto", cpu="auto", full="float32"))
+    return Budget.keras_adam(pick(profile, smoke=1, cpu=12, full=12), 256,
+                             precision=pick(profile, smoke="auto", cpu="auto", full="float32"))
 
 
 class LogProbs(nn.Module):
