@@ -11,7 +11,7 @@ import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from . import dryrun
 from .device import show_progress
+from .profiles import resolve_profile
 # up into the infrastructure: the decoded JPEG copy is cached, and a run records what data it read
 from .infra.cache import atomic_save, cache_dir
 from .infra.fingerprint import DATA, files_identity
@@ -97,16 +98,29 @@ def _mnist(root: str, train: bool) -> TensorData:
     try:
         ds = MNIST(root, train=train, download=False)
     except RuntimeError:
-        if offline():
-            raise _missing("MNIST", [f"MNIST/raw/{f}" for f in MNIST_FILES], root_p) from None
-        try:
-            ds = MNIST(root, train=train, download=True)
-        except Exception as err:  # no network, proxy, ...
-            raise _missing("MNIST", [f"MNIST/raw/{f}" for f in MNIST_FILES], root_p) from err
+        ds = _download(MNIST, root, train, "MNIST", [f"MNIST/raw/{f}" for f in MNIST_FILES])
     split = "train" if train else "test"
     raw = root_p / "MNIST" / "raw"
     _register(f"mnist:{split}", raw, [raw / f for f in MNIST_FILES[:2] if train] + [raw / f for f in MNIST_FILES[2:] if not train])
     return TensorData(ds.data.unsqueeze(1).contiguous(), ds.targets.long(), name=f"mnist:{split}")
+
+
+def _download(cls, root: str, train: bool, what: str, expected: Iterable[str]):
+    """torchvision's ``cls`` downloaded into ``root``; offline, or when the download fails (no
+    network, a proxy, ...), the error that names the files expected there."""
+    if offline():
+        raise _missing(what, expected, Path(root)) from None
+    try:
+        return cls(root, train=train, download=True)
+    except Exception as err:
+        raise _missing(what, expected, Path(root)) from err
+
+
+def _cifar(ds, root_p: Path, name: str, mean: tuple, std: tuple) -> TensorData:
+    """A torchvision CIFAR data set as uint8 images [N, 3, 32, 32], its files noted for the fingerprint."""
+    _register(name, root_p, (root_p / ds.base_folder).glob("*"))
+    return TensorData(torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets),
+                      name, mean, std)
 
 
 def _register(name: str, root: Path, files) -> None:
@@ -149,10 +163,7 @@ def _cifar10(root: str, train: bool) -> TensorData:
     root_p, split = Path(root), ("train" if train else "test")
     mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
     try:
-        ds = CIFAR10(root, train=train, download=False)
-        x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-        _register(f"cifar10:{split}", root_p, (root_p / ds.base_folder).glob("*"))
-        return TensorData(x, torch.tensor(ds.targets), f"cifar10:{split}", mean, std)
+        return _cifar(CIFAR10(root, train=train, download=False), root_p, f"cifar10:{split}", mean, std)
     except RuntimeError:
         pass
     jpeg = root_p / "cifar10-jpeg" / split
@@ -169,15 +180,7 @@ def _cifar10(root: str, train: bool) -> TensorData:
         return TensorData(x, y, f"cifar10-jpeg:{split}", mean, std)
     expected = ["cifar-10-batches-py/ (torchvision's CIFAR10 files)",
                 f"or cifar10-jpeg/{split}/<class>/*.jpg (ImageFolder layout)"]
-    if offline():
-        raise _missing("CIFAR-10", expected, root_p)
-    try:
-        ds = CIFAR10(root, train=train, download=True)
-    except Exception as err:
-        raise _missing("CIFAR-10", expected, root_p) from err
-    x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-    _register(f"cifar10:{split}", root_p, (root_p / ds.base_folder).glob("*"))
-    return TensorData(x, torch.tensor(ds.targets), f"cifar10:{split}", mean, std)
+    return _cifar(_download(CIFAR10, root, train, "CIFAR-10", expected), root_p, f"cifar10:{split}", mean, std)
 
 
 def load_cifar10(train: bool = True) -> TensorData:
@@ -205,15 +208,8 @@ def _cifar100(root: str, train: bool) -> TensorData:
             _register(f"cifar100-standin:{split}", root_p, [])
             return TensorData(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
                               torch.randint(0, 100, (n,), generator=g), f"cifar100-standin:{split}", mean, std)
-        if offline():
-            raise _missing("CIFAR-100", CIFAR100_FILES, root_p) from None
-        try:
-            ds = CIFAR100(root, train=train, download=True)
-        except Exception as err:
-            raise _missing("CIFAR-100", CIFAR100_FILES, root_p) from err
-    x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-    _register(f"cifar100:{split}", root_p, (root_p / ds.base_folder).glob("*"))
-    return TensorData(x, torch.tensor(ds.targets), f"cifar100:{split}", mean, std)
+        ds = _download(CIFAR100, root, train, "CIFAR-100", CIFAR100_FILES)
+    return _cifar(ds, root_p, f"cifar100:{split}", mean, std)
 
 
 def load_cifar100(train: bool = True) -> TensorData:
@@ -263,6 +259,16 @@ def split(data: TensorData, n_val: int, seed: int = 0) -> tuple[TensorData, Tens
     idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
     return (data._take(idx[n_val:].sort().values, f"train-split{n_val}s{seed}"),
             data._take(idx[:n_val].sort().values, f"val-split{n_val}s{seed}"))
+
+
+def cifar10_splits(profile: str) -> tuple[TensorData, TensorData, TensorData]:
+    """CIFAR-10 as (train, val, test): 45,000 training images, 5,000 held out (seed 0) and the
+    10,000 test images; in the smoke profile 512, 256 and 512 of them."""
+    full_train, test = load_cifar10(True), load_cifar10(False)
+    train, val = split(full_train, 5000, seed=0)
+    if resolve_profile(profile) == "smoke":
+        return subset(train, 512), subset(val, 256), subset(test, 512)
+    return train, val, test
 
 
 # --------------------------------------------------------------------------- batching and augmentation

@@ -44,11 +44,11 @@ def student_config(width) -> dict:
     return {"arch": "mlp", "hidden": hidden_of(width)}
 
 
-def datasets(profile: str) -> tuple[TensorData, TensorData]:
-    """(train, test): all 60k/10k in cpu/full; 2k random images of each in smoke."""
+def datasets(profile: str, smoke: tuple[int, int] = (SMOKE_TRAIN, SMOKE_TEST)) -> tuple[TensorData, TensorData]:
+    """(train, test): all 60k/10k in cpu/full; in smoke ``smoke`` random images of each (2k, 2k)."""
     train, test = load_mnist(True), load_mnist(False)
     if resolve_profile(profile) == "smoke":
-        train, test = subset(train, SMOKE_TRAIN, seed=0), subset(test, SMOKE_TEST, seed=0)
+        train, test = subset(train, smoke[0], seed=0), subset(test, smoke[1], seed=0)
     return train, test
 
 

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from ..budget import Budget
-from ..data import TensorData, load_cifar10, split, subset
+from ..data import TensorData
+from ..data import cifar10_splits as datasets  # (train, val, test): 45,000 / 5,000 / 10,000 (smoke: 512 / 256 / 512)
 from ..losses import BYOTLoss
 from ..profiles import pick, resolve_profile, seeds  # seeds: 2 (smoke), 3 (cpu, full)
 from ..train import predict_logits, trained
@@ -39,14 +40,6 @@ def budget(profile: str) -> Budget:
                 cpu=Budget(epochs=4, batch_size=128, lr=0.2, weight_decay=5e-4, schedule="onecycle", augment="crop_flip"),
                 full=Budget(epochs=200, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="multistep",
                             milestones=(67, 134), augment="crop_flip"))
-
-
-def datasets(profile: str) -> tuple[TensorData, TensorData, TensorData]:
-    full_train, test = load_cifar10(True), load_cifar10(False)
-    train, val = split(full_train, 5000, seed=0)
-    if resolve_profile(profile) == "smoke":
-        return subset(train, 512), subset(val, 256), subset(test, 512)
-    return train, val, test
 
 
 def network(profile: str, seed: int, *, exits: bool, transfer: TensorData) -> nn.Module:

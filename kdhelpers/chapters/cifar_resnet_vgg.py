@@ -25,6 +25,7 @@ from torch import nn
 from .. import dryrun
 from ..budget import Budget
 from ..data import TensorData, load_cifar10, offline, split, subset
+from ..data import cifar10_splits as datasets  # (train, val, test): 45,000 / 5,000 / 10,000 (smoke: 512 / 256 / 512)
 from ..losses import DistillationLoss
 from ..models import build_model, count_params
 from ..models.pretrained import weights_file
@@ -71,15 +72,6 @@ def describe(cfg: dict) -> str:
         kind = "ResNet-style (residual groups)" if cfg.get("residual") else "VGG-style"
         return f"airbench {kind}, widths {'/'.join(map(str, cfg['widths']))}"
     return f"VGG16-BN layout, channels × {cfg['scale']:g}"
-
-
-def datasets(profile: str) -> tuple[TensorData, TensorData, TensorData]:
-    """(train, val, test): 45,000 / 5,000 held-out / 10,000 images (smoke: a few hundred)."""
-    full_train, test = load_cifar10(True), load_cifar10(False)
-    train, val = split(full_train, 5000, seed=0)
-    if resolve_profile(profile) == "smoke":
-        return subset(train, 512), subset(val, 256), subset(test, 512)
-    return train, val, test
 
 
 def data_label(data: TensorData) -> str:

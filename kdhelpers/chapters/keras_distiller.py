@@ -22,13 +22,13 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from ..budget import Budget
-from ..data import TensorData, load_mnist, subset
+from ..data import TensorData
 from ..device import default_device, precision_name, seed_everything
 from ..losses import CrossEntropy, DistillationLoss, KerasDistillerLoss
 from ..models import build_model, count_params
 from ..models.keras import KerasConvNet
 from ..models.registry import register
-from .. import profiles
+from .. import mnist, profiles
 from ..profiles import pick, resolve_profile
 from ..train import fit, predict_logits, trained
 from ..infra import claims as C
@@ -93,10 +93,7 @@ def seeds(profile: str, first: int = 0) -> list[int]:
 
 def datasets(profile: str) -> tuple[TensorData, TensorData]:
     """MNIST scaled to [0, 1], 28×28×1, no augmentation: all 60k/10k; 500 of each in smoke."""
-    train, test = load_mnist(True), load_mnist(False)
-    if resolve_profile(profile) == "smoke":
-        train, test = subset(train, SMOKE_TRAIN, seed=0), subset(test, SMOKE_TEST, seed=0)
-    return train, test
+    return mnist.datasets(profile, smoke=(SMOKE_TRAIN, SMOKE_TEST))
 
 
 def teacher_budget(profile: str) -> Budget:

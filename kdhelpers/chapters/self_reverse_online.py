@@ -33,7 +33,7 @@ from torch import nn
 
 from .. import mnist
 from ..budget import Budget
-from ..data import TensorData, load_cifar10, split
+from ..data import TensorData, cifar10_splits, split
 from ..losses import DistillationLoss
 from ..profiles import Setting, pick, resolve_profile, seeds
 from ..train import trained
@@ -46,8 +46,7 @@ TEMPERATURES, ALPHAS = (4, 10, 20), (0.1, 0.3, 0.5)
 def setting(profile: str, first_seed: int = 0) -> Setting:
     p = resolve_profile(profile)
     if p == "full":
-        full_train, test = load_cifar10(True), load_cifar10(False)
-        train, val = split(full_train, 5000, seed=0)
+        train, val, test = cifar10_splits(p)
         he = Budget(epochs=164, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, weight_decay=1e-4,
                     schedule="multistep", milestones=(82, 123), augment="crop_flip")
         return Setting("CIFAR-10", train, val, test, (3, 32, 32), {"arch": "cifar_resnet_he", "blocks": [2, 1, 1]},
