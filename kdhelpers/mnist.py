@@ -34,7 +34,8 @@ def teacher_config(profile: str, arch=TEACHER) -> dict:
     :func:`teacher_budget`). The classic rates 0.5/0.2 learn slowly: on 55,000 training images
     with 5,000 held out, 0.3/0.1 for 150 epochs made 37 validation errors and 0.5/0.2 for 300
     epochs 52 (``benchmarks/mnist_teacher_budget.py``, 2026-11-23), so the cpu profile trains
-    0.3/0.1; the full profile keeps the paper's rates with a longer schedule."""
+    0.3/0.1; the full profile keeps the dropout paper's rates (Hinton et al. 2012; the 2015 paper
+    states none) with a longer schedule."""
     dropout, input_dropout = pick(profile, smoke=(0.3, 0.1), cpu=(0.3, 0.1), full=(0.5, 0.2))
     return {"arch": "mlp", "hidden": hidden_of(arch), "dropout": dropout, "input_dropout": input_dropout}
 
