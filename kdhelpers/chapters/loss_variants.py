@@ -139,10 +139,11 @@ def claims():
                  "KL at τ = 20 beats KL at τ = 3 by more than 2 seeds' std (tuned rates)",
                  against=f"{KIM}: 75.42 vs 74.84 %", k=2, fmt=".2f",
                  negative=True),  # cpu (MNIST): τ = 3 is ahead, 98.65 vs 98.56 %
-        # what MNIST shows instead (cpu: 98.65 ± 0.02 vs 98.55 ± 0.02 and 98.56 ± 0.06 %)
-        C.better("kl_T3_beats_mse", "kl_T3_tuned_acc", "mse_logits_tuned_acc",
-                 "KL at τ = 3 beats the logit MSE by more than 2 seeds' std (tuned rates): Kim et al.'s first "
-                 "ordering reversed", against="our MSE students", k=2, fmt=".2f"),
+        # what MNIST shows instead: the losses are level (cpu: 98.50 ± 0.11, 98.62 ± 0.06, 98.67 ± 0.07 %;
+        # an earlier run, with a teacher trained on another day, had KL at τ = 3 ahead beyond 2 std)
+        C.close("kl_T3_level_with_mse", "kl_T3_tuned_acc", "mse_logits_tuned_acc",
+                "KL at τ = 3 and the logit MSE agree within 2 seeds' std (tuned rates)",
+                against="our MSE students", k=2, fmt=".2f"),
         C.close("kl_T20_level_with_mse", "kl_T20_tuned_acc", "mse_logits_tuned_acc",
                 "KL at τ = 20 and the logit MSE agree within 2 seeds' std (tuned rates)",
                 against="our MSE students", k=2, fmt=".2f"),
@@ -160,7 +161,8 @@ def shared_budget_claims():
     return [
         C.close("shared_kl20_close_to_mse", "kl_T20_acc", "mse_logits_acc",
                 "at one shared budget, KL at T = 20 and the logit MSE agree within 2 seeds' std",
-                against="Hinton et al. (2015): at high T distillation becomes logit matching", k=2, fmt=".2f"),
+                against="Hinton et al. (2015): at high T distillation becomes logit matching", k=2, fmt=".2f",
+                negative=True),  # cpu: 97.34 ± 0.05 vs 97.48 ± 0.04 %, 0.14 apart (2 std: 0.11)
         C.better("shared_t2_matters", "hard_only_acc", "soft_ce_T3_acc",
                  "soft cross-entropy at T = 3 without the T² factor falls below the hard-label student by more than "
                  "2 seeds' std", against="Hinton et al. (2015): the soft gradients scale as 1/T²", k=2, fmt=".2f"),

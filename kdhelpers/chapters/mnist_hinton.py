@@ -78,7 +78,11 @@ def claims():
                  against=f"{paper}: 2.5–4 significantly better for 30 units", k=2, lower_is_better=True, fmt=".1f"),
         C.between("small_best_T_in_range", "width30_best_T", {"cpu": 2.5, "full": 2.5}, {"cpu": 4, "full": 4},
                   "30 units: the temperature with the fewest mean errors lies in [2.5, 4]",
-                  against=f"{paper}: 2.5–4 for 30 units", fmt="g",
-                  # cpu run: T = 2 (248.7 errors) edges out T = 2.5 (249.7), well within the seed std
-                  negative=True),
+                  against=f"{paper}: 2.5–4 for 30 units", fmt="g"),
+        # cpu run of 2026-12-02: T = 3 (249.3 errors) edges out T = 2 (250.0); the run before had T = 2 first
+        # by one error: the argmin moves within the seed std from one teacher to the next. What keeps the
+        # verdict stable whichever temperature wins: T = 2 is level with the best of [2.5, 4]
+        C.close("small_T2_level_with_best", "width30_T2_test_errors", "width30_best_in_2.5_4_test_errors",
+                "30 units: T = 2 and the best T in 2.5–4 agree within 2 seeds' std",
+                against=f"{paper}: 2.5–4 for 30 units", k=2, fmt=".1f"),
     ]
