@@ -32,6 +32,7 @@ from .callbacks import Callback, apply_max_norm
 from .models import MLP, build_model, count_params
 from .profiles import PROFILES, pick, resolve_profile
 from .infra.results import VERSION as __version__, glue, record, setup
+from .infra.run import Run, current
 from .infra.stats import mean_std
 from .train import errors, evaluate, fit, logits_of, predict_logits, trained
 from . import bias, mnist

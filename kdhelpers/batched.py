@@ -19,6 +19,7 @@ from .budget import Budget, make_optimizer, make_schedule
 from .device import amp_dtype, default_device, grad_scaler, show_progress
 from .losses import check_alpha, check_temperature, distillation_loss, hard_loss
 from .models import EnsembleMLP
+from .infra.run import current  # the run's default precision (float32 in smoke)
 
 
 def _as_stack(xs, name):
@@ -76,7 +77,7 @@ def train_ensemble(model: EnsembleMLP, x, y, source, budget: Budget, *, teacher_
     # a model trained after a cache hit, or in another process, must come out the same
     torch.manual_seed(seed)
     opt = make_optimizer(model.parameters(), budget, fused=device.type in ("cpu", "cuda"))
-    dtype = amp_dtype(device, budget.precision if budget.precision in ("float32", "float16") else None)
+    dtype = amp_dtype(device, current().precision_for(budget.precision))
     scaler = grad_scaler(device, dtype)
     if dtype is not None:  # the first matmul casts to it anyway: gather half the bytes per batch
         x = x.to(dtype)
@@ -125,7 +126,7 @@ def ensemble_logits(model: EnsembleMLP, x, source, *, batch_size: int = 2048, de
     x = _as_stack(x, "x").to(device)
     src = torch.as_tensor(source, dtype=torch.long, device=device)
     model.to(device).eval()
-    dtype = amp_dtype(device, precision)
+    dtype = amp_dtype(device, current().precision_for(precision))
     outs = []
     for i in range(0, dryrun.eval_rows(x.shape[1]), batch_size):
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):

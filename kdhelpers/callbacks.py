@@ -2,15 +2,15 @@
 
 ``fit`` is a short loop: for each epoch, for each batch, get the inputs, run the student, get the
 teacher's outputs, compute the loss, backpropagate, step. Everything else happens in a callback,
-called at a named point of the loop (an *event*) with the :class:`Run` the loop and the callbacks
+called at a named point of the loop (an *event*) with the :class:`Loop` the loop and the callbacks
 share:
 
 ==================  ==========================================================================
 ``before_fit``      after the optimiser is made, before the first epoch (set-up)
 ``before_epoch``    after ``model.train()``
 ``before_batch``    before anything is drawn for the batch (a dry run stops here)
-``before_pred``     the batch is ready in ``run.xb`` / ``run.yb``
-``after_pred``      ``run.out`` holds the student's outputs; a teacher callback sets ``run.teacher_out``
+``before_pred``     the batch is ready in ``loop.xb`` / ``loop.yb``
+``after_pred``      ``loop.out`` holds the student's outputs; a teacher callback sets ``loop.teacher_out``
 ``after_backward``  the gradients are there, not yet stepped
 ``after_step``      the optimiser has stepped
 ``after_epoch``     after the epoch's last batch
@@ -19,7 +19,7 @@ share:
 
 Callbacks run in the order of their list at every event (:func:`kdhelpers.train.callbacks_for`
 assembles it from the budget and the model). A callback raises :class:`CancelEpoch` to end the
-epoch early or :class:`CancelFit` to end training; ``after_epoch`` and ``after_fit`` still run.
+epoch early or :class:`CancelFit` to end training; ``after_epoch`` and ``after_fit`` still loop.
 A model declares callbacks of its own with a ``fit_callbacks()`` method (airbench's hooks).
 """
 from __future__ import annotations
@@ -51,21 +51,21 @@ class CancelFit(Exception):
 class Callback:
     """A method per event it acts at; the others do nothing."""
 
-    def before_fit(self, run): pass
-    def before_epoch(self, run): pass
-    def before_batch(self, run): pass
-    def before_pred(self, run): pass
-    def after_pred(self, run): pass
-    def after_backward(self, run): pass
-    def after_step(self, run): pass
-    def after_epoch(self, run): pass
-    def after_fit(self, run): pass
+    def before_fit(self, loop): pass
+    def before_epoch(self, loop): pass
+    def before_batch(self, loop): pass
+    def before_pred(self, loop): pass
+    def after_pred(self, loop): pass
+    def after_backward(self, loop): pass
+    def after_step(self, loop): pass
+    def after_epoch(self, loop): pass
+    def after_fit(self, loop): pass
 
     def __repr__(self):
         return type(self).__name__
 
 
-class Run:
+class Loop:
     """What the loop and its callbacks share. Set once: ``model``, ``data`` (on the device),
     ``budget``, ``device``, ``gen`` (the generator of the batch order and the augmentation),
     ``batch_size``, ``steps`` (optimiser steps in the whole fit), ``opt``, ``scaler``. Per epoch:
@@ -73,7 +73,7 @@ class Run:
     indices into ``data``), ``xb``, ``yb``, ``out``, ``teacher_out``, ``loss``. ``history``: the mean
     loss of each epoch, ``start``: when training began (``time.perf_counter``).
 
-    ``run(event)`` calls the callbacks that act at ``event``, in order."""
+    ``loop(event)`` calls the callbacks that act at ``event``, in order."""
 
     def __init__(self, model: nn.Module, data, budget, callbacks: list[Callback], *, device, seed: int,
                  batch_size: int, steps: int):
@@ -105,12 +105,12 @@ class ChannelsLast(Callback):
     def __init__(self, model: bool = True):
         self.model = model
 
-    def before_fit(self, run):
+    def before_fit(self, loop):
         if self.model:
-            run.model.to(memory_format=torch.channels_last)
+            loop.model.to(memory_format=torch.channels_last)
 
-    def before_pred(self, run):
-        run.xb = run.xb.contiguous(memory_format=torch.channels_last)
+    def before_pred(self, loop):
+        loop.xb = loop.xb.contiguous(memory_format=torch.channels_last)
 
 
 class Teacher(Callback):
@@ -120,19 +120,19 @@ class Teacher(Callback):
     def __init__(self, teacher: nn.Module, channels_last: bool = False):
         self.teacher, self.channels_last = teacher, channels_last
 
-    def before_fit(self, run):
-        self.teacher.to(run.device).eval()
+    def before_fit(self, loop):
+        self.teacher.to(loop.device).eval()
         if self.channels_last:
             self.teacher.to(memory_format=torch.channels_last)
 
     @torch.no_grad()
-    def after_pred(self, run):
-        run.teacher_out = self.teacher(run.xb)
+    def after_pred(self, loop):
+        loop.teacher_out = self.teacher(loop.xb)
 
 
 class TeacherOutputCache(Teacher):
     """The teacher's outputs over the whole transfer set, computed once by ``outputs(teacher, data,
-    device)`` (``kdhelpers.train._teacher_outputs``, which shares them between the students of one
+    device)`` (``kdhelpers.train.teacher_outputs``, which shares them between the students of one
     teacher) and indexed per batch. ``mirrored``: for the alternating flip, whose views of an image
     are the image and its mirror, the outputs for both, and per batch those of the view it shows."""
 
@@ -140,19 +140,19 @@ class TeacherOutputCache(Teacher):
         super().__init__(teacher, channels_last)
         self.outputs, self.mirrored = outputs, mirrored
 
-    def before_fit(self, run):
-        super().before_fit(run)
-        self.plain = self.outputs(self.teacher, run.data, run.device)
+    def before_fit(self, loop):
+        super().before_fit(loop)
+        self.plain = self.outputs(self.teacher, loop.data, loop.device)
         if self.mirrored:
-            flipped = replace(run.data, x=run.data.x.flip(-1), name=f"{run.data.name}|mirrored")
-            self.flipped = self.outputs(self.teacher, flipped, run.device)
+            flipped = replace(loop.data, x=loop.data.x.flip(-1), name=f"{loop.data.name}|mirrored")
+            self.flipped = self.outputs(self.teacher, flipped, loop.device)
 
-    def after_pred(self, run):
-        t = self.plain.index_select(0, run.idx)
+    def after_pred(self, loop):
+        t = self.plain.index_select(0, loop.idx)
         if self.mirrored:
-            flip = alternating_flip_mask(run.idx, run.epoch)[:, None].to(run.device)
-            t = torch.where(flip, self.flipped.index_select(0, run.idx), t)
-        run.teacher_out = t
+            flip = alternating_flip_mask(loop.idx, loop.epoch)[:, None].to(loop.device)
+            t = torch.where(flip, self.flipped.index_select(0, loop.idx), t)
+        loop.teacher_out = t
 
 
 # --------------------------------------------------------------------------- the step
@@ -181,11 +181,11 @@ class GradClip(Callback):
     def __init__(self, max_norm: float):
         self.max_norm = max_norm
 
-    def before_fit(self, run):
-        self.params = [p for p in run.model.parameters() if p.requires_grad]
+    def before_fit(self, loop):
+        self.params = [p for p in loop.model.parameters() if p.requires_grad]
 
-    def after_backward(self, run):
-        run.scaler.unscale_(run.opt)
+    def after_backward(self, loop):
+        loop.scaler.unscale_(loop.opt)
         clip_grad_norm(self.params, self.max_norm)
 
 
@@ -193,10 +193,10 @@ class Schedule(Callback):
     """The budget's learning-rate schedule (:func:`kdhelpers.budget.make_schedule`), stepped after
     every optimiser step."""
 
-    def before_fit(self, run):
-        self.sched = make_schedule(run.opt, run.budget, run.steps)
+    def before_fit(self, loop):
+        self.sched = make_schedule(loop.opt, loop.budget, loop.steps)
 
-    def after_step(self, run):
+    def after_step(self, loop):
         self.sched.step()
 
 
@@ -214,8 +214,8 @@ class MaxNorm(Callback):
     def __init__(self, max_norm: float):
         self.max_norm = max_norm
 
-    def after_step(self, run):
-        apply_max_norm(run.model, self.max_norm)
+    def after_step(self, loop):
+        apply_max_norm(loop.model, self.max_norm)
 
 
 class Lookahead(Callback):
@@ -223,15 +223,15 @@ class Lookahead(Callback):
     statistics) moves towards them with weight 1 − 0.95⁵·(step/steps)³ and is copied back into
     them; at the end the average replaces the weights."""
 
-    def before_fit(self, run):
-        self.ema = {k: v.detach().clone() for k, v in run.model.state_dict().items() if v.is_floating_point()}
+    def before_fit(self, loop):
+        self.ema = {k: v.detach().clone() for k, v in loop.model.state_dict().items() if v.is_floating_point()}
 
-    def after_step(self, run):
-        if run.step % 5 == 0:
-            self.update(run.model, 0.95 ** 5 * (run.step / run.steps) ** 3)
+    def after_step(self, loop):
+        if loop.step % 5 == 0:
+            self.update(loop.model, 0.95 ** 5 * (loop.step / loop.steps) ** 3)
 
-    def after_fit(self, run):
-        self.update(run.model, 1.0)
+    def after_fit(self, loop):
+        self.update(loop.model, 1.0)
 
     @torch.no_grad()
     def update(self, model: nn.Module, decay: float) -> None:
@@ -243,19 +243,19 @@ class Lookahead(Callback):
 
 # --------------------------------------------------------------------------- epochs
 class Recorder(Callback):
-    """The mean training loss of every epoch, into ``run.history``; ``run.start``."""
+    """The mean training loss of every epoch, into ``loop.history``; ``loop.start``."""
 
-    def before_fit(self, run):
-        run.start = time.perf_counter()
+    def before_fit(self, loop):
+        loop.start = time.perf_counter()
 
-    def before_epoch(self, run):
-        self.total = torch.zeros((), device=run.device)
+    def before_epoch(self, loop):
+        self.total = torch.zeros((), device=loop.device)
 
-    def after_step(self, run):
-        self.total += run.loss.detach() * len(run.idx)
+    def after_step(self, loop):
+        self.total += loop.loss.detach() * len(loop.idx)
 
-    def after_epoch(self, run):
-        run.history.append(float(self.total) / len(run.data))
+    def after_epoch(self, loop):
+        loop.history.append(float(self.total) / len(loop.data))
 
 
 class ProgressBar(Callback):
@@ -264,14 +264,14 @@ class ProgressBar(Callback):
     def __init__(self, desc: str, show: bool):
         self.desc, self.show = desc, show
 
-    def before_fit(self, run):
-        self.bar = tqdm(total=run.budget.epochs, desc=self.desc, disable=not self.show, leave=False)
+    def before_fit(self, loop):
+        self.bar = tqdm(total=loop.budget.epochs, desc=self.desc, disable=not self.show, leave=False)
 
-    def after_epoch(self, run):
-        self.bar.set_postfix(loss=f"{run.history[-1]:.4f}", refresh=False)
+    def after_epoch(self, loop):
+        self.bar.set_postfix(loss=f"{loop.history[-1]:.4f}", refresh=False)
         self.bar.update()
 
-    def after_fit(self, run):
+    def after_fit(self, loop):
         self.bar.close()
 
 
@@ -281,9 +281,9 @@ class OnEpochEnd(Callback):
     def __init__(self, hook: Callable):
         self.hook = hook
 
-    def after_epoch(self, run):
-        run.model.eval()
-        self.hook(run.epoch + 1, run.model)
+    def after_epoch(self, loop):
+        loop.model.eval()
+        self.hook(loop.epoch + 1, loop.model)
 
 
 class DryRunStop(Callback):
@@ -294,10 +294,10 @@ class DryRunStop(Callback):
     def __init__(self, every_epoch: bool):
         self.every_epoch = every_epoch
 
-    def before_batch(self, run):
-        if dryrun.stop(run.step):
+    def before_batch(self, loop):
+        if dryrun.stop(loop.step):
             raise CancelEpoch
 
-    def after_epoch(self, run):
-        if not self.every_epoch and dryrun.stop(run.step):
+    def after_epoch(self, loop):
+        if not self.every_epoch and dryrun.stop(loop.step):
             raise CancelFit

@@ -22,7 +22,6 @@ from tqdm.auto import tqdm
 
 from . import dryrun
 from .device import show_progress
-from .profiles import resolve_profile
 # up into the infrastructure: the decoded JPEG copy is cached, and a run records what data it read
 from .infra.cache import atomic_save, cache_dir
 from .infra.fingerprint import DATA, files_identity
@@ -261,12 +260,12 @@ def split(data: TensorData, n_val: int, seed: int = 0) -> tuple[TensorData, Tens
             data._take(idx[:n_val].sort().values, f"val-split{n_val}s{seed}"))
 
 
-def cifar10_splits(profile: str) -> tuple[TensorData, TensorData, TensorData]:
+def cifar10_splits(run) -> tuple[TensorData, TensorData, TensorData]:
     """CIFAR-10 as (train, val, test): 45,000 training images, 5,000 held out (seed 0) and the
     10,000 test images; in the smoke profile 512, 256 and 512 of them."""
     full_train, test = load_cifar10(True), load_cifar10(False)
     train, val = split(full_train, 5000, seed=0)
-    if resolve_profile(profile) == "smoke":
+    if run.profile == "smoke":  # run: the notebook's kd.Run
         return subset(train, 512), subset(val, 256), subset(test, 512)
     return train, val, test
 

@@ -34,14 +34,6 @@ def default_device() -> torch.device:
 # protocol as published, and the smoke profile; "float16": fp16 autocast with a gradient scaler,
 # the path of a GPU without native bf16 (a T4), forced so that a CPU test can run it
 PRECISIONS = ("auto", "float32", "float16")
-_default_precision = "auto"  # setup() sets "float32" for the smoke profile
-
-
-def set_default_precision(precision: str) -> None:
-    """The precision of every model trained or evaluated from now on, unless a budget asks for its
-    own: ``"auto"`` (mixed precision where it is fast, see :func:`amp_dtype`) or ``"float32"``."""
-    global _default_precision
-    _default_precision = check_precision(precision)
 
 
 def check_precision(precision: str) -> str:
@@ -72,7 +64,8 @@ def amp_dtype(device, precision: str | None = None) -> torch.dtype | None:
     """The autocast dtype for ``device``, or None for plain float32.
 
     ``precision`` ``"float32"`` always gives None and ``"float16"`` float16 (with a gradient scaler
-    in the training loops); None or ``"auto"`` follow the run's default (:func:`set_default_precision`).
+    in the training loops); None or ``"auto"`` choose by the hardware. (The run's default, float32 in the
+    smoke profile, is applied by the caller: :meth:`kdhelpers.infra.run.Run.precision_for`.)
     ``"auto"``: bfloat16 only where the hardware has it: on CUDA from compute capability 8.0
     (:func:`cuda_has_native_bf16`), else float16 with a gradient scaler; on a CPU only with native
     bf16 matmuls (AMX or AVX512-BF16), where they run 2.5-4x faster than float32 (measured: MLP and
@@ -80,8 +73,7 @@ def amp_dtype(device, precision: str | None = None) -> torch.dtype | None:
     everywhere.
     """
     device = torch.device(device)
-    # "auto" (a budget's default) follows the run: float32 in the smoke profile
-    precision = _default_precision if precision in (None, "auto") else check_precision(precision)
+    precision = "auto" if precision is None else check_precision(precision)
     if precision == "float32" or os.environ.get("KD_AMP", "1") == "0":
         return None
     if precision == "float16":

@@ -1,9 +1,9 @@
-"""Hinton et al. (2015) §3 on MNIST: the shared teacher, students and budgets per profile.
+"""Hinton et al. (2015) §3 on MNIST: the shared teacher, students and budgets per profile; each takes the run object.
 
 Every MNIST chapter calls these, so they all reuse one cached teacher and identical students::
 
-    teacher = kd.mnist.teacher("1200-1200", profile, seed)
-    student = kd.mnist.student(800, profile, seed, teacher=teacher,
+    teacher = kd.mnist.teacher("1200-1200", run, seed)
+    student = kd.mnist.student(800, run, seed, teacher=teacher,
                                loss=kd.losses.DistillationLoss(temperature=20, alpha=1.0))
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from torch import nn
 
 from .budget import Budget
 from .data import TensorData, load_mnist, subset
-from .profiles import pick, resolve_profile
+from .infra.run import Run
 from .train import trained
 
 SMOKE_TRAIN, SMOKE_TEST = 2000, 2000
@@ -29,14 +29,14 @@ def hidden_of(arch) -> list[int]:
     raise ValueError(f"an MNIST net is a width (800) or widths joined by '-' ('1200-1200'), got {arch!r}")
 
 
-def teacher_config(profile: str, arch=TEACHER) -> dict:
+def teacher_config(run: Run, arch=TEACHER) -> dict:
     """ReLU layers with dropout on hidden and input units (plus max-norm and jitter, see
     :func:`teacher_budget`). The classic rates 0.5/0.2 learn slowly: on 55,000 training images
     with 5,000 held out, 0.3/0.1 for 150 epochs made 37 validation errors and 0.5/0.2 for 300
     epochs 52 (``benchmarks/mnist_teacher_budget.py``, 2026-11-23), so the cpu profile trains
     0.3/0.1; the full profile keeps the dropout paper's rates (Hinton et al. 2012; the 2015 paper
     states none) with a longer schedule."""
-    dropout, input_dropout = pick(profile, smoke=(0.3, 0.1), cpu=(0.3, 0.1), full=(0.5, 0.2))
+    dropout, input_dropout = run.pick(smoke=(0.3, 0.1), cpu=(0.3, 0.1), full=(0.5, 0.2))
     return {"arch": "mlp", "hidden": hidden_of(arch), "dropout": dropout, "input_dropout": input_dropout}
 
 
@@ -45,47 +45,47 @@ def student_config(width) -> dict:
     return {"arch": "mlp", "hidden": hidden_of(width)}
 
 
-def datasets(profile: str, smoke: tuple[int, int] = (SMOKE_TRAIN, SMOKE_TEST)) -> tuple[TensorData, TensorData]:
+def datasets(run: Run, smoke: tuple[int, int] = (SMOKE_TRAIN, SMOKE_TEST)) -> tuple[TensorData, TensorData]:
     """(train, test): all 60k/10k in cpu/full; in smoke ``smoke`` random images of each (2k, 2k)."""
     train, test = load_mnist(True), load_mnist(False)
-    if resolve_profile(profile) == "smoke":
+    if run.profile == "smoke":
         train, test = subset(train, smoke[0], seed=0), subset(test, smoke[1], seed=0)
     return train, test
 
 
-def teacher_budget(profile: str) -> Budget:
+def teacher_budget(run: Run) -> Budget:
     """SGD with momentum on a cosine, jitter ±2 px, max-norm 3.5; 150 epochs (cpu), 500 (full)."""
-    return Budget(epochs=pick(profile, smoke=2, cpu=150, full=500), batch_size=128, lr=0.1, optimizer="sgd",
+    return Budget(epochs=run.pick(smoke=2, cpu=150, full=500), batch_size=128, lr=0.1, optimizer="sgd",
                   momentum=0.9, schedule="cosine", augment="jitter", max_norm=3.5)
 
 
-def student_budget(profile: str) -> Budget:
+def student_budget(run: Run) -> Budget:
     """SGD for every student, hard or distilled. Gradient-norm clipping at 1 because at T = 20 the
     T²-scaled soft loss is close to regression onto teacher logits of up to ±40: without it the
     first steps at lr 0.1 killed the student (8990 test errors in a trial; 99 with clipping)."""
-    return Budget(epochs=pick(profile, smoke=2, cpu=20, full=100), batch_size=256, lr=0.1, optimizer="sgd",
+    return Budget(epochs=run.pick(smoke=2, cpu=20, full=100), batch_size=256, lr=0.1, optimizer="sgd",
                   momentum=0.9, schedule="cosine", clip_grad_norm=1.0)
 
 
-def teacher(arch, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
+def teacher(arch, run: Run, seed: int = 0, *, transfer: TensorData | None = None,
             budget: Budget | None = None) -> nn.Module:
     """The teacher (``"1200-1200"``) on all training cases, from the cache after the first run."""
-    transfer = datasets(profile)[0] if transfer is None else transfer
+    transfer = datasets(run)[0] if transfer is None else transfer
     name = "mnist-teacher" if hidden_of(arch) == [1200, 1200] else f"mnist-teacher{'-'.join(map(str, hidden_of(arch)))}"
-    return trained(name, teacher_config(profile, arch), transfer, budget or teacher_budget(profile),
-                   profile=resolve_profile(profile), seed=seed)
+    return trained(name, teacher_config(run, arch), transfer, budget or teacher_budget(run),
+                   run=run, seed=seed)
 
 
-def student(arch, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
+def student(arch, run: Run, seed: int = 0, *, transfer: TensorData | None = None,
             teacher: nn.Module | None = None, loss: nn.Module | None = None,
             budget: Budget | None = None) -> nn.Module:
     """A student (``800`` = 800-800) trained on ``transfer`` (default: the training set): on hard
     labels without a teacher, else distilled with ``loss`` (a :mod:`kdhelpers.losses` module)."""
     if teacher is not None and loss is None:
         raise ValueError("a distilled student needs its loss, e.g. kd.losses.DistillationLoss(temperature=20, alpha=1.0)")
-    transfer = datasets(profile)[0] if transfer is None else transfer
+    transfer = datasets(run)[0] if transfer is None else transfer
     width = "-".join(map(str, hidden_of(arch))) if len(set(hidden_of(arch))) > 1 else hidden_of(arch)[0]
     kind = "hard" if loss is None else ("distilled" if type(loss).__name__ == "DistillationLoss"
                                         else type(loss).__name__.lower())
-    return trained(f"mnist-student{width}-{kind}", student_config(arch), transfer, budget or student_budget(profile),
-                   profile=resolve_profile(profile), seed=seed, teacher=teacher, loss=loss)
+    return trained(f"mnist-student{width}-{kind}", student_config(arch), transfer, budget or student_budget(run),
+                   run=run, seed=seed, teacher=teacher, loss=loss)

@@ -14,31 +14,27 @@ from torch import nn
 
 from . import dryrun
 from .budget import Budget, make_optimizer
-from .callbacks import (CancelEpoch, CancelFit, Callback, ChannelsLast, DryRunStop, GradClip, Lookahead, MaxNorm,
-                        OnEpochEnd, ProgressBar, Recorder, Run, Schedule, Teacher, TeacherOutputCache, has_conv)
+from .callbacks import (CancelEpoch, CancelFit, Callback, ChannelsLast, DryRunStop, GradClip, Loop, Lookahead,
+                        MaxNorm, OnEpochEnd, ProgressBar, Recorder, Schedule, Teacher, TeacherOutputCache, has_conv)
 from .infra.cache import load_or_train  # up into the infrastructure: trained() goes through the model cache
+from .infra.run import Run, as_run  # and the run object carries the profile, precision and model records
 from .data import AUGMENTATIONS, VIEW_AUGMENTATIONS, TensorData, batches
 from .device import amp_dtype, default_device, grad_scaler, precision_name, seed_everything, show_progress
 from .losses import CrossEntropy
 from .models import build_model
 
 
-def _precision(budget_or_model) -> str | None:
-    """None (the run's default), "float32" (a source's protocol as published) or "float16"."""
-    p = getattr(budget_or_model, "precision", None) or getattr(budget_or_model, "kd_precision", None)
-    return p if p in ("float32", "float16") else None
-
-
 @torch.no_grad()
 def predict_logits(model: nn.Module, data: TensorData, *, batch_size: int = 4096,
-                   device=None) -> torch.Tensor:
+                   device=None, run: Run | None = None) -> torch.Tensor:
     """The model's logits for every example, in eval mode, as float32 on ``device``'s side, in the
-    precision the model was trained in (``model.kd_precision``, set by :func:`trained`)."""
-    device = torch.device(device) if device is not None else default_device()
+    precision the model was trained in (what :func:`trained` told the run), else the run's."""
+    run = as_run(run)
+    device = torch.device(device) if device is not None else run.device
     model = model.to(device).eval()
     n = dryrun.eval_rows(len(data))
     x = data.x[:n].to(device)
-    dtype = amp_dtype(device, _precision(model))
+    dtype = amp_dtype(device, run.precision_for(run.precision_of(model)))
     conv = x.dim() == 4 and has_conv(model)
     if conv:
         model.to(memory_format=torch.channels_last)
@@ -63,36 +59,34 @@ def errors(logits: torch.Tensor, y: torch.Tensor) -> int:
     return int((logits.argmax(1).cpu() != y.cpu()).sum())
 
 
-def evaluate(model: nn.Module, data: TensorData, device=None) -> dict:
+def evaluate(model: nn.Module, data: TensorData, device=None, run: Run | None = None) -> dict:
     """``{"errors": int, "n": int, "accuracy": %, "error_rate": %}`` on ``data``."""
-    wrong = errors(predict_logits(model, data, device=device), data.y)
+    wrong = errors(predict_logits(model, data, device=device, run=run), data.y)
     n = len(data)
     return {"errors": wrong, "n": n, "accuracy": 100.0 * (n - wrong) / n, "error_rate": 100.0 * wrong / n}
 
 
-_TEACHER_OUTPUTS: dict = {}  # (teacher key, data, device, precision) -> logits, for the students of one teacher
-
-
-def _teacher_outputs(teacher: nn.Module, data: TensorData, device) -> torch.Tensor:
+def teacher_outputs(run: Run, teacher: nn.Module, data: TensorData, device) -> torch.Tensor:
     """The teacher's outputs over a whole transfer set, computed once per (cached) teacher and data
-    set in this process: every student of a chapter distilled from one teacher shares them (a CNN
-    teacher's pass over 60,000 images costs a minute on a CPU)."""
-    key = getattr(teacher, "kd_cache_key", None)
+    set in the run (``run.teacher_outputs``): every student of a chapter distilled from one teacher
+    shares them (a CNN teacher's pass over 60,000 images costs a minute on a CPU)."""
+    key = run.key_of(teacher)
     if key is None:
-        return predict_logits(teacher, data, device=device)
+        return predict_logits(teacher, data, device=device, run=run)
     # a wrapper (e.g. a teacher seen as logits + features) shares its teacher's key but not its outputs
     memo_key = (key, type(teacher).__name__, teacher.extra_repr(), data.name, len(data), str(device),
-                str(amp_dtype(device, _precision(teacher))), dryrun.enabled())
-    if memo_key not in _TEACHER_OUTPUTS:
-        if len(_TEACHER_OUTPUTS) >= 8:  # a few teachers' worth (60k × 10 floats = 2.4 MB each)
-            _TEACHER_OUTPUTS.pop(next(iter(_TEACHER_OUTPUTS)))
-        _TEACHER_OUTPUTS[memo_key] = predict_logits(teacher, data, device=device)
-    return _TEACHER_OUTPUTS[memo_key]
+                str(amp_dtype(device, run.precision_for(run.precision_of(teacher)))), dryrun.enabled())
+    memo = run.teacher_outputs
+    if memo_key not in memo:
+        if len(memo) >= 8:  # a few teachers' worth (60k × 10 floats = 2.4 MB each)
+            memo.pop(next(iter(memo)))
+        memo[memo_key] = predict_logits(teacher, data, device=device, run=run)
+    return memo[memo_key]
 
 
 def fit(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Module | None = None,
         loss: Callable | None = None, seed: int = 0, on_epoch_end: Callable | None = None,
-        device=None, desc: str = "train", progress: bool | None = None) -> dict:
+        device=None, desc: str = "train", progress: bool | None = None, run: Run | None = None) -> dict:
     """Train ``model`` on ``data`` with ``budget``; with a ``teacher``, distil.
 
     ``loss(student_out, teacher_out, targets)`` is a module of :mod:`kdhelpers.losses` (default:
@@ -100,56 +94,59 @@ def fit(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Modul
     the teacher's outputs over the transfer set are computed once and indexed per batch; with
     augmentation (or ``budget.cache_teacher=False``) the teacher runs per batch on the very inputs
     the student sees. ``on_epoch_end(epoch, model)`` runs after every epoch (counted from 1).
+    ``run``: the notebook's run (default :func:`kdhelpers.infra.run.current`): its precision, and
+    its record of the teacher.
     In a dry run (``KD_DRY_RUN=1``) the loop stops after two small batches.
 
     The loop below is the whole of training; what else a budget, a teacher or a model asks for is a
     callback (:mod:`kdhelpers.callbacks`), called at the events named in the loop, assembled by
     :func:`callbacks_for`. Returns ``{"loss": [mean loss per epoch], "seconds", "precision", "device"}``.
     """
-    loss = _checked(budget, teacher, loss)
-    device = torch.device(device) if device is not None else default_device()
-    dtype = amp_dtype(device, _precision(budget))
+    loss, run = _checked(budget, teacher, loss), as_run(loop)
+    device = torch.device(device) if device is not None else run.device
+    precision = run.precision_for(budget.precision)
+    dtype = amp_dtype(device, precision)
     augment = AUGMENTATIONS[budget.augment] if budget.augment else None
     batch_size = dryrun.batch_size(budget.batch_size)
-    run = Run(model.to(device), data.to(device), budget, device=device, seed=seed, batch_size=batch_size,
-              steps=budget.epochs * math.ceil(len(data) / batch_size),
-              callbacks=callbacks_for(model, data, budget, teacher=teacher, on_epoch_end=on_epoch_end,
-                                      desc=desc, progress=progress))
-    run.opt = make_optimizer(param_groups(model, budget), budget, fused=device.type in ("cpu", "cuda"))
-    run.scaler = grad_scaler(device, dtype)
-    run("before_fit")  # channels-last weights, the teacher's outputs, the model's own set-up
+    loop = Loop(model.to(device), data.to(device), budget, device=device, seed=seed, batch_size=batch_size,
+               steps=budget.epochs * math.ceil(len(data) / batch_size),
+               callbacks=callbacks_for(model, data, budget, teacher=teacher, on_epoch_end=on_epoch_end,
+                                       desc=desc, progress=progress, loop=run))
+    loop.opt = make_optimizer(param_groups(model, budget), budget, fused=device.type in ("cpu", "cuda"))
+    loop.scaler = grad_scaler(device, dtype)
+    loop("before_fit")  # channels-last weights, the teacher's outputs, the model's own set-up
     try:
-        for run.epoch in range(budget.epochs):
+        for loop.epoch in range(budget.epochs):
             model.train()
-            run("before_epoch")
+            loop("before_epoch")
             try:
-                for run.idx in batches(len(data), batch_size, generator=run.gen, device=device):
-                    run("before_batch")  # a dry run stops here
-                    run.step += 1
-                    xb = run.data.x.index_select(0, run.idx)  # 10x faster than x[idx] for a batch of images
+                for loop.idx in batches(len(data), batch_size, generator=loop.gen, device=device):
+                    loop("before_batch")  # a dry loop stops here
+                    loop.step += 1
+                    xb = loop.data.x.index_select(0, loop.idx)  # 10x faster than x[idx] for a batch of images
                     if augment is not None:
-                        xb = augment(xb, generator=run.gen, epoch=run.epoch, idx=run.idx)
-                    run.xb, run.yb = data.prepare(xb), run.data.y.index_select(0, run.idx)
-                    run("before_pred")  # channels-last
+                        xb = augment(xb, generator=loop.gen, epoch=loop.epoch, idx=loop.idx)
+                    loop.xb, loop.yb = data.prepare(xb), loop.data.y.index_select(0, loop.idx)
+                    loop("before_pred")  # channels-last
                     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                        run.out = model(run.xb)
-                        run("after_pred")  # the teacher's outputs for the batch, into run.teacher_out
-                        run.loss = loss(run.out, run.teacher_out, run.yb)
-                    run.opt.zero_grad(set_to_none=True)
-                    run.scaler.scale(run.loss).backward()
-                    run("after_backward")  # gradient clipping
-                    run.scaler.step(run.opt)
-                    run.scaler.update()
-                    run("after_step")  # schedule, max-norm, Lookahead, the loss's running sum
+                        loop.out = model(loop.xb)
+                        loop("after_pred")  # the teacher's outputs for the batch, into loop.teacher_out
+                        loop.loss = loss(loop.out, loop.teacher_out, loop.yb)
+                    loop.opt.zero_grad(set_to_none=True)
+                    loop.scaler.scale(loop.loss).backward()
+                    loop("after_backward")  # gradient clipping
+                    loop.scaler.step(loop.opt)
+                    loop.scaler.update()
+                    loop("after_step")  # schedule, max-norm, Lookahead, the loss's running sum
             except CancelEpoch:
                 pass
-            run("after_epoch")  # the epoch's loss, progress bar, on_epoch_end
+            loop("after_epoch")  # the epoch's loss, progress bar, on_epoch_end
     except CancelFit:
         pass
-    run("after_fit")  # Lookahead's average into the weights
+    loop("after_fit")  # Lookahead's average into the weights
     model.eval()
-    return {"loss": run.history, "seconds": time.perf_counter() - run.start,
-            "precision": precision_name(device, _precision(budget)), "device": str(device)}
+    return {"loss": loop.history, "seconds": time.perf_counter() - loop.start,
+            "precision": precision_name(device, precision), "device": str(device)}
 
 
 def _checked(budget: Budget, teacher, loss) -> Callable:
@@ -177,7 +174,7 @@ def param_groups(model: nn.Module, budget: Budget):
 
 def callbacks_for(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Module | None = None,
                   on_epoch_end: Callable | None = None, desc: str = "train",
-                  progress: bool | None = None) -> list[Callback]:
+                  progress: bool | None = None, run: Run | None = None) -> list[Callback]:
     """fit's callbacks for this model, budget and teacher, in the order they run at every event:
     channels-last, the teacher's outputs (cached over the transfer set, per mirrored view, or per
     batch), the model's own (``model.fit_callbacks()``), gradient clipping, the schedule, max-norm,
@@ -191,7 +188,8 @@ def callbacks_for(model: nn.Module, data: TensorData, budget: Budget, *, teacher
     if model_conv or (teacher_conv and per_batch):
         cbs.append(ChannelsLast(model=model_conv))
     if whole_set or mirrored:
-        cbs.append(TeacherOutputCache(teacher, _teacher_outputs, mirrored=mirrored, channels_last=teacher_conv))
+        outputs = lambda t, d, dev: teacher_outputs(as_run(run), t, d, dev)  # noqa: E731
+        cbs.append(TeacherOutputCache(teacher, outputs, mirrored=mirrored, channels_last=teacher_conv))
     elif per_batch:
         cbs.append(Teacher(teacher, channels_last=teacher_conv))
     cbs += model.fit_callbacks() if hasattr(model, "fit_callbacks") else []
@@ -211,26 +209,29 @@ def callbacks_for(model: nn.Module, data: TensorData, budget: Budget, *, teacher
     return cbs
 
 
-def trained(name: str, model_cfg: dict, data: TensorData, budget: Budget, *, profile: str, seed: int = 0,
-            teacher: nn.Module | None = None, loss: nn.Module | None = None, checkpoints=None,
+def trained(name: str, model_cfg: dict, data: TensorData, budget: Budget, *, run: Run | None = None,
+            seed: int = 0, teacher: nn.Module | None = None, loss: nn.Module | None = None, checkpoints=None,
             track: TensorData | None = None, device=None, progress: bool | None = None):
     """Build, seed and :func:`fit` a model — or load it from the cache if this exact (model config,
     budget, loss, profile, seed, data, teacher, precision) was trained before.
 
-    ``checkpoints=[E, ...]`` keeps the model after each of those epochs of the one run and returns
-    ``{epoch: model}`` (the early-stopped teachers of a chapter), cached together. ``track``: a data
-    set whose accuracy is measured after every epoch; the curve is cached with the model and comes
-    back as ``model.kd_history`` (a list of accuracies in %, one per epoch).
+    ``run``: the notebook's run (default :func:`kdhelpers.infra.run.current`); its profile keys the
+    cache, its ledger records the model, and it remembers the model's key (a student's key names its
+    teacher's: ``run.key_of(teacher)``), precision and curve. ``checkpoints=[E, ...]`` keeps the
+    model after each of those epochs of the one run and returns ``{epoch: model}`` (the early-stopped
+    teachers of a chapter), cached together. ``track``: a data set whose accuracy is measured after
+    every epoch; the curve is cached with the model: ``run.history_of(model)`` (accuracies in %).
     """
-    if teacher is not None and getattr(teacher, "kd_cache_key", None) is None:
-        raise ValueError("the teacher must come from trained() so the student's cache key can name it")
+    run = as_run(run)
+    if teacher is not None and run.key_of(teacher) is None:
+        raise ValueError("the teacher must come from trained() in this run, so the student's cache key can name it")
     if loss is not None and not (isinstance(loss, nn.Module) and (loss.extra_repr() or type(loss).__name__)):
         raise ValueError("loss must be a kd.losses module (its repr, with its settings, keys the cache)")
-    device = torch.device(device) if device is not None else default_device()
-    precision = _precision(budget)
+    device = torch.device(device) if device is not None else run.device
+    precision = run.precision_for(budget.precision)
     parts = {"model": model_cfg, "budget": budget.parts(), "loss": None if loss is None else repr(loss),
-             "profile": profile, "seed": seed, "data": data.name, "n": len(data),
-             "teacher": getattr(teacher, "kd_cache_key", None),
+             "profile": run.profile, "seed": seed, "data": data.name, "n": len(data),
+             "teacher": run.key_of(teacher) if teacher is not None else None,
              # bf16 and float32 runs of one config are different models
              "computed_in": precision_name(device, precision)}
     if track is not None:
@@ -246,17 +247,15 @@ def trained(name: str, model_cfg: dict, data: TensorData, budget: Budget, *, pro
             if track is not None:
                 # a dry run stops training after 2 batches but still ends every epoch: measure once
                 history.append(history[-1] if dryrun.enabled() and history else
-                               evaluate(m, track, device=device)["accuracy"])
+                               evaluate(m, track, device=device, run=run)["accuracy"])
             if keep is not None:
                 keep(epoch, m)
 
         fit(model, data, budget, teacher=teacher, loss=loss, seed=seed, device=device, desc=name,
-            on_epoch_end=hook if (track is not None or keep is not None) else None, progress=progress)
+            on_epoch_end=hook if (track is not None or keep is not None) else None, progress=progress, run=run)
         if track is not None:
             meta["history"] = history
         return model
 
-    out = load_or_train(name, parts, lambda: build_model(model_cfg), train, meta=meta, checkpoints=checkpoints)
-    for m in (out.values() if isinstance(out, dict) else [out]):
-        m.kd_precision = budget.precision
-    return out
+    return load_or_train(name, parts, lambda: build_model(model_cfg), train, meta=meta, checkpoints=checkpoints,
+                         run=run, precision=budget.precision)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .. import dryrun
+from .run import Run, as_run
 
 CACHE_FORMAT = 1  # bump when training code changes what a config produces
 
@@ -64,22 +65,16 @@ def cache_key(parts: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-# What the current notebook run used, trained now or loaded: key -> {name, seconds, device, ...}.
-# results.setup() clears it and results.record() sums it into the run's cold compute cost.
-LEDGER: dict[str, dict] = {}
-
-
-def reset_ledger() -> None:
-    LEDGER.clear()
-
-
 def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple], load: Callable,
-                  what: str, meta: dict | None = None) -> tuple:
+                  what: str, meta: dict | None = None, run: Run | None = None) -> tuple:
     """The one cache protocol: ``load(payload[field])`` from ``<cache>/<name>-<key>.pt`` if it is
     there and sound; otherwise ``make() -> (result, stored)`` and save ``stored`` atomically, with
     the seconds it took and ``meta`` (device, precision; ``make`` may add to it, e.g. a training
     curve). Returns ``(result, key, hit, meta)``. A corrupt
-    or mismatched file warns and is made again. Every call is entered in :data:`LEDGER`."""
+    or mismatched file warns and is made again. Every call is entered in the run's ledger
+    (``run.ledger``: key -> name, seconds, device, precision), which ``kd.record`` sums into the
+    run's cold compute cost."""
+    ledger = as_run(run).ledger
     key = cache_key(parts)
     path = cache_dir() / f"{name}-{key}.pt"
     if path.exists():
@@ -91,7 +86,7 @@ def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple],
             # the file name is enough for a reader; the folder is this machine's business
             print(f"{name}: loaded from the model cache ({path.name})")
             stored_meta = payload.get("meta") or {}
-            LEDGER.setdefault(key, {"name": name, "hit": True, "seconds": payload.get("seconds"),
+            ledger.setdefault(key, {"name": name, "hit": True, "seconds": payload.get("seconds"),
                                     **{k: v for k, v in stored_meta.items() if k != "history"}})
             return result, key, True, stored_meta
         except Exception as err:
@@ -102,17 +97,18 @@ def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple],
     seconds = round(time.perf_counter() - start, 2)
     atomic_save({"key": key, "parts": json.dumps(parts, sort_keys=True), field: stored,
                  "seconds": seconds, "meta": dict(meta or {})}, path)
-    LEDGER[key] = {"name": name, "hit": False, "seconds": seconds,
+    ledger[key] = {"name": name, "hit": False, "seconds": seconds,
                    **{k: v for k, v in (meta or {}).items() if k != "history"}}
     return result, key, False, dict(meta or {})
 
 
 def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module], train: Callable,
-                  meta: dict | None = None, checkpoints=None):
+                  meta: dict | None = None, checkpoints=None, run: Run | None = None,
+                  precision: str | None = None):
     """Load ``<cache>/<name>-<key>.pt`` into ``build()``; if absent or corrupt, ``train()`` and save it.
 
-    The returned model carries ``kd_cache_key`` (so students can key on their teacher) and
-    ``kd_cache_hit``. With ``checkpoints`` (epochs to keep), ``train(keep)`` gets a callback
+    The run (default: the current one) remembers each returned model's cache key (so students can
+    key on their teacher), whether it was a hit, its stored curve and ``precision``. With ``checkpoints`` (epochs to keep), ``train(keep)`` gets a callback
     ``keep(epoch, model)`` to call after every epoch; the kept weights are stored together in the
     one cache file, and the result is ``{epoch: model}``, each keyed ``<key>-epoch<E>``.
     """
@@ -129,8 +125,8 @@ def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module], train:
             model = train()
             return model, snapshot(model)
 
-        model, key, hit, stored = _load_or_make(name, parts, "state_dict", make, load, "model", meta)
-        model.kd_cache_key, model.kd_cache_hit, model.kd_history = key, hit, stored.get("history")
+        model, key, hit, stored = _load_or_make(name, parts, "state_dict", make, load, "model", meta, run)
+        as_run(run).remember(model, key, hit=hit, history=stored.get("history"), precision=precision)
         return model.eval()
 
     epochs = sorted({int(e) for e in checkpoints})
@@ -149,18 +145,19 @@ def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module], train:
         return {e: load(states[str(e)]) for e in epochs}
 
     models, key, hit, _ = _load_or_make(name, {**parts, "checkpoints": epochs}, "checkpoints", make_all,
-                                        load_all, "checkpoints", meta)
+                                        load_all, "checkpoints", meta, run)
     for e, model in models.items():
-        model.kd_cache_key, model.kd_cache_hit = f"{key}-epoch{e}", hit
+        as_run(run).remember(model, f"{key}-epoch{e}", hit=hit, precision=precision)
         model.eval()
     return models
 
 
-def load_or_compute(name: str, parts: dict, compute: Callable[[], object], meta: dict | None = None):
+def load_or_compute(name: str, parts: dict, compute: Callable[[], object], meta: dict | None = None,
+                    run: Run | None = None):
     """Like :func:`load_or_train` for anything ``torch.save`` can store (tensors, dicts of numbers):
     experiments that train many small models at once cache their results this way."""
     def make():
         value = compute()
         return value, value
 
-    return _load_or_make(name, parts, "value", make, lambda value: value, "result", meta)[0]
+    return _load_or_make(name, parts, "value", make, lambda value: value, "result", meta, run)[0]

@@ -21,6 +21,7 @@ from .. import dryrun
 from ..data import VIEW_AUGMENTATIONS
 from ..device import amp_dtype, default_device, precision_name
 from ..models import build_model
+from .run import Run, as_run, current
 
 # For the full profile, which is meant for a GPU: a sustained rate we assume for one modern
 # data-centre GPU (about 40 % of an A100's 312 bf16 TFLOP/s). Small networks reach far less, so
@@ -114,9 +115,12 @@ class Plan:
     """The trainings a chapter will run; ``show()`` prints FLOPs and a time estimate before any of
     them starts. Models loaded from the cache cost less: the estimate is for a cold run."""
 
-    def __init__(self, profile: str, device=None):
-        self.profile = profile
-        self.device = torch.device(device) if device is not None else default_device()
+    def __init__(self, run: Run | None = None, device=None):
+        """``run``: the notebook's run (its profile, device and default precision), or a
+        ``kd.Run(profile=...)`` to plan another profile."""
+        run = as_run(run)
+        self.profile, self.precision = run.profile, run.precision
+        self.device = torch.device(device) if device is not None else run.device
         self.jobs: list[Job] = []
 
     def add(self, what: str, model, budget, *, samples: int, input_shape, count: int = 1, teacher=None) -> "Plan":
@@ -128,7 +132,7 @@ class Plan:
         if min(samples, count) < 1:
             raise ValueError(f"{what}: samples and count must be ≥ 1")
 
-        precision = "float32" if budget.precision == "float32" else None
+        precision = "float32" if budget.precision == "float32" else self.precision
         # the teacher runs once over the transfer set, once per view (an image and its mirror), or per batch
         views = VIEW_AUGMENTATIONS.get(budget.augment, 1) if budget.cache_teacher else None
         per_batch = views is None or (budget.augment is not None and budget.augment not in VIEW_AUGMENTATIONS)
@@ -174,7 +178,7 @@ class Plan:
     def summary(self) -> str:
         text = (f"{self.profile} profile: {self.flops / 1e12:,.1f} TFLOP of training; about "
                 f"{self.seconds / 60:,.1f} min on this device ({self.device}, "
-                f"{precision_name(self.device)}) if nothing is cached")
+                f"{precision_name(self.device, self.precision)}) if nothing is cached")
         if self.profile == "full":
             text += f"; at least {self.flops / REFERENCE_GPU_FLOPS / 60:,.1f} min on a GPU sustaining " \
                     f"{REFERENCE_GPU_FLOPS / 1e12:.0f} TFLOP/s"
@@ -182,11 +186,6 @@ class Plan:
 
     def show(self):
         """Print the summary line and return the per-job table (a notebook displays it)."""
-        # here, not at the top: results imports profiles, whose "auto" probe imports this module
-        from .results import current_run
-
-        run = current_run()
-        if run is not None:
-            run.plan = self
+        current().plan = self  # the results file's cost section reads it
         print(self.summary())
         return self.table().style.format({"TFLOP": "{:,.2f}", "estimate (min)": "{:,.1f}"})

@@ -16,20 +16,20 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import torch
 from tqdm.auto import tqdm
 
-from . import cache
 from .. import device
+from .run import Run, activate, current
 
 
-def _worker_init(default_precision: str) -> None:
+def _worker_init(run: Run) -> None:
     torch.set_num_threads(1)
-    device.set_default_precision(default_precision)  # the run's (float32 in the smoke profile)
+    activate(run)  # the notebook's run in the worker: its profile and precision (float32 in smoke)
 
 
 def _run(fn, args) -> tuple[dict, float]:
-    cache.reset_ledger()
+    current().ledger.clear()
     start = time.perf_counter()
     fn(*args)
-    return dict(cache.LEDGER), time.perf_counter() - start
+    return dict(current().ledger), time.perf_counter() - start
 
 
 def prefetch(jobs, *, workers: int | None = None, progress: bool | None = None) -> None:
@@ -48,13 +48,13 @@ def prefetch(jobs, *, workers: int | None = None, progress: bool | None = None) 
     names = [getattr(fn, "__name__", str(fn)) for fn, *_ in jobs]
     print(f"training {', '.join(names)} in {workers} processes of one thread each")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(device._default_precision,)) as pool:
+                             initargs=(current(),)) as pool:
         futures = {pool.submit(_run, fn, tuple(args)): name for (fn, *args), name in zip(jobs, names)}
         bar = tqdm(total=len(futures), desc="parallel jobs", disable=not device.show_progress(progress))
         for future in as_completed(futures):
             ledger, seconds = future.result()  # a worker's error is raised here
             for key, entry in ledger.items():
-                cache.LEDGER.setdefault(key, entry)  # trained now, by a worker
+                current().ledger.setdefault(key, entry)  # trained now, by a worker
             print(f"  {futures[future]}: {seconds:.0f} s")
             bar.update()
         bar.close()

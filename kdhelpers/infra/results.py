@@ -8,7 +8,6 @@ import os
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version as _version
 from pathlib import Path
 
@@ -16,10 +15,10 @@ import torch
 import torchvision
 
 from .. import dryrun
-from ..device import default_device, precision_name, seed_everything, set_default_precision
+from ..device import default_device, precision_name, seed_everything
 from ..profiles import auto_profile, resolve_profile
 from . import fingerprint
-from .cache import LEDGER, reset_ledger
+from .run import Run, activate, current
 from .claims import evaluate_all
 from .plotting import set_style
 
@@ -30,47 +29,27 @@ except PackageNotFoundError:  # a plain checkout on sys.path (e.g. the benchmark
     VERSION = "0+unknown"
 
 
-@dataclass
-class Run:
-    """What :func:`setup` resolved for this notebook run."""
-    notebook: str
-    profile: str
-    seed: int
-    device: torch.device
-    dry_run: bool = False
-    started: float = field(default_factory=time.time)
-    plan: object = None  # the chapter's kdhelpers.infra.cost.Plan, once it has shown it
-
-
-_RUN: Run | None = None
-
-
-def current_run() -> Run | None:
-    return _RUN
-
-
 def setup(notebook: str, profile: str = "auto", seed: int = 0) -> Run:
-    """Resolve the profile, pick the device and precision, seed everything, style plots;
-    remembered by :func:`record`. The smoke profile computes in float32 on every machine, so its
-    numbers can be compared with the committed smoke reference whatever the CPU."""
-    global _RUN
+    """Resolve the profile, pick the device and precision, seed everything, style plots; return the
+    run object (:class:`kdhelpers.infra.run.Run`) the chapter hands its helpers, also made the
+    current one, which :func:`record` reads. The smoke profile computes in float32 on every machine,
+    so its numbers can be compared with the committed smoke reference whatever the CPU."""
     why = None
     if isinstance(profile, str) and profile.strip().lower() == "auto":
         # the largest profile whose training fits the time budget on this device (kdhelpers.profiles)
         profile, why = auto_profile(notebook, default_device())
-    _RUN = Run(notebook, resolve_profile(profile), seed, default_device(), dryrun.enabled())
-    set_default_precision("float32" if _RUN.profile == "smoke" else "auto")
-    reset_ledger()
+    profile = resolve_profile(profile)
+    run = activate(Run(notebook, profile, seed, default_device(), dry_run=dryrun.enabled()))
     seed_everything(seed)
     set_style()
-    print(f"{notebook}: profile={_RUN.profile} seed={seed} device={_RUN.device} "
-          f"({precision_name(_RUN.device)}) torch={torch.__version__}")
+    print(f"{notebook}: profile={run.profile} seed={seed} device={run.device} "
+          f"({precision_name(run.device, run.precision)}) torch={torch.__version__}")
     if why is not None:
         print(f"profile 'auto' chose {why}")
-    if _RUN.dry_run:
+    if run.dry_run:
         print("DRY RUN (KD_DRY_RUN=1): every loop stops after 2 batches; the numbers mean nothing "
               "and results go to _build/dry-run/, never to results/")
-    return _RUN
+    return run
 
 
 def project_root() -> Path | None:
@@ -125,7 +104,8 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
     ``metrics`` for this run's profile and glued as ``claim_<id>`` ("holds" / "does not hold" /
     "not checked") and ``claim_<id>_detail`` (the numbers compared).
     """
-    if _RUN is None:
+    run = current()
+    if run.notebook == "session":
         raise RuntimeError("call kdhelpers.setup(...) at the top of the notebook before record()")
 
     clean = {}
@@ -135,30 +115,30 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
         if not math.isfinite(value):
             raise ValueError(f"metric {key!r} is {value}")
         clean[key] = value.item() if hasattr(value, "item") else value
-    stored_claims = evaluate_all(list(claims), clean, _RUN.profile)
+    stored_claims = evaluate_all(list(claims), clean, run.profile)
 
     payload = {
         "notebook": name,
-        "profile": _RUN.profile,
-        "dry_run": _RUN.dry_run,
-        "seeds": list(seeds) if seeds is not None else [_RUN.seed],
-        "device": str(_RUN.device),
+        "profile": run.profile,
+        "dry_run": run.dry_run,
+        "seeds": list(seeds) if seeds is not None else [run.seed],
+        "device": str(run.device),
         # every precision the run's models computed in (a source's float32 protocol beside bf16 ones)
-        "precision": ", ".join(_precisions()) or precision_name(_RUN.device),
+        "precision": ", ".join(_precisions(run)) or precision_name(run.device, run.precision),
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
                      "kdhelpers": VERSION},
         "git_commit": _git("rev-parse", "HEAD") or None,
         # uncommitted changes to the helper package would make the commit above a lie
         "kdhelpers_modified": bool(_git("status", "--porcelain", "--", "kdhelpers")),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "wall_time_s": round(time.time() - _RUN.started, 1),
-        "cost": _cost(time.time() - _RUN.started),
+        "wall_time_s": round(time.time() - run.started, 1),
+        "cost": _cost(run, time.time() - run.started),
         "notes": notes or {},
         "metrics": clean,
         "claims": stored_claims,
-        "fingerprint": fingerprint.of_run(_notebook_file(name), _RUN.profile),
+        "fingerprint": fingerprint.of_run(_notebook_file(name), run.profile),
     }
-    out = results_dir(_RUN.profile) / f"{name}.json"
+    out = results_dir(run.profile) / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
@@ -212,27 +192,27 @@ def _notebook_file(name: str) -> Path | None:
     return None
 
 
-def _precisions() -> list[str]:
-    return sorted({e["precision"] for e in LEDGER.values() if e.get("precision")})
+def _precisions(run: Run) -> list[str]:
+    return sorted({e["precision"] for e in run.ledger.values() if e.get("precision")})
 
 
-def _cost(wall: float) -> dict:
+def _cost(run: Run, wall: float) -> dict:
     """The run's compute: its wall time (warm: models in the cache load in seconds), and its cold
     cost, the wall time plus the recorded training time of every model it loaded from the cache.
     Models are counted once each, by cache key."""
-    loaded = [e for e in LEDGER.values() if e["hit"]]
+    loaded = [e for e in run.ledger.values() if e["hit"]]
     unknown = [e for e in loaded if e.get("seconds") is None]
     loaded_s = sum(e["seconds"] for e in loaded if e.get("seconds") is not None)
-    trained = [e for e in LEDGER.values() if not e["hit"]]
-    plan = _RUN.plan
+    trained = [e for e in run.ledger.values() if not e["hit"]]
+    plan = run.plan
     return {
         "wall_time_s": round(wall, 1),
         "cold_time_s": round(wall + loaded_s, 1),
         "trained_now": len(trained), "trained_now_s": round(sum(e["seconds"] for e in trained), 1),
         "loaded": len(loaded), "loaded_training_s": round(loaded_s, 1),
         "loaded_without_recorded_cost": len(unknown),
-        "devices": sorted({e.get("device", "?") for e in LEDGER.values()}),
-        "precisions": sorted({e.get("precision", "?") for e in LEDGER.values()}),
+        "devices": sorted({e.get("device", "?") for e in run.ledger.values()}),
+        "precisions": sorted({e.get("precision", "?") for e in run.ledger.values()}),
         "estimate_s": None if plan is None else round(plan.seconds, 1),
         "training_flops": None if plan is None else plan.flops,
     }

@@ -124,7 +124,7 @@ class TeacherFeatures(nn.Module):
     byte-identical input batches seen in eval mode without gradients — the fixed, unshuffled
     batches in which ``fit`` precomputes a teacher — so the 12 students of a chapter pay for one
     teacher pass over the transfer set, not one each. It is only a memo of an exact, deterministic
-    computation. Carries the teacher's ``kd_cache_key`` so students trained against it are cached.
+    computation. Students key their cache on it through ``run.alias(wrapper, of=teacher)``.
     """
 
     OUTPUTS = ("tuple", "packed", "logits")
@@ -136,7 +136,6 @@ class TeacherFeatures(nn.Module):
         if output not in self.OUTPUTS:
             raise ValueError(f"output must be one of {self.OUTPUTS}, got {output!r}")
         self.teacher, self.output, self.memo = teacher, output, memo
-        self.kd_cache_key = getattr(teacher, "kd_cache_key", None)
 
     def _packed(self, x):
         logits, fmap = self.teacher.forward_with(x, "map")
