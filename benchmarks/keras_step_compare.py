@@ -382,7 +382,7 @@ def check_steps(Distiller, make_student, make_teacher, nets, sub_k, sub_t, perm,
         copy_keras_to_torch(ks, m)
         loss = None
         if teacher is not None:
-            teacher.kd_precision = "float32"  # the teacher's logits in float32, as Keras computes them
+            kd.current().remember(teacher, None, precision="float32")  # its logits in float32, as Keras computes them
             loss = K.keras_loss()
         kd.fit(m, sub_t, budget, teacher=teacher, loss=loss, seed=seed, progress=False, device="cpu")
         return flat(torch_params(ks, m)), m
@@ -519,7 +519,7 @@ def check_eval(Distiller, nets, keras_student, x_test, y_test, test) -> None:
     ks = keras_student
     m = kd.build_model(K.STUDENT)
     copy_keras_to_torch(ks, m)  # the same weights on both sides
-    m.kd_precision = "float32"  # as kd.trained sets it for the students' float32 budget
+    kd.current().remember(m, None, precision="float32")  # as kd.trained records it for the float32 budget
     k_acc = ks.evaluate(x_test, y_test, verbose=0)[1]
     ours = kd.evaluate(m, test, device="cpu")
     kp = ks.predict(x_test, verbose=0, batch_size=1024).argmax(1)
@@ -535,12 +535,12 @@ def check_eval(Distiller, nets, keras_student, x_test, y_test, test) -> None:
     sa = ks.evaluate(x_test[:n], y_test[:n], verbose=0, return_dict=True)["sparse_categorical_accuracy"]
     row("6 evaluate", f"Distiller.evaluate() vs student.evaluate() ({n} images): what the slides report",
         f"{100 * da:.2f} % vs {100 * sa:.2f} % (the Distiller's metric reads the student's outputs)", da == sa)
-    # the teacher's precision in the chapter's cpu profile: kd_precision "auto" (bf16 on a CPU with AMX/AVX512-BF16)
+    # the teacher's precision in the chapter's cpu profile: "auto" (bf16 on a CPU with AMX/AVX512-BF16)
     t = nets["teacher"][1]
     sub = kd.TensorData(test.x[:64], test.y[:64], "mnist:test|first64")
-    t.kd_precision = "float32"
+    kd.current().remember(t, None, precision="float32")
     f32 = kd.predict_logits(t, sub, device="cpu")
-    t.kd_precision = "auto"
+    kd.current().remember(t, None, precision="auto")
     auto = kd.predict_logits(t, sub, device="cpu")
     dtype = kd.device.amp_dtype("cpu", "auto")
     p32, pa = (torch.softmax(v / K.TEMPERATURE, 1) for v in (f32, auto))

@@ -20,14 +20,14 @@ CANDIDATES = {"dropout 0.3/0.1, 150 epochs": (0.3, 0.1, 150), "dropout 0.5/0.2, 
 
 
 def main() -> None:
-    train, test = kd.mnist.datasets("cpu")
+    train, test = kd.mnist.datasets(kd.Run(profile="cpu"))
     fit_set, val = kd.split(train, 5000, seed=0)
     out = {}
     for name, (drop, inp, epochs) in CANDIDATES.items():
         torch.manual_seed(0)
         model = kd.build_model({"arch": "mlp", "hidden": [1200, 1200], "dropout": drop, "input_dropout": inp})
         start = time.perf_counter()
-        kd.fit(model, fit_set, kd.mnist.teacher_budget("cpu").replace(epochs=epochs), progress=False)
+        kd.fit(model, fit_set, kd.mnist.teacher_budget(kd.Run(profile="cpu")).replace(epochs=epochs), progress=False)
         out[name] = {"validation_errors": kd.evaluate(model, val)["errors"],
                      "test_errors": kd.evaluate(model, test)["errors"], "seconds": round(time.perf_counter() - start)}
         print(f"{name:32} validation errors {out[name]['validation_errors']:4d} (of 5,000)   "

@@ -102,16 +102,16 @@ def fit(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Modul
     callback (:mod:`kdhelpers.callbacks`), called at the events named in the loop, assembled by
     :func:`callbacks_for`. Returns ``{"loss": [mean loss per epoch], "seconds", "precision", "device"}``.
     """
-    loss, run = _checked(budget, teacher, loss), as_run(loop)
+    loss, run = _checked(budget, teacher, loss), as_run(run)
     device = torch.device(device) if device is not None else run.device
     precision = run.precision_for(budget.precision)
     dtype = amp_dtype(device, precision)
     augment = AUGMENTATIONS[budget.augment] if budget.augment else None
     batch_size = dryrun.batch_size(budget.batch_size)
     loop = Loop(model.to(device), data.to(device), budget, device=device, seed=seed, batch_size=batch_size,
-               steps=budget.epochs * math.ceil(len(data) / batch_size),
-               callbacks=callbacks_for(model, data, budget, teacher=teacher, on_epoch_end=on_epoch_end,
-                                       desc=desc, progress=progress, loop=run))
+                steps=budget.epochs * math.ceil(len(data) / batch_size),
+                callbacks=callbacks_for(model, data, budget, teacher=teacher, on_epoch_end=on_epoch_end,
+                                        desc=desc, progress=progress, run=run))
     loop.opt = make_optimizer(param_groups(model, budget), budget, fused=device.type in ("cpu", "cuda"))
     loop.scaler = grad_scaler(device, dtype)
     loop("before_fit")  # channels-last weights, the teacher's outputs, the model's own set-up

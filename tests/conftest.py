@@ -17,3 +17,12 @@ def _isolated_cache(tmp_path_factory):
     os.environ["KD_DRY_RUN"] = "0"
     os.environ.pop("KD_RESULTS_DIR", None)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_run():
+    """Each test starts with a fresh default run: no ledger, models or precision left by another."""
+    from kdhelpers.infra.run import Run, activate
+
+    activate(Run())
+    yield

@@ -198,7 +198,7 @@ def _start(case):
     if teacher_cfg is not None:
         torch.manual_seed(11)
         teacher = kd.build_model(teacher_cfg).eval()
-        teacher.kd_cache_key, teacher.kd_precision = f"test-fit-callbacks|{case}", budget.precision
+        kd.current().remember(teacher, f"test-fit-callbacks|{case}", precision=budget.precision)
     torch.manual_seed(5)
     student = kd.build_model(student_cfg)
     return student, teacher, data, budget, loss
@@ -218,7 +218,7 @@ def _train_both(case, *, track, dry_run=False, monkeypatch=None):
 
         t = None if teacher is None else copy.deepcopy(teacher)
         if t is not None:
-            t.kd_cache_key = teacher.kd_cache_key
+            kd.current().alias(t, of=teacher)
         torch.manual_seed(7)
         if train == "fit":
             history = kd.fit(model, data, budget, teacher=t, loss=loss, seed=3, device="cpu", progress=False,

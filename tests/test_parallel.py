@@ -3,7 +3,8 @@ gives, the chapter then loads them from the cache, and the run's cost counts the
 import pytest
 import torch
 
-from kdhelpers.infra import cache, parallel
+import kdhelpers as kd
+from kdhelpers.infra import parallel
 from kdhelpers.chapters import fake_data_temperature as syn
 
 
@@ -24,15 +25,14 @@ def test_workers_train_what_the_process_would_and_the_run_loads_it(tmp_path, mon
     finally:
         torch.set_num_threads(threads)
     monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "workers"))
-    cache.reset_ledger()
     parallel.prefetch([(syn.train_teachers, cells, seeds, cfg), (syn.train_teachers, [(1.0, 1.0)], seeds, cfg)],
                       workers=2)
-    trained = [e for e in cache.LEDGER.values() if not e["hit"]]
+    trained = [e for e in kd.current().ledger.values() if not e["hit"]]
     assert len(trained) == 2 and all(e["seconds"] > 0 for e in trained)
     loaded = syn.train_teachers(cells, seeds, cfg, device="cpu")  # from the cache the workers filled
     assert len(list((tmp_path / "workers").glob("synthetic-teachers-*.pt"))) == 2
     assert torch.equal(loaded["test_logits"], here["test_logits"])
-    assert len([e for e in cache.LEDGER.values() if not e["hit"]]) == 2  # still counted as trained now
+    assert len([e for e in kd.current().ledger.values() if not e["hit"]]) == 2  # still counted as trained now
 
 
 def test_prefetch_rejects_what_is_not_a_job():

@@ -10,7 +10,6 @@ from kdhelpers import device as D
 @pytest.fixture
 def amp_on(monkeypatch):
     monkeypatch.setenv("KD_AMP", "1")
-    monkeypatch.setattr(D, "_default_precision", "auto")
 
 
 @pytest.mark.parametrize("gpu, capability, expected", [("T4", (7, 5), torch.float16), ("V100", (7, 0), torch.float16),
@@ -34,12 +33,12 @@ def test_cpu_precision_is_bf16_only_with_native_bf16(amp_on, monkeypatch, native
 
 def test_kd_amp_0_and_the_smoke_default_turn_it_off(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
-    monkeypatch.setattr(D, "_default_precision", "auto")
     monkeypatch.setenv("KD_AMP", "0")
     assert D.amp_dtype("cuda") is None and D.amp_dtype("cuda", "float16") is None
     monkeypatch.setenv("KD_AMP", "1")
-    monkeypatch.setattr(D, "_default_precision", "float32")  # kd.setup(..., "smoke")
-    assert D.amp_dtype("cuda") is None
+    smoke = kd.Run(profile="smoke", device="cpu")  # what kd.setup(..., "smoke") makes
+    assert smoke.precision == "float32" and D.amp_dtype("cuda", smoke.precision_for(None)) is None
+    assert D.amp_dtype("cuda", smoke.precision_for("float16")) is torch.float16  # a budget's own wins
 
 
 def test_a_bad_precision_fails_at_once():

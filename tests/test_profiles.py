@@ -49,11 +49,10 @@ def test_smoke_profile_runs_in_float32(monkeypatch):
 
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
     monkeypatch.setenv("KD_AMP", "1")
-    kd.setup("t", "smoke")
-    assert device.amp_dtype("cpu") is None
-    kd.setup("t", "cpu")
-    assert device.amp_dtype("cpu") == torch.bfloat16
-    device.set_default_precision("auto")
+    run = kd.setup("t", "smoke")
+    assert device.amp_dtype("cpu", run.precision_for(None)) is None
+    run = kd.setup("t", "cpu")
+    assert device.amp_dtype("cpu", run.precision_for(None)) == torch.bfloat16
 
 
 def test_kd_progress_0_hides_bars_unless_asked_for(monkeypatch):

@@ -8,6 +8,8 @@ from torch import nn
 import kdhelpers as kd
 from kdhelpers.data import TensorData
 
+SMOKE = kd.Run(profile="smoke", device="cpu")  # the run these tests train in
+
 
 def _toy(n=600, seed=0):
     """Images whose class k lights pixel k: any decent teacher reads the label off the pixels."""
@@ -147,59 +149,59 @@ def test_corrupt_cached_result_is_recomputed_with_a_warning():
 
 def test_cache_hit_for_same_config_and_miss_for_another_seed():
     data = _toy()
-    a = kd.trained("toy", MLP, data, BUDGET, profile="smoke", seed=0, **CPU)
-    b = kd.trained("toy", MLP, data, BUDGET, profile="smoke", seed=0, **CPU)
-    c = kd.trained("toy", MLP, data, BUDGET, profile="smoke", seed=1, **CPU)
-    assert (a.kd_cache_hit, b.kd_cache_hit, c.kd_cache_hit) == (False, True, False)
+    a = kd.trained("toy", MLP, data, BUDGET, run=SMOKE, seed=0, **CPU)
+    b = kd.trained("toy", MLP, data, BUDGET, run=SMOKE, seed=0, **CPU)
+    c = kd.trained("toy", MLP, data, BUDGET, run=SMOKE, seed=1, **CPU)
+    assert (SMOKE.info(a).hit, SMOKE.info(b).hit, SMOKE.info(c).hit) == (False, True, False)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
-    assert a.kd_cache_key != c.kd_cache_key
+    assert SMOKE.key_of(a) != SMOKE.key_of(c)
 
 
 def test_student_cache_key_names_its_teacher():
     data = _toy()
-    t0 = kd.trained("toyteacher", MLP, data, BUDGET, profile="smoke", seed=0, **CPU)
-    t1 = kd.trained("toyteacher", MLP, data, BUDGET, profile="smoke", seed=1, **CPU)
+    t0 = kd.trained("toyteacher", MLP, data, BUDGET, run=SMOKE, seed=0, **CPU)
+    t1 = kd.trained("toyteacher", MLP, data, BUDGET, run=SMOKE, seed=1, **CPU)
     loss = kd.DistillationLoss(4.0, 1.0)
-    s0 = kd.trained("toystudent", MLP, data, BUDGET, profile="smoke", teacher=t0, loss=loss, **CPU)
-    s1 = kd.trained("toystudent", MLP, data, BUDGET, profile="smoke", teacher=t1, loss=loss, **CPU)
-    s2 = kd.trained("toystudent", MLP, data, BUDGET, profile="smoke", teacher=t0,
+    s0 = kd.trained("toystudent", MLP, data, BUDGET, run=SMOKE, teacher=t0, loss=loss, **CPU)
+    s1 = kd.trained("toystudent", MLP, data, BUDGET, run=SMOKE, teacher=t1, loss=loss, **CPU)
+    s2 = kd.trained("toystudent", MLP, data, BUDGET, run=SMOKE, teacher=t0,
                     loss=kd.DistillationLoss(2.0, 1.0), **CPU)
-    assert len({s0.kd_cache_key, s1.kd_cache_key, s2.kd_cache_key}) == 3  # teacher and loss key it
+    assert len({SMOKE.key_of(s0), SMOKE.key_of(s1), SMOKE.key_of(s2)}) == 3  # teacher and loss key it
     with pytest.raises(ValueError, match="teacher must come from trained"):
-        kd.trained("toystudent", MLP, data, BUDGET, profile="smoke", teacher=PixelTeacher(), loss=loss, **CPU)
+        kd.trained("toystudent", MLP, data, BUDGET, run=SMOKE, teacher=PixelTeacher(), loss=loss, **CPU)
 
 
 def test_checkpoints_of_one_run_are_cached_together_and_keyed_per_epoch():
     data = _toy(seed=3)
-    ckpt = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), profile="smoke", checkpoints=[1, 3, 4], **CPU)
-    final = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), profile="smoke", **CPU)
-    assert sorted(ckpt) == [1, 3, 4] and not any(m.kd_cache_hit for m in ckpt.values())
-    assert len({m.kd_cache_key for m in ckpt.values()}) == 3 and ckpt[3].kd_cache_key.endswith("-epoch3")
+    ckpt = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), run=SMOKE, checkpoints=[1, 3, 4], **CPU)
+    final = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), run=SMOKE, **CPU)
+    assert sorted(ckpt) == [1, 3, 4] and not any(SMOKE.info(m).hit for m in ckpt.values())
+    assert len({SMOKE.key_of(m) for m in ckpt.values()}) == 3 and SMOKE.key_of(ckpt[3]).endswith("-epoch3")
     # the last checkpoint is the fully trained run; earlier ones differ from it
     assert all(torch.equal(p, q) for p, q in zip(ckpt[4].state_dict().values(), final.state_dict().values()))
     assert not torch.equal(ckpt[1][1].weight, ckpt[4][1].weight)
-    again = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), profile="smoke", checkpoints=[1, 3, 4], **CPU)
-    assert all(m.kd_cache_hit for m in again.values())
+    again = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), run=SMOKE, checkpoints=[1, 3, 4], **CPU)
+    assert all(SMOKE.info(m).hit for m in again.values())
     assert torch.equal(again[1][1].weight, ckpt[1][1].weight)
-    path = next(kd.cache_dir().glob(f"toyckpt-{ckpt[1].kd_cache_key.split('-')[0]}.pt"))
+    path = next(kd.cache_dir().glob(f"toyckpt-{SMOKE.key_of(ckpt[1]).split('-')[0]}.pt"))
     path.write_bytes(b"broken")
     with pytest.warns(RuntimeWarning, match="corrupt or unreadable"):
-        redone = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), profile="smoke", checkpoints=[1, 3, 4], **CPU)
+        redone = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), run=SMOKE, checkpoints=[1, 3, 4], **CPU)
     assert torch.equal(redone[3][1].weight, ckpt[3][1].weight)
 
 
 def test_corrupt_cache_file_is_retrained_with_a_warning():
     data = _toy(seed=5)
-    first = kd.trained("toycorrupt", MLP, data, BUDGET, profile="smoke", **CPU)
-    path = kd.cache_dir() / f"toycorrupt-{first.kd_cache_key}.pt"
+    first = kd.trained("toycorrupt", MLP, data, BUDGET, run=SMOKE, **CPU)
+    path = kd.cache_dir() / f"toycorrupt-{SMOKE.key_of(first)}.pt"
     path.write_bytes(path.read_bytes()[:100])          # a truncated write
     with pytest.warns(RuntimeWarning, match="corrupt or unreadable"):
-        again = kd.trained("toycorrupt", MLP, data, BUDGET, profile="smoke", **CPU)
-    assert again.kd_cache_hit is False
+        again = kd.trained("toycorrupt", MLP, data, BUDGET, run=SMOKE, **CPU)
+    assert SMOKE.info(again).hit is False
     assert all(torch.equal(p, q) for p, q in zip(first.state_dict().values(), again.state_dict().values()))
     with warnings.catch_warnings():
         warnings.simplefilter("error")                 # and the rewritten file loads cleanly
-        assert kd.trained("toycorrupt", MLP, data, BUDGET, profile="smoke", **CPU).kd_cache_hit
+        assert SMOKE.info(kd.trained("toycorrupt", MLP, data, BUDGET, run=SMOKE, **CPU)).hit
 
 
 def test_record_writes_provenance_atomically(tmp_path, monkeypatch):
@@ -219,19 +221,16 @@ def test_record_writes_provenance_atomically(tmp_path, monkeypatch):
 
 
 def test_the_cache_keeps_each_models_training_time_and_device_and_the_run_ledger_counts_it():
-    from kdhelpers.infra import cache
-
-    cache.reset_ledger()
-    data = _toy(seed=7)
-    first = kd.trained("ledger-test", MLP, data, BUDGET, profile="cpu", seed=7, **CPU)
-    [entry] = cache.LEDGER.values()
+    data, run = _toy(seed=7), kd.Run(profile="cpu", device="cpu")
+    first = kd.trained("ledger-test", MLP, data, BUDGET, run=run, seed=7, **CPU)
+    [entry] = run.ledger.values()
     assert entry["hit"] is False and entry["seconds"] > 0 and entry["device"] == "cpu"
     assert entry["precision"] == "float32"
-    cache.reset_ledger()
-    again = kd.trained("ledger-test", MLP, data, BUDGET, profile="cpu", seed=7, **CPU)
-    [hit] = cache.LEDGER.values()
+    fresh = kd.Run(profile="cpu", device="cpu")  # a new run: a ledger of its own
+    again = kd.trained("ledger-test", MLP, data, BUDGET, run=fresh, seed=7, **CPU)
+    [hit] = fresh.ledger.values()
     assert hit["hit"] is True and hit["seconds"] == entry["seconds"]  # the recorded cost comes back
-    assert again.kd_cache_key == first.kd_cache_key
+    assert fresh.key_of(again) == run.key_of(first)
 
 
 def test_dry_run_stops_each_loop_after_two_small_batches_and_keeps_shapes(monkeypatch):
