@@ -6,7 +6,6 @@ import json
 import math
 import os
 import subprocess
-import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version as _version
 from pathlib import Path
@@ -18,6 +17,7 @@ from .. import dryrun
 from ..device import default_device, precision_name, seed_everything
 from ..profiles import auto_profile, resolve_profile
 from . import fingerprint
+from .cache import atomic_write_text
 from .run import Run, activate, current
 from .claims import evaluate_all
 from .plotting import set_style
@@ -139,12 +139,7 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
         "fingerprint": fingerprint.of_run(_notebook_file(name), run.profile),
     }
     out = results_dir(run.profile) / f"{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, out)
+    atomic_write_text(out, json.dumps(payload, indent=2) + "\n")
     for key, value in glue_values(payload).items():
         glue(key, value)
     shown = out.relative_to(project_root()) if project_root() and out.is_relative_to(project_root()) else out.name
