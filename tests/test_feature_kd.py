@@ -141,9 +141,9 @@ def test_student_variant_checks():
     with pytest.raises(ValueError, match="variant"):
         fk.loss("attention")
     with pytest.raises(ValueError, match="lightnn"):
-        fk.student("resnet", "smoke", transfer=data)
+        fk.student("resnet", kd.Run(profile="smoke"), transfer=data)
     with pytest.raises(ValueError, match="together"):
-        fk.student("lightnn", "smoke", transfer=data, loss=fk.loss("cosine"))  # needs a teacher
+        fk.student("lightnn", kd.Run(profile="smoke"), transfer=data, loss=fk.loss("cosine"))  # needs a teacher
     assert fk.loss("ce") is None and fk.loss("kd").alpha == 0.25 and fk.loss("kd").temperature == 2.0
     assert fk.loss("cosine").student_features == "flat" and fk.loss("regressor").student_features == "regressor"
 

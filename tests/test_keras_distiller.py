@@ -88,7 +88,7 @@ def test_the_modules_alpha_is_the_books_and_its_repr_says_which_is_keras():
 
 def test_training_with_the_keras_loss_takes_the_books_alpha_09_steps():
     data = kd.subset(kd.load_mnist(True), 64, seed=0)
-    budget = K.student_budget("cpu").replace(epochs=1)  # 2 Adam steps at batch 32
+    budget = K.student_budget(kd.Run(profile="cpu")).replace(epochs=1)  # 2 Adam steps at batch 32
     kd.seed_everything(0)
     teacher = kd.build_model(K.STUDENT)
     kd.seed_everything(1)
@@ -137,7 +137,7 @@ def test_the_networks_train_with_keras_adam_epsilon_placement():
     # of the update away from Keras's after a few steps (benchmarks/keras_step_compare.py: 6.6 % after 5
     # distillation steps); now kd.fit steps as Keras does, to float32 rounding
     data = kd.subset(kd.load_mnist(True), 96, seed=0)
-    budget = K.student_budget("cpu").replace(epochs=1)  # 3 Adam steps at batch 32
+    budget = K.student_budget(kd.Run(profile="cpu")).replace(epochs=1)  # 3 Adam steps at batch 32
     kd.seed_everything(0)
     start = kd.build_model(K.STUDENT)
     w0 = torch.cat([p.detach().flatten() for p in start.parameters()])
@@ -163,10 +163,11 @@ def test_cotrained_student_trains_the_teacher_as_the_keras_distiller_does():
     # the published Keras 3 Distiller steps its teacher too (compute_loss calls it inside the gradient and
     # Distiller.trainable_weights hold its weights): one Keras Adam over both networks, on the one loss
     data = kd.subset(kd.load_mnist(True), 64, seed=0)
-    budget = K.student_budget("cpu").replace(epochs=1)  # 2 steps at batch 32
-    teacher = kd.trained("keras-teacher", K.TEACHER, data, budget, profile="smoke", seed=0)
+    run = kd.Run(profile="smoke")
+    budget = K.student_budget(kd.Run(profile="cpu")).replace(epochs=1)  # 2 steps at batch 32
+    teacher = kd.trained("keras-teacher", K.TEACHER, data, budget, run=run, seed=0)
     w_teacher = _flat(teacher)
-    student, after = K.cotrained_student("smoke", 1, teacher=teacher, loss=K.keras_loss(), transfer=data, budget=budget)
+    student, after = K.cotrained_student(run, 1, teacher=teacher, loss=K.keras_loss(), transfer=data, budget=budget)
     assert torch.equal(_flat(teacher), w_teacher)  # the teacher given is copied, not changed
     kd.seed_everything(1)  # Keras's train step by hand, from the same initialisation and on the same batches
     s, t = kd.build_model(K.STUDENT), kd.build_model(K.TEACHER)
@@ -178,7 +179,7 @@ def test_cotrained_student_trains_the_teacher_as_the_keras_distiller_does():
     assert (_flat(student) - ref_s).norm() < 1e-3 * (ref_s - _flat(K.untrained_student(1))).norm()  # measured: 3e-6
     assert (_flat(after) - ref_t).norm() < 1e-3 * (ref_t - w_teacher).norm()  # measured: 1.3e-6
     assert (_flat(after) - w_teacher).abs().max() > 0.5 * budget.lr  # Adam moved the teacher's weights ~lr a step
-    frozen = K.student("smoke", 1, teacher=teacher, loss=K.keras_loss(), transfer=data, budget=budget)
+    frozen = K.student(run, 1, teacher=teacher, loss=K.keras_loss(), transfer=data, budget=budget)
     # the chapter's student (teacher frozen, as Keras 2's example) is elsewhere after 2 steps: measured 0.67
     assert (_flat(frozen) - ref_s).norm() > 0.05 * (ref_s - _flat(K.untrained_student(1))).norm()
 
@@ -206,15 +207,16 @@ def test_keras_adam_hook_touches_only_marked_groups():
 
 
 def test_chapter_budgets_networks_and_losses_as_published():
-    for p in ("smoke", "cpu", "full"):
-        for b in (K.teacher_budget(p), K.student_budget(p)):
+    smoke, cpu, full = (kd.Run(profile=p) for p in ("smoke", "cpu", "full"))
+    for run in (smoke, cpu, full):
+        for b in (K.teacher_budget(run), K.student_budget(run)):
             assert (b.optimizer, b.lr, b.eps, b.batch_size, b.schedule) == ("adam", 1e-3, 1e-7, 32, "constant")
             assert b.augment is None and b.weight_decay == 0
-        assert K.student_budget(p).precision == "float32"
-    assert (K.teacher_budget("full").epochs, K.student_budget("full").epochs) == (5, 3)
-    assert (K.teacher_budget("cpu").epochs, K.student_budget("cpu").epochs) == (5, 3)
-    assert K.teacher_budget("full").precision == "float32"
-    assert len(K.seeds("smoke")) == 2 and len(K.seeds("cpu")) >= 3 and len(K.seeds("full")) == 5
+        assert K.student_budget(run).precision == "float32"
+    assert (K.teacher_budget(full).epochs, K.student_budget(full).epochs) == (5, 3)
+    assert (K.teacher_budget(cpu).epochs, K.student_budget(cpu).epochs) == (5, 3)
+    assert K.teacher_budget(full).precision == "float32"
+    assert len(K.seeds(smoke)) == 2 and len(K.seeds(cpu)) >= 3 and len(K.seeds(full)) == 5
     assert kd.count_params(kd.build_model(K.TEACHER)) == 1_433_610
     assert kd.count_params(kd.build_model(K.STUDENT)) == 20_490
     # Keras's Adam, under an arch name of its own that keys the cache
@@ -227,9 +229,9 @@ def test_chapter_budgets_networks_and_losses_as_published():
 
 def test_card_explains_every_deviation_in_every_profile():
     for p in ("smoke", "cpu", "full"):
-        table = K.card(p).table()  # Card refuses to build while a deviation has no reason
+        table = K.card(kd.Run(profile=p)).table()  # Card refuses to build while a deviation has no reason
         assert "batch_size = 64" in table.loc["batch"].iloc[1]
-    full = K.card("full")
+    full = K.card(kd.Run(profile="full"))
     assert "teacher training" not in {row for _, row, _ in full.differences}  # full: float32 as published
 
 

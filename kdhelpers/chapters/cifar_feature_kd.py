@@ -18,13 +18,12 @@ from torch import nn
 from .. import dryrun
 from ..budget import Budget
 from ..data import TensorData, batches, load_cifar10, subset
-from ..device import amp_dtype, default_device
+from ..device import amp_dtype
 from ..losses import CosineHiddenLoss, DistillationLoss, FeatureMapMSELoss
 from ..models import DeepNN, LightNN, TeacherFeatures
 from ..models.tutorial import _channels_last
-from .. import profiles
-from ..profiles import pick, resolve_profile
 from ..train import trained
+from ..infra.run import Run, as_run
 from ..infra import claims as C
 from ..infra.protocol import Card, describe
 
@@ -38,48 +37,50 @@ SMOKE_TRAIN, SMOKE_TEST = 256, 500
 CPU_TRAIN, CPU_EPOCHS = 50_000, 10
 
 
-def datasets(profile: str) -> tuple[TensorData, TensorData]:
+def datasets(run: Run) -> tuple[TensorData, TensorData]:
     """CIFAR-10 (train, test) with the tutorial's normalisation (ImageNet mean/std).
 
     smoke: 256 training and 500 test images; cpu: ``CPU_TRAIN`` random training images (all of
     them by default), full test set; full: everything (the tutorial)."""
     train, test = load_cifar10(True), load_cifar10(False)
-    n_train = pick(profile, smoke=SMOKE_TRAIN, cpu=CPU_TRAIN, full=len(train))
+    n_train = run.pick(smoke=SMOKE_TRAIN, cpu=CPU_TRAIN, full=len(train))
     train = subset(train, n_train, seed=0)
-    if resolve_profile(profile) == "smoke":
+    if run.profile == "smoke":
         test = subset(test, SMOKE_TEST, seed=0)
     norm = dict(mean=TUTORIAL_MEAN, std=TUTORIAL_STD)
     return (replace(train, name=f"{train.name}|imagenet-norm", **norm),
             replace(test, name=f"{test.name}|imagenet-norm", **norm))
 
 
-def budget(profile: str) -> Budget:
+def budget(run: Run) -> Budget:
     """The tutorial's optimiser: Adam 1e-3, batch 128, constant rate, no augmentation; 10 epochs
     in ``full`` (the tutorial's), ``CPU_EPOCHS`` in ``cpu``, 1 in ``smoke``."""
-    return Budget(epochs=pick(profile, smoke=1, cpu=CPU_EPOCHS, full=10), batch_size=128, lr=1e-3,
+    return Budget(epochs=run.pick(smoke=1, cpu=CPU_EPOCHS, full=10), batch_size=128, lr=1e-3,
                   optimizer="adam", schedule="constant")
 
 
-def seeds(profile: str, first: int = 0) -> list[int]:
+def seeds(run: Run, first: int = 0) -> list[int]:
     """2 seeds (smoke), 3 (cpu), 5 (full, the tutorial's)."""
-    return profiles.seeds(profile, first, full=5)
+    return run.seeds(first, full=5)
 
 
-def teacher(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
+def teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None,
             budget: Budget | None = None) -> DeepNN:
     """The DeepNN teacher (``arch="deepnn"``) trained with cross-entropy (cached after the first run)."""
     if arch != "deepnn":
         raise ValueError(f"the tutorial's teacher is 'deepnn', got {arch!r}")
-    transfer = datasets(profile)[0] if transfer is None else transfer
-    return trained("tutorial-deepnn", {"arch": "tutorial_deepnn"}, transfer, budget or _default_budget(profile),
-                   profile=resolve_profile(profile), seed=seed)
+    transfer = datasets(run)[0] if transfer is None else transfer
+    return trained("tutorial-deepnn", {"arch": "tutorial_deepnn"}, transfer, budget or _default_budget(run),
+                   run=run, seed=seed)
 
 
 @torch.no_grad()
-def hidden(model: nn.Module, data: TensorData, batch_size: int = 1024) -> torch.Tensor:
-    """A DeepNN's or LightNN's flattened conv features over ``data`` (eval mode, float32)."""
-    device = default_device()
-    dtype = amp_dtype(device, getattr(model, "kd_precision", None))
+def hidden(model: nn.Module, data: TensorData, batch_size: int = 1024, *, run: Run | None = None) -> torch.Tensor:
+    """A DeepNN's or LightNN's flattened conv features over ``data`` (eval mode, float32), computed in
+    the precision ``run`` (default: the current one) trained the model in."""
+    run = as_run(run)
+    device = run.device
+    dtype = amp_dtype(device, run.precision_for(run.precision_of(model)))
     model = model.to(device).eval()
     out = []
     for idx in batches(dryrun.eval_rows(len(data)), batch_size, shuffle=False):
@@ -109,7 +110,7 @@ def loss(variant: str):
             "cosine": CosineHiddenLoss(alpha=0.25), "regressor": FeatureMapMSELoss(alpha=0.25)}[variant]
 
 
-def student(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None, teacher=None,
+def student(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher=None,
             loss=None, budget: Budget | None = None) -> LightNN:
     """A LightNN (``arch="lightnn"``) trained with ``loss`` (None: labels only). A loss on hidden
     representations makes the student return its features too (``loss.student_features``); the
@@ -119,31 +120,30 @@ def student(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | No
         raise ValueError(f"the tutorial's student is 'lightnn', got {arch!r}")
     if (teacher is None) != (loss is None):
         raise ValueError("give a teacher and a loss together (or neither, for cross-entropy on the labels)")
-    transfer = datasets(profile)[0] if transfer is None else transfer
-    b = budget or _default_budget(profile)
+    transfer = datasets(run)[0] if transfer is None else transfer
+    b = budget or _default_budget(run)
     cfg = {"arch": "tutorial_lightnn"}
     features = getattr(loss, "student_features", None)
     if teacher is not None:
-        memo = _MEMOS.setdefault(teacher.kd_cache_key, {}) if b.cache_teacher else None
+        # one memo per teacher in the run (see TeacherFeatures), shared by its students
+        memo = run.teacher_outputs.setdefault(("TeacherFeatures", run.key_of(teacher)), {}) if b.cache_teacher else None
         output = "logits" if features is None else ("packed" if b.cache_teacher else "tuple")
-        teacher = TeacherFeatures(teacher, output, memo)
+        teacher = run.alias(TeacherFeatures(teacher, output, memo), of=teacher)
         if features is not None:
             cfg["hidden"] = features
     kind = "ce" if loss is None else {"flat": "cosine", "regressor": "regressor"}.get(features, "kd")
-    return trained(f"tutorial-lightnn-{kind}", cfg, transfer, b, profile=resolve_profile(profile), seed=seed,
-                   teacher=teacher, loss=loss)
+    return trained(f"tutorial-lightnn-{kind}", cfg, transfer, b, run=run, seed=seed, teacher=teacher, loss=loss)
 
 
 _default_budget = budget  # the parameters above are called budget too
-_MEMOS: dict = {}  # teacher cache key → TeacherFeatures memo (see there)
 
 
 TUTORIAL = "the PyTorch tutorial (Chariton 2023)"
 
 
-def card(profile: str):
+def card(run: Run):
     """The tutorial's protocol beside this chapter's: the same networks, optimiser, budget and losses."""
-    p = resolve_profile(profile)
+    p = run.profile
     losses = "; ".join(f"{v}: {loss(v).formula}" for v in VARIANTS[1:])
     common = dict(teacher={"arch": "tutorial_deepnn"}, student={"arch": "tutorial_lightnn"}, loss=losses,
                   temperature="2 (soft targets)", weights="α = 0.25 on the distillation term, 0.75 on the labels")
@@ -152,12 +152,12 @@ def card(profile: str):
                                        precision="float32"),
                          teacher_training="Adam 1e-3, batch 128, constant, 10 epochs, cross-entropy",
                          seeds="one run of each", selection="none (fixed settings)", **common)
-    b = budget(p)
-    n_train = pick(p, smoke=SMOKE_TRAIN, cpu=CPU_TRAIN, full=50_000)
+    b = budget(run)
+    n_train = run.pick(smoke=SMOKE_TRAIN, cpu=CPU_TRAIN, full=50_000)
     ours = describe(data=f"CIFAR-10 (the JPEG copy when offline), {n_train:,} training / "
-                         f"{pick(p, smoke=SMOKE_TEST, cpu=10_000, full=10_000):,} test images, ImageNet mean/std",
+                         f"{run.pick(smoke=SMOKE_TEST, cpu=10_000, full=10_000):,} test images, ImageNet mean/std",
                     budget=b, teacher_training=f"Adam 1e-3, batch 128, constant, {b.epochs} epochs, cross-entropy",
-                    seeds=f"{len(seeds(p))} seeds for the students (one teacher)", selection="none (fixed settings)",
+                    seeds=f"{len(seeds(run))} seeds for the students (one teacher)", selection="none (fixed settings)",
                     **common)
     return Card({f"{TUTORIAL}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
         "data": "offline, the JPEG copy is what we have; the smoke profile uses a few hundred images",

@@ -19,9 +19,8 @@ from ..budget import Budget
 from ..data import TensorData, split
 from ..losses import DistillationLoss
 from ..mnist import datasets
-from .. import profiles
-from ..profiles import pick, resolve_profile
 from ..train import trained
+from ..infra.run import Run
 from ..infra import claims as C
 from ..infra.protocol import Card, budget_line, describe
 
@@ -31,72 +30,72 @@ STUDENT = {"arch": "keras_mlp", "hidden": [784, 784]}
 T, ALPHA = 4.0, 0.5
 
 
-def epochs(profile: str) -> list[int]:
+def epochs(run: Run) -> list[int]:
     """The teacher epochs a student learns from. ``full``: every epoch of 1 … 12, as the report. ``cpu``:
     1, 2, 3, 4, 6, 8, 12: dense up to the report's chosen epoch 4, sparser after, always the last;
     13 students per seed do not fit the chapter's 30 minutes on 2 CPU cores, 8 do."""
-    return pick(profile, smoke=[1, 2], cpu=[1, 2, 3, 4, 6, 8, 12], full=list(range(1, 13)))
+    return run.pick(smoke=[1, 2], cpu=[1, 2, 3, 4, 6, 8, 12], full=list(range(1, 13)))
 
 
-def seeds(profile: str, first: int = 0) -> list[int]:
+def seeds(run: Run, first: int = 0) -> list[int]:
     """2 seeds (smoke), 5 (cpu), 10 (full)."""
-    return profiles.seeds(profile, first, cpu=5, full=10)
+    return run.seeds(first, cpu=5, full=10)
 
 
-def budget(profile: str, n_epochs: int | None = None) -> Budget:
+def budget(run: Run, n_epochs: int | None = None) -> Budget:
     """The report's Adam 1e-3 (Keras ε 1e-7), batch 256, a constant rate; bf16 where fast."""
-    return Budget.keras_adam(n_epochs or pick(profile, smoke=1, cpu=12, full=12), 256)
+    return Budget.keras_adam(n_epochs or run.pick(smoke=1, cpu=12, full=12), 256)
 
 
-def data(profile: str) -> tuple[TensorData, TensorData, TensorData]:
+def data(run: Run) -> tuple[TensorData, TensorData, TensorData]:
     """(fit, validation, test): 5,000 training images held out to pick the teacher epoch."""
-    train, test = datasets(profile)
-    fit_set, val = split(train, pick(profile, smoke=300, cpu=5000, full=5000), seed=0)
+    train, test = datasets(run)
+    fit_set, val = split(train, run.pick(smoke=300, cpu=5000, full=5000), seed=0)
     return fit_set, val, test
 
 
-def teachers(profile: str, seed: int, transfer: TensorData) -> dict[int, nn.Module]:
+def teachers(run: Run, seed: int, transfer: TensorData) -> dict[int, nn.Module]:
     """One teacher run of ``max(epochs)`` epochs at a constant rate, kept after each of
     :func:`epochs` (one run, as the report's: its teachers trained afresh for E epochs are exactly
     these checkpoints)."""
-    es = epochs(profile)
-    return trained("toronto-cnn-epochs", TEACHER, transfer, budget(profile, es[-1]), profile=resolve_profile(profile),
-                   seed=seed, checkpoints=es)
+    es = epochs(run)
+    return trained("toronto-cnn-epochs", TEACHER, transfer, budget(run, es[-1]), run=run, seed=seed, checkpoints=es)
 
 
-def student(profile: str, seed: int, transfer: TensorData, teacher: nn.Module | None = None) -> nn.Module:
+def student(run: Run, seed: int, transfer: TensorData, teacher: nn.Module | None = None) -> nn.Module:
     """The 784-784 student: hard labels, or T = 4, α = 0.5 from ``teacher``, 12 epochs."""
-    return trained("toronto-student784", STUDENT, transfer, budget(profile), profile=resolve_profile(profile),
+    return trained("toronto-student784", STUDENT, transfer, budget(run), run=run,
                    seed=seed, teacher=teacher, loss=None if teacher is None else DistillationLoss(T, ALPHA))
 
 
-def prefetch_teachers(profile: str, seed: int) -> None:
+def prefetch_teachers(run: Run, seed: int) -> None:
     """Train (into the model cache) the teacher run of ``seed``: for :func:`kdhelpers.infra.parallel.prefetch`."""
-    teachers(profile, seed, data(profile)[0])
+    teachers(run, seed, data(run)[0])
 
 
-def prefetch_students(profile: str, pairs, teacher_seed: int) -> None:
+def prefetch_students(run: Run, pairs, teacher_seed: int) -> None:
     """Train (into the model cache) the students of ``pairs`` ``(student seed, teacher epoch)``, an
     epoch of None for the hard-label student, from the kept teachers of run ``teacher_seed``."""
-    fit_set = data(profile)[0]
-    kept = teachers(profile, teacher_seed, fit_set) if any(e is not None for _, e in pairs) else {}
+    fit_set = data(run)[0]
+    kept = teachers(run, teacher_seed, fit_set) if any(e is not None for _, e in pairs) else {}
     for s, e in pairs:
-        student(profile, s, fit_set, None if e is None else kept[e])
+        student(run, s, fit_set, None if e is None else kept[e])
 
 
-def card(profile: str):
-    p = resolve_profile(profile)
-    common = dict(student=STUDENT, loss=DistillationLoss(T, ALPHA), budget=budget("full"))
+def card(run: Run):
+    p = run.profile
+    common = dict(student=STUDENT, loss=DistillationLoss(T, ALPHA), budget=budget(Run(profile="full")))
     published = describe(data="MNIST: 60,000 training, 10,000 test images", teacher=TEACHER | {"softmax_output": True},
                          teacher_training="trained afresh for each of 1 … 12 epochs, Adam 1e-3, batch 256",
                          seeds="one run per teacher epoch", selection="teacher epoch picked on the test set (epoch 4)",
                          **common)
     ours = describe(data=f"MNIST: 55,000 training, 5,000 validation, 10,000 test images" if p != "smoke" else
                     "MNIST, 1,700 / 300 / 2,000 images", teacher=TEACHER,
-                    teacher_training=f"one run, kept after epochs {', '.join(map(str, epochs(p)))} (the same "
-                                     "networks at a constant rate), " + budget_line(budget(p, epochs(p)[-1])),
-                    seeds=f"one teacher run; {len(seeds(p))} student seeds per teacher epoch",
-                    selection="teacher epoch picked on the students' mean validation accuracy", **{**common, "budget": budget(p)})
+                    teacher_training=f"one run, kept after epochs {', '.join(map(str, epochs(run)))} (the same "
+                                     "networks at a constant rate), " + budget_line(budget(run, epochs(run)[-1])),
+                    seeds=f"one teacher run; {len(seeds(run))} student seeds per teacher epoch",
+                    selection="teacher epoch picked on the students' mean validation accuracy",
+                    **{**common, "budget": budget(run)})
     return Card({f"{TORONTO}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
         "data": "5,000 training images held out to choose the teacher epoch",
         "teacher": "its softmax output fed to losses as logits (a defect, see sources_unsw_toronto): logits here",

@@ -28,13 +28,13 @@ import torch
 
 from ..batched import accuracy, ensemble_logits, train_ensemble
 from ..budget import Budget
-from ..device import default_device, precision_name
+from ..device import precision_name
 from ..losses import check_alpha, check_temperature
 from ..models import EnsembleMLP
-from ..profiles import pick, resolve_profile
 from ..infra import claims as C
 from ..infra.cache import load_or_compute
 from ..infra.cost import Plan
+from ..infra.run import Run, current
 from ..infra.protocol import Card, describe
 from ..infra.stats import paired_interval
 
@@ -206,8 +206,10 @@ def _stack(splits, part):
 
 
 def _cached(name, parts, compute, device, budget: Budget):
-    device = torch.device(device) if device is not None else default_device()
-    precision = precision_name(device, budget.precision)  # the budget's: float32 for the tutorial
+    # the current run's (a worker of kd.parallel.prefetch runs the notebook's), as train_ensemble reads it
+    run = current()
+    device = torch.device(device) if device is not None else run.device
+    precision = precision_name(device, run.precision_for(budget.precision))  # float32 for the tutorial
     return load_or_compute(name, {**parts, "computed_in": precision}, compute,
                            meta={"device": str(device), "precision": precision})
 
@@ -424,22 +426,22 @@ def _keras_adam(epochs: int, precision: str = "float32") -> Budget:
     return Budget.keras_adam(epochs, 100, precision=precision)
 
 
-def tutorial_study(profile: str) -> StudyConfig:
+def tutorial_study(run: Run) -> StudyConfig:
     """The tutorial's protocol: 50,000 samples, an 80/20 split, a 3 × 100 teacher with dropout 0.2,
     Adam 1e-3 at batch 100 for 50 epochs, soft targets alone without T², Keras's initialisation,
     a fresh data draw per seed; validation = half of the test split (the tutorial chose on test)."""
-    n, epochs = pick(profile, smoke=(2_000, 2), cpu=(50_000, 50), full=(50_000, 50))
+    n, epochs = run.pick(smoke=(2_000, 2), cpu=(50_000, 50), full=(50_000, 50))
     return StudyConfig(n_samples=n, teacher_hidden=(100, 100, 100), teacher_dropout=0.2,
                        teacher=_keras_adam(epochs), student=_keras_adam(epochs), alpha=1.0, t2_scale=False,
                        val_fraction=0.0, data_seed="per_seed", init="glorot")
 
 
-def width_study(profile: str) -> StudyConfig:
+def width_study(run: Run) -> StudyConfig:
     """The width study: the tutorial's optimiser, loss and data, a 3 × 400 teacher (wider than
     every student); the cpu profile trains 20 epochs in bf16 (a 300-unit student costs 9 times a
     50-unit one), the full profile 50 in float32."""
-    n, epochs, precision = pick(profile, smoke=(2_000, 2, "auto"), cpu=(50_000, 20, "auto"),
-                                full=(50_000, 50, "float32"))
+    n, epochs, precision = run.pick(smoke=(2_000, 2, "auto"), cpu=(50_000, 20, "auto"),
+                                    full=(50_000, 50, "float32"))
     return StudyConfig(n_samples=n, teacher_hidden=(400, 400, 400), teacher_dropout=0.2,
                        teacher=_keras_adam(epochs, precision), student=_keras_adam(epochs, precision), alpha=1.0,
                        t2_scale=False, val_fraction=0.0, data_seed="per_seed", init="glorot")
@@ -451,10 +453,10 @@ def _mlp_flops(widths, n_in: int = 100, n_out: int = 10) -> float:
     return 2.0 * sum(a * b for a, b in zip(dims[:-1], dims[1:]))
 
 
-def plan(profile: str, tutorial: StudyConfig, width: StudyConfig, *, n_cells: int, n_seeds: int, temperatures):
+def plan(run: Run, tutorial: StudyConfig, width: StudyConfig, *, n_cells: int, n_seeds: int, temperatures):
     """The chapter's training FLOPs and a time estimate: each ensemble priced by a probe of a plain
     MLP of the same shape at the ensemble's whole batch (the members' batches side by side)."""
-    p = Plan(profile)
+    p = Plan(run)
     n_fit = int(tutorial.n_samples * 0.8)
     K = 1 + len(temperatures)
     jobs = [("tutorial teachers 3 × 100", tutorial.teacher, list(tutorial.teacher_hidden), n_cells * n_seeds),
@@ -493,9 +495,9 @@ def width_table(metrics: dict, widths) -> "pd.DataFrame":
                          for w in widths}).T.rename_axis("units per layer")
 
 
-def tutorial_card(profile: str):
-    p = resolve_profile(profile)
-    cfg = tutorial_study(p)
+def tutorial_card(run: Run):
+    p = run.profile
+    cfg = tutorial_study(run)
     data = ("make_classification: 50,000 samples, 100 features (round(p·100) informative, the rest redundant), "
             "10 classes, 1 cluster per class; 80/20 split; standardised with the training statistics")
     common = dict(teacher="3 × 100 ReLU, dropout 0.2 (Keras initialisation)", student="2 × 50 ReLU",

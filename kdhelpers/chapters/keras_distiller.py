@@ -9,8 +9,8 @@ epochs distilled at T = 10 with Keras's ``alpha = 0.1``, which weights the *hard
 this book. The upstream example also trains a scratch student for 3 epochs. Teacher run ``s`` teaches
 the students of seed ``s``::
 
-    teacher = K.teacher(profile, seed)
-    student = K.student(profile, seed, teacher=teacher, loss=K.book_loss())
+    teacher = K.teacher(run, seed)
+    student = K.student(run, seed, teacher=teacher, loss=K.book_loss())
 """
 from __future__ import annotations
 
@@ -23,16 +23,16 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from ..budget import Budget
 from ..data import TensorData
-from ..device import default_device, precision_name, seed_everything
+from ..device import precision_name, seed_everything
 from ..losses import CrossEntropy, DistillationLoss, KerasDistillerLoss
 from ..models import build_model, count_params
 from ..models.keras import KerasConvNet
 from ..models.registry import register
-from .. import mnist, profiles
-from ..profiles import pick, resolve_profile
+from .. import mnist
 from ..train import fit, predict_logits, trained
 from ..infra import claims as C
 from ..infra.cache import load_or_train
+from ..infra.run import Run
 from ..infra.protocol import Card, describe
 
 SOURCE = "the Keras example (lecture slides)"
@@ -86,30 +86,30 @@ class KerasDistillerNet(KerasConvNet):
                  "weight_decay": weight_decay, "keras_adam": self.keras_adam}]
 
 
-def seeds(profile: str, first: int = 0) -> list[int]:
+def seeds(run: Run, first: int = 0) -> list[int]:
     """2 seeds (smoke), 3 (cpu), 5 (full)."""
-    return profiles.seeds(profile, first, full=5)
+    return run.seeds(first, full=5)
 
 
-def datasets(profile: str) -> tuple[TensorData, TensorData]:
+def datasets(run: Run) -> tuple[TensorData, TensorData]:
     """MNIST scaled to [0, 1], 28×28×1, no augmentation: all 60k/10k; 500 of each in smoke."""
-    return mnist.datasets(profile, smoke=(SMOKE_TRAIN, SMOKE_TEST))
+    return mnist.datasets(run, smoke=(SMOKE_TRAIN, SMOKE_TEST))
 
 
-def teacher_budget(profile: str) -> Budget:
+def teacher_budget(run: Run) -> Budget:
     """5 epochs, float32 as published. The cpu profile trains in bf16 where the CPU has it: one float32
     epoch of this teacher took 2.8–3.3 min on one core (bf16: 1.8–2.2). One teacher serves every
     student seed (:func:`teacher`), as in the example: three would cost 19 min in bf16 on two cores,
     more than the profile's 15."""
     # keras.optimizers.Adam() at fit()'s batch 32. Keras adds ε to √v before the bias correction:
     # KerasDistillerNet makes torch's Adam do the same
-    return Budget.keras_adam(pick(profile, smoke=1, cpu=5, full=5),
-                             precision=pick(profile, smoke="float32", cpu="auto", full="float32"))
+    return Budget.keras_adam(run.pick(smoke=1, cpu=5, full=5),
+                             precision=run.pick(smoke="float32", cpu="auto", full="float32"))
 
 
-def student_budget(profile: str) -> Budget:
+def student_budget(run: Run) -> Budget:
     """3 epochs, float32 in every profile (the student is tiny: seconds per epoch)."""
-    return Budget.keras_adam(pick(profile, smoke=1, cpu=3, full=3), precision="float32")
+    return Budget.keras_adam(run.pick(smoke=1, cpu=3, full=3), precision="float32")
 
 
 def keras_loss() -> KerasDistillerLoss:
@@ -127,26 +127,25 @@ def swapped_loss() -> DistillationLoss:
     return DistillationLoss(TEMPERATURE, alpha=KERAS_ALPHA)
 
 
-def teacher(profile: str, seed: int = 0, *, transfer: TensorData | None = None,
+def teacher(run: Run, seed: int = 0, *, transfer: TensorData | None = None,
             budget: Budget | None = None) -> nn.Module:
     """The example's teacher trained on the labels of ``transfer`` (default: all training images), cached.
     The chapter trains one, with its first seed, and it teaches the students of every seed: the example
     has one teacher, and the seeds measure the students' spread."""
-    transfer = datasets(profile)[0] if transfer is None else transfer
-    return trained("keras-teacher", TEACHER, transfer, budget or teacher_budget(profile),
-                   profile=resolve_profile(profile), seed=seed)
+    transfer = datasets(run)[0] if transfer is None else transfer
+    return trained("keras-teacher", TEACHER, transfer, budget or teacher_budget(run), run=run, seed=seed)
 
 
-def student(profile: str, seed: int = 0, *, transfer: TensorData | None = None, teacher: nn.Module | None = None,
+def student(run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher: nn.Module | None = None,
             loss: nn.Module | None = None, budget: Budget | None = None) -> nn.Module:
     """The example's student: from scratch on the labels without a teacher, else distilled with
     ``loss`` (e.g. :func:`book_loss`, :func:`swapped_loss`), cached."""
     if (teacher is None) != (loss is None):
         raise ValueError("give a teacher and a distillation loss together (or neither, for the scratch student)")
-    transfer = datasets(profile)[0] if transfer is None else transfer
+    transfer = datasets(run)[0] if transfer is None else transfer
     kind = "scratch" if loss is None else type(loss).__name__.lower()
-    return trained(f"keras-student-{kind}", STUDENT, transfer, budget or student_budget(profile),
-                   profile=resolve_profile(profile), seed=seed, teacher=teacher, loss=loss)
+    return trained(f"keras-student-{kind}", STUDENT, transfer, budget or student_budget(run),
+                   run=run, seed=seed, teacher=teacher, loss=loss)
 
 
 class CoTrained(nn.Module):
@@ -183,22 +182,22 @@ class TeacherInOutput(nn.Module):
         return self.loss(student_logits, teacher_logits, targets)
 
 
-def cotrained_student(profile: str, seed: int = 0, *, teacher: nn.Module, loss: nn.Module,
+def cotrained_student(run: Run, seed: int = 0, *, teacher: nn.Module, loss: nn.Module,
                       transfer: TensorData | None = None, budget: Budget | None = None) -> tuple[nn.Module, nn.Module]:
     """The student distilled as the published Keras 3 code does it: the teacher trains along with it
     (:class:`CoTrained`), from a copy of ``teacher`` for every seed. Returns ``(student, teacher after)``,
     cached. Step for step it matches the Keras code to float32 rounding (student 7.7e-6, teacher 8.5e-6 of
     the update after 5 steps). It costs a teacher training step per student step (forward and backward of
     the 256/512 network at batch 32): about as much as 3 epochs of the teacher's own training, per seed."""
-    if getattr(teacher, "kd_cache_key", None) is None:
+    if run.key_of(teacher) is None:
         raise ValueError("the teacher must come from teacher() (or kd.trained) so the cache key can name it")
-    transfer = datasets(profile)[0] if transfer is None else transfer
-    budget = budget or student_budget(profile)
-    device = default_device()
-    precision = budget.precision if budget.precision in ("float32", "float16") else None
+    transfer = datasets(run)[0] if transfer is None else transfer
+    budget = budget or student_budget(run)
+    device = run.device
+    precision = run.precision_for(budget.precision)
     parts = {"model": {"student": STUDENT, "teacher": TEACHER, "cotrained": True}, "budget": budget.parts(),
-             "loss": repr(loss), "profile": resolve_profile(profile), "seed": seed, "data": transfer.name,
-             "n": len(transfer), "teacher": teacher.kd_cache_key, "computed_in": precision_name(device, precision)}
+             "loss": repr(loss), "profile": run.profile, "seed": seed, "data": transfer.name,
+             "n": len(transfer), "teacher": run.key_of(teacher), "computed_in": precision_name(device, precision)}
 
     def build():
         return CoTrained(build_model(STUDENT), build_model(TEACHER))
@@ -208,14 +207,15 @@ def cotrained_student(profile: str, seed: int = 0, *, teacher: nn.Module, loss: 
         joint = CoTrained(build_model(STUDENT), build_model(TEACHER))
         joint.teacher.load_state_dict(teacher.state_dict())
         fit(joint, transfer, budget, loss=TeacherInOutput(loss), seed=seed, device=device,
-            desc="keras-cotrained")
+            desc="keras-cotrained", run=run)
         return joint
 
     kind = type(loss).__name__.lower()
     joint = load_or_train(f"keras-student-{kind}-cotrained", parts, build, train,
-                          meta={"device": str(device), "precision": precision_name(device, precision)})
-    for m in (joint.student, joint.teacher):
-        m.kd_precision = budget.precision
+                          meta={"device": str(device), "precision": precision_name(device, precision)},
+                          run=run, precision=budget.precision)
+    for m in (joint.student, joint.teacher):  # no cache key of their own (the pair has it), its precision
+        run.remember(m, None, hit=run.info(joint).hit, precision=budget.precision)
     return joint.student.eval(), joint.teacher.eval()
 
 
@@ -232,17 +232,18 @@ def _grad_norm(loss: nn.Module, s: torch.Tensor, t: torch.Tensor, y: torch.Tenso
     return float((g * len(s)).norm(dim=1).mean())  # the batch mean divides each row by len(s)
 
 
-def loss_readings(teacher: nn.Module, students: dict, data: TensorData):
+def loss_readings(teacher: nn.Module, students: dict, data: TensorData, *, run: Run | None = None):
     """One row per named student on ``data``: the two terms (cross-entropy on the labels, T²·KL to
     the teacher at T = 10), the loss under three readings of "alpha = 0.1" (Keras's code, the book's
     α = 0.9, which is the same loss, and the swapped α = 0.1), and each term's gradient with respect
-    to the student's logits (mean norm per image): what Adam's steps follow."""
-    t = predict_logits(teacher, data)
+    to the student's logits (mean norm per image): what Adam's steps follow. ``run``: whose record of
+    the models' precision to compute in (default: the current run)."""
+    t = predict_logits(teacher, data, run=run)
     y = data.y.to(t.device)
     hard, soft = CrossEntropy(), KerasDistillerLoss(0.0, TEMPERATURE)  # Keras alpha = 0: the soft term alone
     rows = {}
     for name, model in students.items():
-        s = predict_logits(model, data, device=t.device)
+        s = predict_logits(model, data, device=t.device, run=run)
         with torch.no_grad():
             rows[name] = {"CE on the labels": hard(s, None, y).item(), "T²·KL at T = 10": soft(s, t).item(),
                           "Keras alpha = 0.1": keras_loss()(s, t, y).item(),
@@ -270,34 +271,35 @@ def _training_line(b: Budget) -> str:
     return f"Adam (ε {_eps(b)}), lr {b.lr:g}, {b.schedule}, batch {b.batch_size}, {epochs}, {precision}"
 
 
-def card(profile: str):
-    """Protocol card: the Keras example as published beside this chapter's rerun in ``profile``."""
-    p = resolve_profile(profile)
+def card(run: Run):
+    """Protocol card: the Keras example as published beside this chapter's rerun in ``run``'s profile."""
+    p = run.profile
     batch = ("32: Keras's default; the slides define batch_size = 64 but never pass it to fit(), so Keras "
              "trains at 32")
     full_data = "MNIST scaled to [0, 1], 28×28×1: 60,000 training images, 10,000 test images; no validation split"
 
-    def column(prof, loss, weights, seeds_text, other):
-        b = student_budget(prof)
+    def column(r: Run, loss, weights, seeds_text, other):
+        b = student_budget(r)
         return describe(
-            data=full_data if prof != "smoke" else
+            data=full_data if r.profile != "smoke" else
             f"MNIST scaled to [0, 1], 28×28×1: {SMOKE_TRAIN} training images, {SMOKE_TEST} test images",
-            teacher=network_text(TEACHER), teacher_training=_training_line(teacher_budget(prof)),
+            teacher=network_text(TEACHER), teacher_training=_training_line(teacher_budget(r)),
             student=network_text(STUDENT), budget=b, loss=loss, seeds=seeds_text,
             selection="none: the last epoch's model, evaluated on the test set",
             optimiser=f"Adam (ε {_eps(b)}: Keras's default, added to √v before the bias correction, as "
                       "Keras's Adam does)", batch=batch, weights=weights,
             precision="float32" if b.precision == "float32" else "mixed where fast", other=other)
 
+    full = Run(profile="full")
     scratch = "a scratch student of the same shape, 3 epochs on the labels (the upstream example; not in the slides)"
-    published = column("full", keras_loss(), "Keras's alpha = 0.1 on the labels, 1 − alpha = 0.9 on the soft term",
+    published = column(full, keras_loss(), "Keras's alpha = 0.1 on the labels, 1 − alpha = 0.9 on the soft term",
                        "one run, no seed", scratch)
     published["teacher during distillation"] = (
         "trained too: Keras 3's Distiller calls the teacher inside the gradient and holds its weights among its "
         "trainable weights, so fit() steps it through the soft term (97.6 % → 22.4 % test accuracy in 20 steps, "
         "measured by benchmarks/keras_step_compare.py)")
-    ours = column(p, book_loss(), "α = 0.9 on the soft term, 1 − α = 0.1 on the labels",
-                  f"one teacher (the first seed), as in the example; {len(seeds(p))} student seeds",
+    ours = column(run, book_loss(), "α = 0.9 on the soft term, 1 − α = 0.1 on the labels",
+                  f"one teacher (the first seed), as in the example; {len(seeds(run))} student seeds",
                   f"{scratch}; also the swapped reading, α = 0.1 on the soft term")
     ours["teacher during distillation"] = "fixed: its logits computed once (K.cotrained_student runs the published way)"
     reasons = {

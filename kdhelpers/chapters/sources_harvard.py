@@ -16,7 +16,7 @@ from ..budget import Budget
 from ..data import TensorData, drop_classes, keep_classes
 from ..losses import SoftCrossEntropy
 from ..mnist import datasets
-from ..profiles import pick, resolve_profile, seeds  # seeds: 2 (smoke), 3 (cpu, full)
+from ..infra.run import Run
 from ..train import trained
 from ..infra import claims as C
 from ..infra.protocol import Card, budget_line, describe
@@ -48,21 +48,26 @@ def student_config(logit_bias: dict | None = None) -> dict:
     return {"arch": "keras_mlp", "hidden": [20, 20], **({"logit_bias": dict(logit_bias)} if logit_bias else {})}
 
 
-def dense_budget(profile: str) -> Budget:
+def seeds(run: Run, first: int = 0) -> list[int]:
+    """2 seeds (smoke), 3 (cpu, full)."""
+    return run.seeds(first)
+
+
+def dense_budget(run: Run) -> Budget:
     """Adam 1e-4, batch 100, 20 epochs, max-norm 15 on every unit's incoming weights."""
-    return Budget.keras_adam(pick(profile, smoke=1, cpu=20, full=20), 100, 1e-4, precision="float32", max_norm=15.0)
+    return Budget.keras_adam(run.pick(smoke=1, cpu=20, full=20), 100, 1e-4, precision="float32", max_norm=15.0)
 
 
-def cnn_budget(profile: str) -> Budget:
+def cnn_budget(run: Run) -> Budget:
     """Adam 5e-4, batch 128, 20 epochs as published; the cpu profile trains 2 epochs in bf16
     (one epoch of this CNN costs 42 TFLOP: about 5 min in float32 on 2 cores)."""
-    return Budget.keras_adam(pick(profile, smoke=1, cpu=2, full=20), 128, 5e-4,
-                             precision=pick(profile, smoke="auto", cpu="auto", full="float32"))
+    return Budget.keras_adam(run.pick(smoke=1, cpu=2, full=20), 128, 5e-4,
+                             precision=run.pick(smoke="auto", cpu="auto", full="float32"))
 
 
-def student_budget(profile: str, epochs: int = 50, batch: int = 128) -> Budget:
+def student_budget(run: Run, epochs: int = 50, batch: int = 128) -> Budget:
     """Adam (Keras default 1e-3), batch 128, 50 epochs (100 for the 7&8 distilled students)."""
-    return Budget.keras_adam(pick(profile, smoke=2, cpu=epochs, full=epochs), batch, precision="float32")
+    return Budget.keras_adam(run.pick(smoke=2, cpu=epochs, full=epochs), batch, precision="float32")
 
 
 def soft_loss() -> SoftCrossEntropy:
@@ -76,30 +81,30 @@ def mix_loss() -> SoftCrossEntropy:
     return SoftCrossEntropy(T, alpha=1 / (1 + MIX_HARD_WEIGHT), t2_scale=False)
 
 
-def cnn_config(profile: str) -> dict:
-    return CNN_SMOKE if resolve_profile(profile) == "smoke" else CNN
+def cnn_config(run: Run) -> dict:
+    return CNN_SMOKE if run.profile == "smoke" else CNN
 
 
-def teacher(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
+def teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None,
             budget: Budget | None = None) -> nn.Module:
     """The tutorial's ``"dense"`` or ``"cnn"`` teacher, on all training images (cached)."""
     if arch not in ("dense", "cnn"):
         raise ValueError(f"the tutorial's teachers are 'dense' and 'cnn', got {arch!r}")
-    transfer = datasets(profile)[0] if transfer is None else transfer
-    cfg, b = (DENSE, dense_budget(profile)) if arch == "dense" else (cnn_config(profile), cnn_budget(profile))
-    return trained(f"harvard-{arch}", cfg, transfer, budget or b, profile=resolve_profile(profile), seed=seed)
+    transfer = datasets(run)[0] if transfer is None else transfer
+    cfg, b = (DENSE, dense_budget(run)) if arch == "dense" else (cnn_config(run), cnn_budget(run))
+    return trained(f"harvard-{arch}", cfg, transfer, budget or b, run=run, seed=seed)
 
 
-def student(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None, teacher=None,
+def student(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher=None,
             loss=None, budget: Budget | None = None, logit_bias: dict | None = None) -> nn.Module:
     """A 20-20 student (``arch="20-20"``): hard labels without a teacher, else distilled with ``loss``."""
     if arch != "20-20":
         raise ValueError(f"the tutorial's students are '20-20', got {arch!r}")
     if (teacher is None) != (loss is None):
         raise ValueError("give a teacher and a loss together (or neither, for hard labels)")
-    transfer = datasets(profile)[0] if transfer is None else transfer
-    return trained("harvard-student", student_config(logit_bias), transfer, budget or student_budget(profile),
-                   profile=resolve_profile(profile), seed=seed, teacher=teacher, loss=loss)
+    transfer = datasets(run)[0] if transfer is None else transfer
+    return trained("harvard-student", student_config(logit_bias), transfer, budget or student_budget(run),
+                   run=run, seed=seed, teacher=teacher, loss=loss)
 
 
 def transfer_sets(train: TensorData) -> dict:
@@ -107,22 +112,22 @@ def transfer_sets(train: TensorData) -> dict:
     return {"all": train, "omit3": drop_classes(train, 3), "only78": keep_classes(train, [7, 8])}
 
 
-def card(profile: str):
+def card(run: Run):
     """Protocol card: the tutorial as published beside this chapter's rerun."""
-    p = resolve_profile(profile)
+    p, full = run.profile, Run(profile="full")
     data = "MNIST scaled to [0, 1]: 60,000 training images, 10,000 test images; no validation split"
     published = describe(
-        data=data, teacher=DENSE, teacher_training=budget_line(dense_budget("full")), student=student_config(),
-        budget=student_budget("full"), loss=soft_loss(), seeds="one run, no seed",
+        data=data, teacher=DENSE, teacher_training=budget_line(dense_budget(full)), student=student_config(),
+        budget=student_budget(full), loss=soft_loss(), seeds="one run, no seed",
         selection="the test set is the validation set; biases chosen to optimise test accuracy",
         other="CNN teacher: Adam 5e-4, batch 128, 20 epochs")
     ours = describe(
         data=data if p != "smoke" else "MNIST, 2,000 training and 2,000 test images",
-        teacher=DENSE, teacher_training=budget_line(dense_budget(p)), student=student_config(),
-        budget=student_budget(p), loss=soft_loss(), seeds=f"{len(seeds(p))} seeds",
+        teacher=DENSE, teacher_training=budget_line(dense_budget(run)), student=student_config(),
+        budget=student_budget(run), loss=soft_loss(), seeds=f"{len(seeds(run))} seeds",
         selection="the test set is never used to choose; the paper's post-hoc bias shift is chosen on one "
                   "half of the test set and measured on the other (and, as the paper did, on the whole test set)",
-        other="CNN teacher: " + budget_line(cnn_budget(p)))
+        other="CNN teacher: " + budget_line(cnn_budget(run)))
     return Card({f"{SOURCE}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
         "data": "the smoke profile checks that the code runs, on 2,000 images",
         "teacher training": "the smoke profile trains 1 epoch",

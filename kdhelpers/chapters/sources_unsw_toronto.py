@@ -19,7 +19,7 @@ from ..budget import Budget
 from ..data import TensorData
 from ..losses import DistillationLoss, TorontoLoss
 from ..mnist import datasets
-from ..profiles import pick, resolve_profile, seeds  # seeds: 2 (smoke), 3 (cpu, full)
+from ..infra.run import Run
 from ..train import trained
 from ..infra import claims as C
 from ..infra.protocol import Card, budget_line, describe
@@ -40,36 +40,45 @@ TORONTO_ALPHAS = (0.1, 0.3, 0.5, 0.7, 0.9)
 FIXED_TEMPERATURES = (1, 4, 16)  # the fixed-loss cells, at α = 0.5
 
 
-def toronto_grid(profile: str) -> tuple[tuple, tuple]:
+def seeds(run: Run, first: int = 0) -> list[int]:
+    """2 seeds (smoke), 3 (cpu, full)."""
+    return run.seeds(first)
+
+
+def toronto_grid(run: Run) -> tuple[tuple, tuple]:
     """(temperatures, alphas) of the grid a profile reruns. ``full``: the report's 6 × 5. ``cpu``:
     its corners and centre, T ∈ {1, 4, 16, 64} × α ∈ {0.1, 0.5, 0.9}, 12 of the 30 cells: the
     question is whether T and α move the accuracy at all, which the grid's extremes answer, and
     30 cells × 3 seeds of 784-784 students do not fit the chapter's 30 minutes on 2 CPU cores."""
-    return pick(profile, smoke=((1, 16), (0.1, 0.9)), cpu=((1, 4, 16, 64), (0.1, 0.5, 0.9)),
+    return run.pick(smoke=((1, 16), (0.1, 0.9)), cpu=((1, 4, 16, 64), (0.1, 0.5, 0.9)),
                 full=(TORONTO_TEMPERATURES, TORONTO_ALPHAS))
 
 
-def unsw_budget(profile: str) -> Budget:
+def unsw_budget(run: Run) -> Budget:
     """Adam 1e-4, 6 epochs, float32; the batch size is not stated (64 here)."""
-    return Budget(epochs=pick(profile, smoke=1, cpu=6, full=6), batch_size=64, lr=1e-4, optimizer="adam",
+    return Budget(epochs=run.pick(smoke=1, cpu=6, full=6), batch_size=64, lr=1e-4, optimizer="adam",
                   schedule="constant", precision="float32")
 
 
-def toronto_budget(profile: str) -> Budget:
+def toronto_budget(run: Run) -> Budget:
     """Adam 1e-3 (Keras: ε 1e-7), batch 256, 12 epochs, constant rate. float32 in ``full``; the cpu
     profile computes in bf16 where the CPU has it (51 students of 1.2 M parameters)."""
-    return Budget.keras_adam(pick(profile, smoke=1, cpu=12, full=12), 256,
-                             precision=pick(profile, smoke="auto", cpu="auto", full="float32"))
+    return Budget.keras_adam(run.pick(smoke=1, cpu=12, full=12), 256,
+                             precision=run.pick(smoke="auto", cpu="auto", full="float32"))
 
 
 class LogProbs(nn.Module):
     """A teacher that outputs probabilities, seen through its log: log-softmax outputs are logits up
-    to a constant per example, which the softmax ignores. Carries the teacher's cache key."""
+    to a constant per example, which the softmax ignores. Students distilled from it key their cache
+    on the teacher's key + ``-log`` (``run.key_of``)."""
 
-    def __init__(self, teacher: nn.Module):
+    def __init__(self, teacher: nn.Module, run: Run):
         super().__init__()
         self.teacher = teacher
-        self.kd_cache_key = f"{getattr(teacher, 'kd_cache_key', None)}-log"
+        # the teacher's key + "-log"; its outputs computed in the run's precision, as before the run
+        # object (the wrapper never carried its teacher's budget precision, float32 in the full profile)
+        info = run.info(teacher)
+        run.remember(self, None if info.key is None else f"{info.key}-log", hit=info.hit)
 
     def forward(self, x):
         return torch.log(self.teacher(x).float().clamp_min(1e-30))
@@ -78,17 +87,17 @@ class LogProbs(nn.Module):
         return "log of the teacher's probabilities"
 
 
-def teacher(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
+def teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None,
             budget: Budget | None = None) -> nn.Module:
     """``"unsw"`` (the fully connected teacher) or ``"toronto"`` (the CNN, softmax output)."""
     if arch not in ("unsw", "toronto"):
         raise ValueError(f"teachers are 'unsw' and 'toronto', got {arch!r}")
-    transfer = datasets(profile)[0] if transfer is None else transfer
-    cfg, b = (UNSW_TEACHER, unsw_budget(profile)) if arch == "unsw" else (TORONTO_TEACHER, toronto_budget(profile))
-    return trained(f"{arch}-teacher", cfg, transfer, budget or b, profile=resolve_profile(profile), seed=seed)
+    transfer = datasets(run)[0] if transfer is None else transfer
+    cfg, b = (UNSW_TEACHER, unsw_budget(run)) if arch == "unsw" else (TORONTO_TEACHER, toronto_budget(run))
+    return trained(f"{arch}-teacher", cfg, transfer, budget or b, run=run, seed=seed)
 
 
-def student(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None, teacher=None,
+def student(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher=None,
             loss=None, budget: Budget | None = None) -> nn.Module:
     """``"unsw"`` (784-14-10), ``"toronto"`` (784-784, softmax output, as published) or
     ``"toronto-logits"`` (the same net outputting logits, for the fixed loss)."""
@@ -98,30 +107,30 @@ def student(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | No
         raise ValueError(f"students are {sorted(cfgs)}, got {arch!r}")
     if (teacher is None) != (loss is None):
         raise ValueError("give a teacher and a loss together (or neither, for hard labels)")
-    transfer = datasets(profile)[0] if transfer is None else transfer
+    transfer = datasets(run)[0] if transfer is None else transfer
     cfg, b = cfgs[arch]
-    return trained(f"{arch}-student", cfg, transfer, budget or b(profile), profile=resolve_profile(profile),
-                   seed=seed, teacher=teacher, loss=loss)
+    return trained(f"{arch}-student", cfg, transfer, budget or b(run), run=run, seed=seed, teacher=teacher,
+                   loss=loss)
 
 
-def prefetch_unsw(profile: str, seeds) -> None:
+def prefetch_unsw(run: Run, seeds) -> None:
     """Train (into the model cache) the UNSW protocol's networks of every seed: for
     :func:`kdhelpers.infra.parallel.prefetch`."""
     for s in seeds:
-        t = teacher("unsw", profile, s)
-        student("unsw", profile, s)
+        t = teacher("unsw", run, s)
+        student("unsw", run, s)
         for T in UNSW_TEMPERATURES:
-            student("unsw", profile, s, teacher=t, loss=unsw_loss(T))
+            student("unsw", run, s, teacher=t, loss=unsw_loss(T))
 
 
-def prefetch_toronto_teacher(profile: str, seed: int) -> None:
-    teacher("toronto", profile, seed)
+def prefetch_toronto_teacher(run: Run, seed: int) -> None:
+    teacher("toronto", run, seed)
 
 
-def toronto_jobs(profile: str, seeds) -> list[tuple]:
+def toronto_jobs(run: Run, seeds) -> list[tuple]:
     """Every Toronto student the chapter trains: ``(kind, seed, T, α)``, kind "hard", "grid",
     "fixed-hard" or "fixed" (the loss fixed, α = 0.5)."""
-    temps, alphas = toronto_grid(profile)
+    temps, alphas = toronto_grid(run)
     jobs = []
     for s in seeds:
         jobs += [("hard", s, None, None)] + [("grid", s, T, a) for T in temps for a in alphas]
@@ -129,19 +138,19 @@ def toronto_jobs(profile: str, seeds) -> list[tuple]:
     return jobs
 
 
-def prefetch_toronto_students(profile: str, jobs, teacher_seed: int) -> None:
+def prefetch_toronto_students(run: Run, jobs, teacher_seed: int) -> None:
     """Train (into the model cache) the Toronto students of ``jobs`` (:func:`toronto_jobs`), all from
     the one teacher of ``teacher_seed``."""
-    t = teacher("toronto", profile, teacher_seed)
+    t = teacher("toronto", run, teacher_seed)
     for kind, s, T, a in jobs:
         if kind == "hard":
-            student("toronto", profile, s)
+            student("toronto", run, s)
         elif kind == "grid":
-            student("toronto", profile, s, teacher=t, loss=toronto_loss(T, a))
+            student("toronto", run, s, teacher=t, loss=toronto_loss(T, a))
         elif kind == "fixed-hard":
-            student("toronto-logits", profile, s)
+            student("toronto-logits", run, s)
         else:
-            student("toronto-logits", profile, s, teacher=LogProbs(t), loss=DistillationLoss(T, alpha=a))
+            student("toronto-logits", run, s, teacher=LogProbs(t, run), loss=DistillationLoss(T, alpha=a))
 
 
 def unsw_loss(temperature) -> DistillationLoss:
@@ -154,19 +163,19 @@ def toronto_loss(temperature, alpha) -> TorontoLoss:
     return TorontoLoss(temperature, alpha)
 
 
-def unsw_card(profile: str):
-    p = resolve_profile(profile)
+def unsw_card(run: Run):
+    p, full = run.profile, Run(profile="full")
     published = describe(
         data="MNIST: 60,000 training, 10,000 test images", teacher="3 fully connected layers, ~2 M parameters, "
         "a dropout layer", teacher_training="Adam 1e-4, 6 epochs", student="2 layers, ~11 k parameters, no dropout",
-        budget=unsw_budget("full"), loss="β·distillation loss + (1 − β)·student loss; KL or cross-entropy, "
+        budget=unsw_budget(full), loss="β·distillation loss + (1 − β)·student loss; KL or cross-entropy, "
         "and a T² factor: not stated", temperature="5, 7, 10", seeds="one run per T",
         selection="test accuracy after the last epoch", not_stated=("batch",),
         weights="β = 0.5 on the soft term (β here = α)")
     ours = describe(
         data="MNIST: 60,000 training, 10,000 test images" if p != "smoke" else "MNIST, 2,000 / 2,000 images",
-        teacher=UNSW_TEACHER, teacher_training=budget_line(unsw_budget(p)), student=UNSW_STUDENT,
-        budget=unsw_budget(p), loss=unsw_loss(10), temperature="5, 7, 10", seeds=f"{len(seeds(p))} seeds",
+        teacher=UNSW_TEACHER, teacher_training=budget_line(unsw_budget(run)), student=UNSW_STUDENT,
+        budget=unsw_budget(run), loss=unsw_loss(10), temperature="5, 7, 10", seeds=f"{len(seeds(run))} seeds",
         selection="test accuracy after the last epoch", weights="β = 0.5 on the soft term (β here = α)")
     return Card({f"{UNSW}, as published": published, f"rerun here ({p} profile)": ours}, deviations={
         "data": "the smoke profile checks that the code runs",
@@ -179,17 +188,17 @@ def unsw_card(profile: str):
         title=f"MNIST as in {UNSW}: as published, and rerun here")
 
 
-def toronto_card(profile: str):
-    p = resolve_profile(profile)
-    temps, alphas = toronto_grid(p)
+def toronto_card(run: Run):
+    p, full = run.profile, Run(profile="full")
+    temps, alphas = toronto_grid(run)
     common = dict(data="MNIST: 60,000 training, 10,000 test images", teacher=TORONTO_TEACHER,
                   student=TORONTO_STUDENT)
-    published = describe(**common, teacher_training=budget_line(toronto_budget("full")), budget=toronto_budget("full"),
+    published = describe(**common, teacher_training=budget_line(toronto_budget(full)), budget=toronto_budget(full),
                          loss=toronto_loss(4, 0.5), seeds="one run per cell, no seed",
                          temperature="1, 2, 4, 16, 32, 64", weights="α ∈ {0.1, 0.3, 0.5, 0.7, 0.9} on the soft term",
                          selection="last-epoch test accuracy; best cell picked on test")
-    ours = describe(**common, teacher_training=budget_line(toronto_budget(p)), budget=toronto_budget(p),
-                    loss=toronto_loss(4, 0.5), seeds=f"one teacher; {len(seeds(p))} student seeds",
+    ours = describe(**common, teacher_training=budget_line(toronto_budget(run)), budget=toronto_budget(run),
+                    loss=toronto_loss(4, 0.5), seeds=f"one teacher; {len(seeds(run))} student seeds",
                     temperature=", ".join(f"{t:g}" for t in temps),
                     weights="α ∈ {" + ", ".join(f"{a:g}" for a in alphas) + "} on the soft term",
                     selection="last-epoch test accuracy; no cell is picked")
