@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .infra.run import Run
 from .train import predict_logits
 
 
@@ -55,18 +56,20 @@ def shift_grid(stop: float, step: float = 0.1) -> np.ndarray:
     return np.round(np.arange(0, stop + step / 2, step), 6)
 
 
-def two_protocols(model: nn.Module, val, test, classes, shifts, criterion: str = "errors") -> tuple[pd.DataFrame, dict]:
+def two_protocols(model: nn.Module, val, test, classes, shifts, criterion: str = "errors",
+                  run: Run | None = None) -> tuple[pd.DataFrame, dict]:
     """Sweep ``shifts`` on the validation and the test set and choose a shift both ways:
 
     * ``val``  — the honest protocol: chosen on held-out training images, then measured once on test;
     * ``test`` — the paper's protocol: chosen on the test set itself (an optimistic number).
 
     Returns the long table (``split`` column) and ``{"val": row, "test": row}``, each the test-set
-    row at the shift chosen by that protocol.
+    row at the shift chosen by that protocol. ``run``: the run the logits are computed in (default:
+    the current one: its device and precision).
     """
     tables = []
     for name, data in (("val", val), ("test", test)):
-        t = sweep(predict_logits(model, data), data.y, classes, shifts)
+        t = sweep(predict_logits(model, data, run=run), data.y, classes, shifts)
         t["split"] = name
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)

@@ -24,48 +24,52 @@ MLP = {"arch": "mlp", "hidden": [16], "in_features": 16}
 BUDGET = kd.Budget(epochs=1, batch_size=50, lr=0.05)
 
 
+def _smoke():
+    return kd.Run(profile="smoke", device="cpu")
+
+
 def test_epoch_checkpoints_cached_and_keyed_per_epoch():
-    data = _toy()
-    first = gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[1, 3], profile="smoke", seed=0)
-    assert sorted(first) == [1, 3] and not first[1].kd_cache_hit
-    again = gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[3, 1], profile="smoke", seed=0)
-    assert again[1].kd_cache_hit and again[3].kd_cache_hit
+    data, run = _toy(), _smoke()
+    first = gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[1, 3], run=run, seed=0)
+    assert sorted(first) == [1, 3] and not run.info(first[1]).hit
+    again = gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[3, 1], run=run, seed=0)
+    assert run.info(again[1]).hit and run.info(again[3]).hit
     for e in (1, 3):
-        assert again[e].kd_cache_key == first[e].kd_cache_key and again[e].kd_cache_key.endswith(f"-epoch{e}")
+        assert run.key_of(again[e]) == run.key_of(first[e]) and run.key_of(again[e]).endswith(f"-epoch{e}")
         for a, b in zip(first[e].parameters(), again[e].parameters()):
             assert torch.equal(a, b)
     assert not torch.equal(first[1][1].weight, first[3][1].weight)
     # an epoch-3 checkpoint of a 3-epoch run equals a plain 3-epoch fit with the same seed
     kd.seed_everything(0)
     plain = kd.build_model(MLP)
-    kd.fit(plain, data, BUDGET.replace(epochs=3), seed=0, device="cpu")
+    kd.fit(plain, data, BUDGET.replace(epochs=3), seed=0, device="cpu", run=run)
     for a, b in zip(plain.parameters(), first[3].parameters()):
         assert torch.allclose(a, b)
-    other_seed = gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[1, 3], profile="smoke", seed=1)
-    assert other_seed[1].kd_cache_key != first[1].kd_cache_key
+    other_seed = gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[1, 3], run=run, seed=1)
+    assert run.key_of(other_seed[1]) != run.key_of(first[1])
     with pytest.raises(ValueError):
-        gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[0, 2], profile="smoke")
+        gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[0, 2], run=run)
 
 
 def test_born_again_chain_keys_each_generation_by_its_teacher():
-    data = _toy()
-    gen0 = kd.trained("t-ban", MLP, data, BUDGET, profile="smoke", seed=0, device="cpu")
-    make = lambda teacher: kd.trained("t-ban", MLP, data, BUDGET, profile="smoke", seed=0, teacher=teacher,  # noqa: E731
+    data, run = _toy(), _smoke()
+    gen0 = kd.trained("t-ban", MLP, data, BUDGET, run=run, seed=0, device="cpu")
+    make = lambda teacher: kd.trained("t-ban", MLP, data, BUDGET, run=run, seed=0, teacher=teacher,  # noqa: E731
                                       loss=kd.DistillationLoss(2.0, 1.0), device="cpu")
-    chain = gen.born_again_chain(gen0, make, generations=3)
-    keys = [m.kd_cache_key for m in chain]
+    chain = gen.born_again_chain(gen0, make, generations=3, run=run)
+    keys = [run.key_of(m) for m in chain]
     assert len(chain) == 4 and len(set(keys)) == 4
     for k in range(1, 4):
         payload = torch.load(kd.cache_dir() / f"t-ban-{keys[k]}.pt", weights_only=True)
         assert json.loads(payload["parts"])["teacher"] == keys[k - 1]
     # re-running the chain loads every generation from the cache, same keys
-    again = gen.born_again_chain(kd.trained("t-ban", MLP, data, BUDGET, profile="smoke", seed=0, device="cpu"),
-                                 make, 3)
-    assert [m.kd_cache_key for m in again] == keys and all(m.kd_cache_hit for m in again)
+    again = gen.born_again_chain(kd.trained("t-ban", MLP, data, BUDGET, run=run, seed=0, device="cpu"),
+                                 make, 3, run=run)
+    assert [run.key_of(m) for m in again] == keys and all(run.info(m).hit for m in again)
     with pytest.raises(ValueError):
-        gen.born_again_chain(gen0, make, generations=0)
+        gen.born_again_chain(gen0, make, generations=0, run=run)
     with pytest.raises(ValueError):
-        gen.born_again_chain(kd.build_model(MLP), make, generations=1)
+        gen.born_again_chain(kd.build_model(MLP), make, generations=1, run=run)
 
 
 def test_mutual_loss_equals_formula_on_worked_example():
@@ -109,7 +113,7 @@ def test_mutual_loss_detaches_the_peer():
 def test_mutual_pair_trains_both_members_and_rejects_bad_input():
     data = _toy()
     cfg = M.mutual_pair_config(MLP, MLP)
-    pair = kd.trained("t-dml", cfg, data, BUDGET.replace(epochs=10, lr=0.2), profile="smoke", seed=0,
+    pair = kd.trained("t-dml", cfg, data, BUDGET.replace(epochs=10, lr=0.2), run=_smoke(), seed=0,
                       loss=L.MutualLoss(), device="cpu")
     a, b = pair.members
     assert not torch.equal(a[1].weight, b[1].weight)  # different initialisations

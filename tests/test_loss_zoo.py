@@ -118,7 +118,7 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="reduction"):
         L.soft_cross_entropy(torch.zeros(2, 3), torch.zeros(2, 3), 1.0, reduction="avg")
     with pytest.raises(ValueError, match="needs its loss"):
-        kd.mnist.student(10, "smoke", 0, teacher=torch.nn.Identity())
+        kd.mnist.student(10, kd.Run(profile="smoke"), 0, teacher=torch.nn.Identity())
 
 
 def test_losses_are_scalars_with_gradients_and_repr_names_settings():

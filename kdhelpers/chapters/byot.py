@@ -18,38 +18,38 @@ from ..budget import Budget
 from ..data import TensorData
 from ..data import cifar10_splits as datasets  # (train, val, test): 45,000 / 5,000 / 10,000 (smoke: 512 / 256 / 512)
 from ..losses import BYOTLoss
-from ..profiles import pick, resolve_profile, seeds  # seeds: 2 (smoke), 3 (cpu, full)
 from ..train import predict_logits, trained
 from ..infra import claims as C
 from ..infra.protocol import Card, describe
+from ..infra.run import Run
 
 REPORT = "a short report on Be Your Own Teacher"
 
 
-def config(profile: str, exits: bool) -> dict:
-    blocks, width = pick(profile, smoke=([1, 1, 1], 4), cpu=([1, 1, 1], 16), full=([2, 2, 2, 2], 64))
+def config(run: Run, exits: bool) -> dict:
+    blocks, width = run.pick(smoke=([1, 1, 1], 4), cpu=([1, 1, 1], 16), full=([2, 2, 2, 2], 64))
     return {"arch": "cifar_resnet_he", "blocks": blocks, "width": width, "exits": exits}
 
 
-def budget(profile: str) -> Budget:
+def budget(run: Run) -> Budget:
     """SGD with momentum and weight decay, crop + flip; one-cycle on the laptop budget, the paper's
     ÷10 steps over 200 epochs in ``full``."""
-    return pick(profile,
-                smoke=Budget(epochs=1, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="onecycle", augment="crop_flip"),
-                # 4 epochs: six ResNet-8 runs (three with exits) take ~6 min per epoch on one CPU thread (measured)
-                cpu=Budget(epochs=4, batch_size=128, lr=0.2, weight_decay=5e-4, schedule="onecycle", augment="crop_flip"),
-                full=Budget(epochs=200, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="multistep",
-                            milestones=(67, 134), augment="crop_flip"))
+    return run.pick(
+        smoke=Budget(epochs=1, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="onecycle", augment="crop_flip"),
+        # 4 epochs: six ResNet-8 runs (three with exits) take ~6 min per epoch on one CPU thread (measured)
+        cpu=Budget(epochs=4, batch_size=128, lr=0.2, weight_decay=5e-4, schedule="onecycle", augment="crop_flip"),
+        full=Budget(epochs=200, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="multistep",
+                    milestones=(67, 134), augment="crop_flip"))
 
 
-def network(profile: str, seed: int, *, exits: bool, transfer: TensorData) -> nn.Module:
+def network(run: Run, seed: int, *, exits: bool, transfer: TensorData) -> nn.Module:
     """The network trained with BYOT (``exits=True``) or plainly on the labels (the baseline)."""
-    return trained("byot" if exits else "byot-baseline", config(profile, exits), transfer, budget(profile),
-                   profile=resolve_profile(profile), seed=seed, loss=BYOTLoss() if exits else None)
+    return trained("byot" if exits else "byot-baseline", config(run, exits), transfer, budget(run),
+                   run=run, seed=seed, loss=BYOTLoss() if exits else None)
 
 
 @torch.no_grad()
-def exit_logits(model: nn.Module, data: TensorData) -> list[torch.Tensor]:
+def exit_logits(model: nn.Module, data: TensorData, run: Run | None = None) -> list[torch.Tensor]:
     """Logits of every exit over ``data``, shallowest first (the deepest is ``predict_logits``'s)."""
     class Exit(nn.Module):
         def __init__(self, k):
@@ -62,7 +62,7 @@ def exit_logits(model: nn.Module, data: TensorData) -> list[torch.Tensor]:
     model.all_exits = True
     try:
         n = len(model.exits) + 1
-        return [predict_logits(Exit(k).eval(), data) for k in range(n)]
+        return [predict_logits(Exit(k).eval(), data, run=run) for k in range(n)]
     finally:
         model.all_exits = False
 
@@ -85,18 +85,18 @@ def claims():
     ]
 
 
-def card(profile: str):
-    p = resolve_profile(profile)
+def card(run: Run):
+    p = run.profile
     loss = BYOTLoss()
     published = describe(data="CIFAR-10", student="ResNet50 cut into 4 sections, a shallow classifier after each "
                          "(bottleneck + fully connected)", loss=loss.formula, weights="not stated", temperature="not stated",
                          seeds="one run", selection="best accuracy", epochs="not stated (Zhang et al.: 200)",
                          not_stated=("optimiser", "learning rate", "schedule", "batch", "augmentation"))
     ours = describe(data="CIFAR-10 (JPEG copy): 45,000 training, 5,000 validation, 10,000 test images",
-                    student=config(p, True), budget=budget(p), loss=loss.formula, temperature=f"{loss.temperature:g}",
+                    student=config(run, True), budget=budget(run), loss=loss.formula, temperature=f"{loss.temperature:g}",
                     weights=f"α = {loss.alpha:g} on the deepest exit's soft targets, λ = {loss.feature_weight:g} on "
                             "the feature hint (the public BYOT implementations' values)",
-                    seeds=f"{len(seeds(p))} seeds", selection="last epoch; the baseline is the same network without "
+                    seeds=f"{len(run.seeds())} seeds", selection="last epoch; the baseline is the same network without "
                                                               "exits, same budget")
     return Card({f"{REPORT}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
         "data": "offline, the JPEG copy of CIFAR-10; a validation split held out",

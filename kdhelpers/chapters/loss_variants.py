@@ -24,10 +24,10 @@ from ..budget import Budget
 from ..data import load_cifar100, split, subset
 from ..losses import DistillationLoss, LogitMSE
 from .. import profiles
-from ..profiles import pick, resolve_profile, seeds
 from ..train import trained
 from ..infra import claims as C
 from ..infra.protocol import Card, describe
+from ..infra.run import Run
 
 KIM = "Kim et al. (2021)"
 LOSS_NAMES = ("hard", "kl_T3", "kl_T20", "mse_logits")
@@ -48,49 +48,49 @@ class Setting(profiles.Setting):
     clips: tuple
 
 
-def setting(profile: str, first_seed: int = 0) -> Setting:
-    p = resolve_profile(profile)
-    if p == "full":
+def setting(run: Run, first_seed: int = 0) -> Setting:
+    if run.profile == "full":
         full_train, test = load_cifar100(True), load_cifar100(False)
         train, val = split(full_train, 5000, seed=0)
         kim = Budget(epochs=200, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, nesterov=True,
                      weight_decay=5e-4, schedule="multistep", milestones=(100, 150), augment="crop_flip")
         return Setting("CIFAR-100", train, val, test, (3, 32, 32), {"arch": "wrn", "depth": 16, "k": 4},
-                       {"arch": "wrn", "depth": 16, "k": 2}, kim, seeds(p, first_seed), teacher_budget=kim,
+                       {"arch": "wrn", "depth": 16, "k": 2}, kim, run.seeds(first_seed), teacher_budget=kim,
                        lrs=(0.05, 0.1, 0.2), clips=(None,))
 
-    train, test = mnist.datasets(p)
-    fit_set, val = split(train, pick(p, smoke=300, cpu=5000, full=5000), seed=0)
-    if p == "smoke":
+    train, test = mnist.datasets(run)
+    fit_set, val = split(train, run.pick(smoke=300, cpu=5000, full=5000), seed=0)
+    if run.profile == "smoke":
         val = subset(val, 300)
-    sgd = Budget(epochs=pick(p, smoke=2, cpu=40, full=40), batch_size=256, lr=0.1, optimizer="sgd", momentum=0.9,
+    sgd = Budget(epochs=run.pick(smoke=2, cpu=40, full=40), batch_size=256, lr=0.1, optimizer="sgd", momentum=0.9,
                  schedule="cosine")
-    return Setting("MNIST", fit_set, val, test, mnist.INPUT, mnist.teacher_config(p), {"arch": "mlp", "hidden": [100, 100]},
-                   sgd, seeds(p, first_seed), teacher_budget=mnist.teacher_budget(p),
-                   lrs=pick(p, smoke=(0.1,), cpu=(0.01, 0.03, 0.1, 0.3), full=()), clips=(None, 1.0))
+    return Setting("MNIST", fit_set, val, test, mnist.INPUT, mnist.teacher_config(run), {"arch": "mlp", "hidden": [100, 100]},
+                   sgd, run.seeds(first_seed), teacher_budget=mnist.teacher_budget(run),
+                   lrs=run.pick(smoke=(0.1,), cpu=(0.01, 0.03, 0.1, 0.3), full=()), clips=(None, 1.0))
 
 
-def teacher(s: Setting, profile: str, seed: int = 0) -> nn.Module:
+def teacher(s: Setting, run: Run, seed: int = 0) -> nn.Module:
     """The teacher: the book's MNIST teacher (cached), or a WRN-16-4 trained with cross-entropy."""
     if s.dataset == "MNIST":
-        return mnist.teacher("1200-1200", profile, seed)
-    return trained("kim-wrn16-4", s.teacher_cfg, s.train, s.teacher_budget, profile=resolve_profile(profile), seed=seed)
+        return mnist.teacher("1200-1200", run, seed)
+    return trained("kim-wrn16-4", s.teacher_cfg, s.train, s.teacher_budget, run=run, seed=seed)
 
 
-def student(s: Setting, loss_name: str, lr: float, clip, profile: str, seed: int, teacher_model) -> nn.Module:
-    """One student of the comparison; its validation accuracy after every epoch is ``.kd_history``."""
+def student(s: Setting, loss_name: str, lr: float, clip, run: Run, seed: int, teacher_model) -> nn.Module:
+    """One student of the comparison; its validation accuracy after every epoch is
+    ``run.history_of(student)``."""
     if loss_name not in LOSS_NAMES:
         raise ValueError(f"loss must be one of {LOSS_NAMES}, got {loss_name!r}")
     loss = losses()[loss_name]
     budget = s.budget.replace(lr=lr, clip_grad_norm=clip)
     return trained(f"klmse-{s.dataset.lower()}-{loss_name}", s.student_cfg, s.train, budget,
-                   profile=resolve_profile(profile), seed=seed, teacher=None if loss is None else teacher_model,
+                   run=run, seed=seed, teacher=None if loss is None else teacher_model,
                    loss=loss, track=s.val)
 
 
-def card(profile: str):
-    p = resolve_profile(profile)
-    s_full = setting("full") if p == "full" else None
+def card(run: Run):
+    p = run.profile
+    s_full = setting(run) if p == "full" else None
     kim_budget = Budget(epochs=200, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, nesterov=True,
                         weight_decay=5e-4, schedule="multistep", milestones=(100, 150), augment="crop_flip")
     published = describe(data="CIFAR-100: 50,000 training, 10,000 test images", teacher="WRN-16-4, cross-entropy",
@@ -106,7 +106,7 @@ def card(profile: str):
         dev = {"data": "a validation split to choose each loss's learning rate",
                "seeds": "three seeds", "selection": "a loss whose scale differs needs its own rate"}
     else:
-        s = setting(p)
+        s = setting(run)
         ours = describe(data=f"MNIST: {len(s.train):,} training, {len(s.val):,} validation, {len(s.test):,} test images",
                         teacher=s.teacher_cfg, student=s.student_cfg, budget=s.budget,
                         loss="KL at τ = 3 or 20 (×τ²), or MSE between logits", weights="soft term only (α = 1), no labels",

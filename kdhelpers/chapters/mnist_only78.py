@@ -9,6 +9,7 @@ from __future__ import annotations
 from .. import mnist
 from ..budget import Budget
 from ..infra import claims as C
+from ..infra.run import Run
 
 
 def claims():
@@ -30,8 +31,8 @@ def claims():
     ]
 
 
-def student_budget(profile: str) -> Budget:
+def student_budget(run: Run) -> Budget:
     """The student budget with five times the epochs: the 7&8 transfer set is a fifth of the
     images, so the students make the same number of updates."""
-    b = mnist.student_budget(profile)
+    b = mnist.student_budget(run)
     return b.replace(epochs=5 * b.epochs)

@@ -20,7 +20,7 @@ and :class:`kdhelpers.losses.MutualLoss`.
 
 * :func:`epoch_checkpoints` trains a model once and keeps it after chosen epochs, through the
   model cache like every other model (:func:`kdhelpers.trained` with ``checkpoints=``); every
-  checkpoint carries its own ``kd_cache_key`` (``<run key>-epoch<E>``), so students distilled from
+  checkpoint has its own cache key (``run.key_of(checkpoint)``: ``<run key>-epoch<E>``), so students distilled from
   it are cached under their teacher's epoch.
 * :func:`born_again_chain` trains generation k + 1 from generation k; each generation is keyed by
   its teacher, so the chain is cached link by link.
@@ -35,45 +35,45 @@ from .. import mnist
 from ..budget import Budget
 from ..data import TensorData, cifar10_splits, split
 from ..losses import DistillationLoss
-from ..profiles import Setting, pick, resolve_profile, seeds
+from ..profiles import Setting
 from ..train import trained
 from ..infra import claims as C
+from ..infra.run import Run, as_run
 
 REPORT = "a short report (ResNet11 → ResNet20 on CIFAR-10)"
 TEMPERATURES, ALPHAS = (4, 10, 20), (0.1, 0.3, 0.5)
 
 
-def setting(profile: str, first_seed: int = 0) -> Setting:
-    p = resolve_profile(profile)
-    if p == "full":
-        train, val, test = cifar10_splits(p)
+def setting(run: Run, first_seed: int = 0) -> Setting:
+    if run.profile == "full":
+        train, val, test = cifar10_splits(run)
         he = Budget(epochs=164, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, weight_decay=1e-4,
                     schedule="multistep", milestones=(82, 123), augment="crop_flip")
         return Setting("CIFAR-10", train, val, test, (3, 32, 32), {"arch": "cifar_resnet_he", "blocks": [2, 1, 1]},
-                       {"arch": "cifar_resnet_he", "blocks": [3, 3, 3]}, he, seeds(p, first_seed))
+                       {"arch": "cifar_resnet_he", "blocks": [3, 3, 3]}, he, run.seeds(first_seed))
 
-    train, test = mnist.datasets(p)
-    fit_set, val = split(train, pick(p, smoke=300, cpu=5000, full=5000), seed=0)
+    train, test = mnist.datasets(run)
+    fit_set, val = split(train, run.pick(smoke=300, cpu=5000, full=5000), seed=0)
     return Setting("MNIST", fit_set, val, test, mnist.INPUT, mnist.student_config(30), mnist.student_config(300),
-                   mnist.student_budget(p), seeds(p, first_seed))
+                   mnist.student_budget(run), run.seeds(first_seed))
 
 
-def teacher(s: Setting, profile: str, seed: int) -> nn.Module:
+def teacher(s: Setting, run: Run, seed: int) -> nn.Module:
     """The weak teacher, trained on hard labels."""
     return trained(f"reverse-teacher-{s.dataset.lower()}", s.teacher_cfg, s.train, s.budget,
-                   profile=resolve_profile(profile), seed=seed)
+                   run=run, seed=seed)
 
 
-def student(s: Setting, profile: str, seed: int, teacher_model=None, temperature=None, alpha=None) -> nn.Module:
+def student(s: Setting, run: Run, seed: int, teacher_model=None, temperature=None, alpha=None) -> nn.Module:
     """The strong student: hard labels, or taught by the weak teacher at (T, α)."""
     loss = None if teacher_model is None else DistillationLoss(temperature, alpha)
     return trained(f"reverse-student-{s.dataset.lower()}", s.student_cfg, s.train, s.budget,
-                   profile=resolve_profile(profile), seed=seed, teacher=teacher_model, loss=loss)
+                   run=run, seed=seed, teacher=teacher_model, loss=loss)
 
 
 # --------------------------------------------------------------------------- teachers and students across time
 def epoch_checkpoints(name: str, model_cfg: dict, data: TensorData, budget: Budget, *, epochs: Iterable[int],
-                      profile: str, seed: int = 0) -> dict[int, nn.Module]:
+                      run: Run, seed: int = 0) -> dict[int, nn.Module]:
     """Train ``model_cfg`` for ``max(epochs)`` epochs once (``budget`` with that many epochs),
     keeping the model after each epoch in ``epochs``; later calls load them from the cache.
 
@@ -83,26 +83,27 @@ def epoch_checkpoints(name: str, model_cfg: dict, data: TensorData, budget: Budg
     epochs = sorted({int(e) for e in epochs})
     if not epochs or epochs[0] < 1:
         raise ValueError(f"epochs must be positive ints, got {epochs!r}")
-    return trained(name, model_cfg, data, budget.replace(epochs=epochs[-1]), profile=profile, seed=seed,
+    return trained(name, model_cfg, data, budget.replace(epochs=epochs[-1]), run=run, seed=seed,
                    checkpoints=epochs)
 
 
 def born_again_chain(gen0: nn.Module, make_student: Callable[[nn.Module], nn.Module],
-                     generations: int) -> list[nn.Module]:
+                     generations: int, *, run: Run | None = None) -> list[nn.Module]:
     """``[gen0, gen1, …, gen<generations>]`` where gen k + 1 = ``make_student(gen k)``.
 
     ``make_student`` should train through :func:`kdhelpers.trained` (e.g. ``kd.mnist.student`` with
     ``teacher=``), so every generation's cache key names its teacher's key and the chain is
-    reused link by link.
+    reused link by link. ``run``: the run that trained them (default: the current one).
     """
     if isinstance(generations, bool) or not isinstance(generations, int) or generations < 1:
         raise ValueError(f"generations must be an int ≥ 1, got {generations!r}")
-    if getattr(gen0, "kd_cache_key", None) is None:
+    run = as_run(run)
+    if run.key_of(gen0) is None:
         raise ValueError("gen0 must come from trained() so the next generation's cache key can name it")
     chain = [gen0]
     for k in range(generations):
         student = make_student(chain[-1])
-        if getattr(student, "kd_cache_key", None) in (None, chain[-1].kd_cache_key):
+        if run.key_of(student) in (None, run.key_of(chain[-1])):
             raise ValueError(f"generation {k + 1} has no cache key of its own; train it with trained()")
         chain.append(student)
     return chain
