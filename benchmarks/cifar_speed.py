@@ -64,18 +64,18 @@ def main() -> None:
         s = epoch_seconds(m, "teacher", train)
         out[f"{m}_train_img_s"] = 1 / s
         out[f"{m}_epoch_s"] = s * N_TRAIN
-    s = epoch_seconds("resnet18", "student", train)
+    s = epoch_seconds("resnet_student", "student", train)
     out["student_scratch_img_s"], out["student_epoch_s"] = 1 / s, s * N_TRAIN
     torch.manual_seed(0)
-    teacher = build_model(cifar.config("vgg16", "cpu"))
+    teacher = build_model(cifar.config("vgg_teacher", "cpu"))
     teacher.kd_cache_key = "benchmark-teacher"
-    s = epoch_seconds("resnet18", "student", train, teacher=teacher)
+    s = epoch_seconds("resnet_student", "student", train, teacher=teacher)
     out["student_kd_img_s"], out["student_kd_epoch_s"] = 1 / s, s * N_TRAIN
     for m in cifar.TEACHERS:
         torch.manual_seed(0)
         out[f"{m}_forward_img_s"] = 1 / forward_seconds(build_model(cifar.config(m, "cpu")).eval(), train)
     torch.manual_seed(0)
-    out["student_forward_img_s"] = 1 / forward_seconds(build_model(cifar.config("resnet18", "cpu")).eval(), train)
+    out["student_forward_img_s"] = 1 / forward_seconds(build_model(cifar.config("resnet_student", "cpu")).eval(), train)
 
     tb, sb = cifar.budget("cpu", "teacher"), cifar.budget("cpu", "student")
     n_scratch, n_grid, n_best_extra = 3, 16, 2 * 2

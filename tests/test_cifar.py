@@ -15,7 +15,7 @@ from kdhelpers.models.pretrained import TorchvisionNet
 from kdhelpers.callbacks import Lookahead
 from kdhelpers.train import fit
 
-STANDARD_PARAMS = {"resnet18": 11_173_962, "resnet50": 23_520_842, "vgg16": 14_728_266}
+STANDARD_PARAMS = {"resnet_student": 11_173_962, "resnet_teacher": 23_520_842, "vgg_teacher": 14_728_266}
 
 
 def _data(n=64, seed=0, classes=10):
@@ -33,19 +33,19 @@ def test_standard_networks_have_the_known_cifar_parameter_counts():
 
 
 def test_config_follows_the_profile():
-    assert cifar.config("resnet50", "full") == cifar.STANDARD["resnet50"]
-    assert cifar.config("resnet18", "cpu") == cifar.FAST["resnet18"]
-    assert cifar.config("vgg16", "smoke") == cifar.TINY["vgg16"]
+    assert cifar.config("resnet_teacher", "full") == cifar.STANDARD["resnet_teacher"]
+    assert cifar.config("resnet_student", "cpu") == cifar.FAST["resnet_student"]
+    assert cifar.config("vgg_teacher", "smoke") == cifar.TINY["vgg_teacher"]
     with pytest.raises(ValueError, match="unknown model"):
         cifar.config("resnet34", "cpu")
 
 
 def test_vgg_teacher_is_airbench94s_net_and_the_student_is_8x_cheaper():
     flops = {m: cifar.gflops(kd.build_model(cifar.FAST[m])) for m in cifar.MODELS}
-    assert cifar.FAST["vgg16"] == {"arch": "airbench", "widths": [64, 256, 256]}
+    assert cifar.FAST["vgg_teacher"] == {"arch": "airbench", "widths": [64, 256, 256]}
     # airbench94's net: 1.97 M parameters
-    assert kd.count_params(kd.build_model(cifar.FAST["vgg16"])) == 1_972_792
-    assert min(flops["vgg16"], flops["resnet50"]) / flops["resnet18"] >= 8
+    assert kd.count_params(kd.build_model(cifar.FAST["vgg_teacher"])) == 1_972_792
+    assert min(flops["vgg_teacher"], flops["resnet_teacher"]) / flops["resnet_student"] >= 8
 
 
 @pytest.mark.parametrize("table", [cifar.FAST, cifar.TINY])
@@ -77,10 +77,27 @@ def test_bad_configs_raise():
     with pytest.raises(ValueError, match="role"):
         cifar.budget("cpu", "assistant")
     with pytest.raises(ValueError, match="needs its loss"):
-        cifar.student("resnet18", "smoke", 0, teacher=torch.nn.Identity())
+        cifar.student("resnet_student", "smoke", 0, teacher=torch.nn.Identity())
     with pytest.raises(ValueError, match="teachers are"):
-        cifar.teacher("resnet18", "smoke")
+        cifar.teacher("resnet_student", "smoke")
+    with pytest.raises(ValueError, match="students are 'resnet_student'"):
+        cifar.student("resnet18", "smoke")
 
+
+
+def test_cache_files_name_the_roles_and_the_unsw_protocol_keeps_torchvisions_names(monkeypatch):
+    calls = []
+    monkeypatch.setattr(cifar, "trained", lambda name, cfg, *a, **k: calls.append((name, cfg)))
+    data = _data(8)
+    cifar.teacher("resnet_teacher", "smoke", transfer=data)
+    cifar.teacher("vgg_teacher", "smoke", transfer=data)
+    cifar.student("resnet_student", "smoke", transfer=data)
+    cifar.unsw_teacher("vgg_teacher", "smoke", transfer=data)
+    cifar.unsw_student("smoke", transfer=data)
+    assert [n for n, _ in calls] == ["cifar-resnet-teacher", "cifar-vgg-teacher", "cifar-resnet-student-scratch",
+                                     "cifar-unsw-vgg16", "cifar-unsw-resnet18-scratch-student"]
+    assert calls[1][1] == cifar.TINY["vgg_teacher"]
+    assert calls[3][1] == {"arch": "torchvision", "name": "vgg16", "pretrained": True}
 
 # --------------------------------------------------------------------------- airbench's tricks
 def test_patch_whitening_whitens_the_patches_it_was_fitted_on():
@@ -178,14 +195,14 @@ def test_lookahead_ends_on_its_average():
 def test_distilled_student_sees_the_teachers_outputs_for_the_view_it_trains_on():
     data = _data(48)
     torch.manual_seed(0)
-    teacher = kd.build_model(cifar.TINY["vgg16"]).eval()
+    teacher = kd.build_model(cifar.TINY["vgg_teacher"]).eval()
     teacher.kd_cache_key, teacher.kd_precision = "test-teacher-views", "float32"
     seen = []
 
     class Recorder(nn.Module):
         def __init__(self):
             super().__init__()
-            self.net = kd.build_model(cifar.TINY["resnet18"])
+            self.net = kd.build_model(cifar.TINY["resnet_student"])
 
         def forward(self, x):
             seen.append(x.detach().clone())
@@ -209,7 +226,7 @@ def test_distilled_student_sees_the_teachers_outputs_for_the_view_it_trains_on()
 def test_tta_averages_the_six_views():
     data = _data(8)
     torch.manual_seed(0)
-    net = kd.build_model(cifar.TINY["resnet18"]).eval()
+    net = kd.build_model(cifar.TINY["resnet_student"]).eval()
     x = data.prepare(data.x)
     pad = F.pad(x, (1, 1, 1, 1), mode="reflect")
     views = [x, pad[:, :, :32, :32], pad[:, :, 2:, 2:]]
@@ -227,7 +244,7 @@ def test_gflops_counts_a_convolution_by_its_formula():
 
 
 def test_latency_is_positive_and_checks_arguments():
-    net = kd.build_model(cifar.TINY["resnet18"])
+    net = kd.build_model(cifar.TINY["resnet_student"])
     assert cifar.latency_ms(net, 2, reps=2, warmup=0) > 0
     with pytest.raises(ValueError):
         cifar.latency_ms(net, 0)
@@ -262,8 +279,10 @@ def test_card_shows_the_reports_protocol_and_every_deviation_has_a_reason():
 # --------------------------------------------------------------------------- the UNSW report's protocol
 def test_unsw_protocol_is_the_reports():
     p = cifar.unsw_protocol()
-    (r_cfg, r_b), (v_cfg, v_b) = p["teachers"]["resnet50"], p["teachers"]["vgg16"]
+    (r_cfg, r_b), (v_cfg, v_b) = p["teachers"]["resnet_teacher"], p["teachers"]["vgg_teacher"]
     assert r_cfg["pretrained"] and v_cfg["pretrained"] and not p["student"]["pretrained"]
+    # the report's networks are torchvision's own: their names stay in the configs (and the cache keys)
+    assert (r_cfg["name"], v_cfg["name"], p["student"]["name"]) == ("resnet50", "vgg16", "resnet18")
     assert (r_b.optimizer, r_b.lr, r_b.epochs, v_b.lr, v_b.epochs) == ("adam", 2e-4, 30, 1e-4, 30)
     assert (p["student_budget"].lr, p["student_budget"].epochs, p["student_budget"].augment) == (2e-3, 85, None)
     assert (p["baseline_budget"].lr, p["baseline_budget"].epochs) == (2e-4, 30)

@@ -51,12 +51,12 @@ EXPECTED_KEYS = {
     "cifar_feature_kd": {f"{k}{s}" for s in ("", "_std") for k in
                          ("teacher_acc", "student_ce_acc", "student_kd_acc", "student_cosine_acc",
                           "student_regressor_acc")},
-    "cifar_resnet_vgg": {"teacher_resnet50_acc", "teacher_vgg16_acc", "student_scratch_acc", "student_scratch_acc_std",
-                         *(f"kd_{t}_best_acc{s}" for t in ("resnet50", "vgg16") for s in ("", "_std")),
-                         *(f"kd_{t}_T{T}_beta{b}_acc" for t in ("resnet50", "vgg16") for T in (3, 5, 7, 10)
+    "cifar_resnet_vgg": {"teacher_resnet_acc", "teacher_vgg_acc", "student_scratch_acc", "student_scratch_acc_std",
+                         *(f"kd_{t}_best_acc{s}" for t in ("resnet", "vgg") for s in ("", "_std")),
+                         *(f"kd_{t}_T{T}_beta{b}_acc" for t in ("resnet", "vgg") for T in (3, 5, 7, 10)
                            for b in (0.5, 0.7)),
                          *(f"{k}_{m}" for k in ("params", "gflops", "latency_ms_b1")
-                           for m in ("resnet50", "vgg16", "resnet18"))},
+                           for m in ("resnet_teacher", "vgg_teacher", "resnet_student"))},
     "byot": {f"byot_{k}_acc{s}" for k in ("baseline", "deepest", "exit1", "ensemble") for s in ("", "_std")},
     "keras_distiller": {f"keras_{k}_acc{s}" for k in ("teacher", "student_scratch", "student_kd",
                                                        "student_kd_swapped_alpha") for s in ("", "_std")},

@@ -8,8 +8,10 @@
   and, selectable, the UNSW report's own protocol (:func:`unsw_protocol`): ImageNet-pretrained
   teachers fine-tuned with Adam, students trained 85 epochs (augmentation not stated; none here).
 
-The teacher names of the metric keys stay ``resnet50`` and ``vgg16`` in every profile: the
-ResNet-style and the VGG-style teacher.
+The networks are named by role in every profile: ``resnet_teacher``, ``vgg_teacher`` and
+``resnet_student`` (in ``cpu`` and ``smoke`` they are airbench-style nets, not ResNet50 / VGG16 /
+ResNet18); the metric keys name the teachers ``resnet`` and ``vgg`` (:data:`TAG`: ``teacher_resnet_acc``,
+``kd_vgg_best_acc``).
 """
 from __future__ import annotations
 
@@ -35,29 +37,31 @@ from ..infra import claims as C
 from ..infra.cost import Plan, forward_flops
 from ..infra.protocol import Card, budget_line, describe as row  # this module's describe() is a config's one line
 
-MODELS = ("resnet50", "vgg16", "resnet18")
-TEACHERS = ("resnet50", "vgg16")
-STANDARD = {
-    "resnet18": {"arch": "cifar_resnet", "block": "basic", "layers": [2, 2, 2, 2], "width": 64},
-    "resnet50": {"arch": "cifar_resnet", "block": "bottleneck", "layers": [3, 4, 6, 3], "width": 64},
-    "vgg16": {"arch": "cifar_vgg", "scale": 1.0},
+MODELS = ("resnet_teacher", "vgg_teacher", "resnet_student")
+TEACHERS = ("resnet_teacher", "vgg_teacher")
+STANDARD = {  # full: ResNet18, ResNet50 and VGG16-BN with CIFAR stems
+    "resnet_student": {"arch": "cifar_resnet", "block": "basic", "layers": [2, 2, 2, 2], "width": 64},
+    "resnet_teacher": {"arch": "cifar_resnet", "block": "bottleneck", "layers": [3, 4, 6, 3], "width": 64},
+    "vgg_teacher": {"arch": "cifar_vgg", "scale": 1.0},
 }
 FAST = {  # cpu: airbench-style members of each family
-    "vgg16": {"arch": "airbench", "widths": [64, 256, 256]},
-    "resnet50": {"arch": "airbench", "widths": [48, 192, 192], "residual": True},
-    "resnet18": {"arch": "airbench", "widths": [16, 48, 64], "residual": True},
+    "vgg_teacher": {"arch": "airbench", "widths": [64, 256, 256]},
+    "resnet_teacher": {"arch": "airbench", "widths": [48, 192, 192], "residual": True},
+    "resnet_student": {"arch": "airbench", "widths": [16, 48, 64], "residual": True},
 }
 TINY = {  # smoke: only checks that the code runs
-    "vgg16": {"arch": "airbench", "widths": [8, 16, 16]},
-    "resnet50": {"arch": "airbench", "widths": [8, 16, 16], "residual": True},
-    "resnet18": {"arch": "airbench", "widths": [4, 8, 8], "residual": True},
+    "vgg_teacher": {"arch": "airbench", "widths": [8, 16, 16]},
+    "resnet_teacher": {"arch": "airbench", "widths": [8, 16, 16], "residual": True},
+    "resnet_student": {"arch": "airbench", "widths": [4, 8, 8], "residual": True},
 }
-NAMES = {"resnet50": "ResNet-style teacher", "vgg16": "VGG-style teacher", "resnet18": "ResNet-style student"}
+NAMES = {"resnet_teacher": "ResNet-style teacher", "vgg_teacher": "VGG-style teacher",
+         "resnet_student": "ResNet-style student"}
+TAG = {"resnet_teacher": "resnet", "vgg_teacher": "vgg"}  # a teacher's name in the metric keys: teacher_resnet_acc
 KILOSTEP = 1024 * (1 + 1 / (1 - 0.85))  # airbench's decoupled step: lr and wd are "per 1024 examples"
 
 
 def config(model: str, profile: str) -> dict:
-    """The config of ``model`` ("resnet50", "vgg16", "resnet18") in ``profile``."""
+    """The config of ``model`` ("resnet_teacher", "vgg_teacher", "resnet_student") in ``profile``."""
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
     return dict(pick(profile, smoke=TINY, cpu=FAST, full=STANDARD)[model])
@@ -116,14 +120,15 @@ _default_budget = budget  # the parameters below are called budget too
 
 def teacher(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
             budget: Budget | None = None, track: TensorData | None = None) -> nn.Module:
-    """A trained ``arch`` ("resnet50" or "vgg16": the ResNet-style / VGG-style teacher), cached;
-    ``track``: a held-out set whose accuracy is kept per epoch (``model.kd_history``)."""
+    """A trained ``arch`` ("resnet_teacher" or "vgg_teacher": the ResNet-style / VGG-style teacher), cached;
+    ``track``: a held-out set whose accuracy is kept per epoch (``model.kd_history``). Cache files
+    ``cifar-resnet-teacher-<key>.pt`` and ``cifar-vgg-teacher-<key>.pt``."""
     if arch not in TEACHERS:
         raise ValueError(f"teachers are {TEACHERS}, got {arch!r}")
     profile = resolve_profile(profile)
     transfer = datasets(profile)[0] if transfer is None else transfer
-    return trained(f"cifar-{arch}", config(arch, profile), transfer, budget or _default_budget(profile, "teacher"),
-                   profile=profile, seed=seed, track=track)
+    return trained(f"cifar-{arch.replace('_', '-')}", config(arch, profile), transfer,
+                   budget or _default_budget(profile, "teacher"), profile=profile, seed=seed, track=track)
 
 
 def student(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
@@ -131,14 +136,14 @@ def student(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | No
             budget: Budget | None = None) -> nn.Module:
     """The ResNet-style student: from scratch without ``teacher``; else distilled with ``loss``
     (the teacher's outputs cached for both views of every image in ``cpu``, run per batch in ``full``)."""
-    if arch != "resnet18":
-        raise ValueError(f"the students are 'resnet18' (ResNet-style), got {arch!r}")
+    if arch != "resnet_student":
+        raise ValueError(f"the students are 'resnet_student' (ResNet-style), got {arch!r}")
     if teacher is not None and loss is None:
         raise ValueError("a distilled student needs its loss, e.g. kd.losses.DistillationLoss(temperature, alpha)")
     profile = resolve_profile(profile)
     transfer = datasets(profile)[0] if transfer is None else transfer
     kind = "kd" if teacher is not None else "scratch"
-    return trained(f"cifar-resnet18-{kind}", config("resnet18", profile), transfer,
+    return trained(f"cifar-resnet-student-{kind}", config("resnet_student", profile), transfer,
                    budget or _default_budget(profile, "student"), profile=profile, seed=seed, teacher=teacher, loss=loss)
 
 
@@ -200,7 +205,8 @@ def cost(cfg: dict, *, big_batch: int, reps: int) -> dict:
 
 # --------------------------------------------------------------------------- the UNSW report's protocol
 UNSW = "the UNSW report (2022)"
-UNSW_TEACHER_LR = {"resnet50": 2e-4, "vgg16": 1e-4}
+UNSW_TEACHER_LR = {"resnet_teacher": 2e-4, "vgg_teacher": 1e-4}
+UNSW_TORCHVISION = {"resnet_teacher": "resnet50", "vgg_teacher": "vgg16"}  # the report's teachers, torchvision's
 
 
 def _adam(epochs: int, lr: float) -> Budget:
@@ -216,7 +222,7 @@ def unsw_protocol() -> dict:
     students' budget. Not stated, so chosen here: batch 64, no augmentation, CIFAR's own 32×32 images (no resizing),
     a constant rate, all 50,000 training images (no validation split: the report picked on test)."""
     return {
-        "teachers": {m: ({"arch": "torchvision", "name": m, "pretrained": True}, _adam(30, lr))
+        "teachers": {m: ({"arch": "torchvision", "name": UNSW_TORCHVISION[m], "pretrained": True}, _adam(30, lr))
                      for m, lr in UNSW_TEACHER_LR.items()},
         "student": {"arch": "torchvision", "name": "resnet18", "pretrained": False},
         "student_budget": _adam(85, 2e-3),
@@ -228,7 +234,7 @@ def unsw_protocol() -> dict:
 def unsw_check_weights() -> None:
     """Fail at once, before hours of training, if the pretrained teachers' weights cannot be had
     (offline and not in torch.hub's cache); a dry run goes on with random weights."""
-    missing = [(m, w, p) for m in UNSW_TEACHER_LR for w, p in [weights_file(m)] if not p.exists()]
+    missing = [(m, w, p) for m in UNSW_TEACHER_LR for w, p in [weights_file(UNSW_TORCHVISION[m])] if not p.exists()]
     if missing and offline() and not dryrun.enabled():
         raise FileNotFoundError(
             "the UNSW protocol fine-tunes ImageNet-pretrained teachers, and downloading is disabled (KD_OFFLINE=1). "
@@ -245,10 +251,12 @@ def unsw_datasets(profile: str) -> tuple[TensorData, TensorData]:
 
 
 def unsw_teacher(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None) -> nn.Module:
-    """The report's teacher: torchvision's ImageNet-pretrained ``arch`` fine-tuned with Adam."""
+    """The report's teacher (``arch``: "resnet_teacher" or "vgg_teacher"): torchvision's ImageNet-pretrained
+    ResNet50 or VGG16 fine-tuned with Adam."""
     cfg, b = unsw_protocol()["teachers"][arch]
     transfer = unsw_datasets(profile)[0] if transfer is None else transfer
-    return trained(f"cifar-unsw-{arch}", cfg, transfer, b, profile=resolve_profile(profile), seed=seed)
+    return trained(f"cifar-unsw-{UNSW_TORCHVISION[arch]}", cfg, transfer, b, profile=resolve_profile(profile),
+                   seed=seed)
 
 
 def unsw_student(profile: str, seed: int = 0, *, transfer: TensorData | None = None, teacher: nn.Module | None = None,
@@ -300,7 +308,7 @@ def card(profile: str):
         if p != "smoke" else "CIFAR-10, 512 / 256 / 512 images",
         teacher="; ".join(f"{NAMES[m]}: {_model_line(config(m, p))}" for m in TEACHERS),
         teacher_training=budget_line(budget(p, "teacher")) + ", from scratch",
-        student=_model_line(config("resnet18", p)), budget=stud,
+        student=_model_line(config("resnet_student", p)), budget=stud,
         loss=DistillationLoss(10, alpha=0.5), temperature="3, 5, 7, 10",
         weights=WEIGHTS,
         seeds="grid: one seed per cell; scratch and the best cell of each teacher: 3 seeds",
@@ -343,10 +351,10 @@ def plan(profile: str, n_seeds: int, n_grid: int, n_best_extra: int, *, n_train:
     pl = Plan(p)
     for m in TEACHERS:
         pl.add(f"{NAMES[m]} ({m})", config(m, p), budget(p, "teacher"), samples=n_train, input_shape=(3, 32, 32))
-    stud, s_budget = config("resnet18", p), budget(p, "student")
+    stud, s_budget = config("resnet_student", p), budget(p, "student")
     pl.add("students from scratch", stud, s_budget, samples=n_train, input_shape=(3, 32, 32), count=n_seeds)
     pl.add("distilled students (grid + best cells' seeds)", stud, s_budget, samples=n_train, input_shape=(3, 32, 32),
-           count=n_grid + n_best_extra, teacher=config("vgg16", p))
+           count=n_grid + n_best_extra, teacher=config("vgg_teacher", p))
     if unsw:
         proto = unsw_protocol()
         n = 50_000 if p != "smoke" else 512
@@ -357,30 +365,30 @@ def plan(profile: str, n_seeds: int, n_grid: int, n_best_extra: int, *, n_train:
         pl.add("", proto["student"], proto["student_budget"], samples=n, input_shape=(3, 32, 32))
         pl.add("UNSW: distilled ResNet18 grid", proto["student"], proto["student_budget"], samples=n,
                input_shape=(3, 32, 32), count=2 * len(proto["temperatures"]) * len(proto["betas"]),
-               teacher=proto["teachers"]["vgg16"][0])
+               teacher=proto["teachers"]["vgg_teacher"][0])
     return pl
 
 
 def claims():
     return [
-        C.at_least("vgg_teacher_92", "teacher_vgg16_acc", {"cpu": 92},
+        C.at_least("vgg_teacher_92", "teacher_vgg_acc", {"cpu": 92},
                    "the VGG-style teacher reaches at least 92 % on the test set (cpu)",
                    against="the issue's target; airbench94: 94.0 % on the original CIFAR-10 in 10 epochs", fmt=".2f",
                    negative=True),
-        C.at_least("resnet_teacher_92", "teacher_resnet50_acc", {"cpu": 92},
+        C.at_least("resnet_teacher_92", "teacher_resnet_acc", {"cpu": 92},
                    "the ResNet-style teacher reaches at least 92 % (cpu)", against="the issue's target", fmt=".2f",
                    negative=True),
-        C.at_least("teachers_94_full", "teacher_vgg16_acc", {"full": 94},
+        C.at_least("teachers_94_full", "teacher_vgg_acc", {"full": 94},
                    "the standard VGG16-BN teacher reaches at least 94 % (full profile)",
                    against="the fast-CIFAR regime: 94 % and more for these networks", fmt=".2f"),
         C.at_least("student_8x_cheaper", "gflops_ratio_cheaper_teacher_student", {"cpu": 8, "full": 2},
                    "the student needs at least 8× fewer FLOPs than the cheaper teacher (cpu; full: 2×)",
                    against="the issue's requirement", fmt=".1f"),
-        C.better("kd_resnet_beats_scratch", "kd_resnet50_best_acc", "student_scratch_acc",
+        C.better("kd_resnet_beats_scratch", "kd_resnet_best_acc", "student_scratch_acc",
                  "distilled from the ResNet-style teacher (best T, β on validation), the student beats the scratch "
                  "student by more than 2 seeds' std", against=f"{UNSW}: 59.11 → 77.60 %, different budgets", k=2,
                  fmt=".2f"),
-        C.better("kd_vgg_beats_scratch", "kd_vgg16_best_acc", "student_scratch_acc",
+        C.better("kd_vgg_beats_scratch", "kd_vgg_best_acc", "student_scratch_acc",
                  "distilled from the VGG-style teacher, the student beats the scratch student by more than 2 seeds' std",
                  against=f"{UNSW}: 59.11 → 77.22 %", k=2, fmt=".2f"),
         C.better("stronger_teacher_teaches_better", "kd_stronger_best_acc", "kd_weaker_best_acc",
