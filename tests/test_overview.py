@@ -75,4 +75,6 @@ def test_the_overview_covers_every_chapter_of_the_book_and_drops_only_drafts():
     drafts = {p.stem for p in (ROOT / "drafts").glob("*.ipynb")}
     assert {h[0] for h in overview.HEADLINES} <= overview.IN_BOOK | drafts
     assert {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")} == overview.IN_BOOK
+    # every chapter's rows come from its module, in the page's ORDER, which names each chapter once
+    assert overview.IN_BOOK <= set(overview.ORDER) and len(set(overview.ORDER)) == len(overview.ORDER)
     assert not overview.IN_BOOK & drafts

@@ -22,6 +22,16 @@ from ..train import predict_logits, trained
 from ..infra import claims as C
 from ..infra.protocol import Card, describe
 from ..infra.run import Run
+from ..infra.references import Ref
+
+# The short report's numbers (ResNet50 on CIFAR-10, one run): cited by the claims and the results overview
+REFERENCES = {"byot_baseline_acc": Ref(87.5, "short report", "ResNet50 on CIFAR-10, one run", "%"),
+              "byot_deepest_acc": Ref(90.5, "short report", unit="%")}
+# the results overview's rows: (experiment, reference, metric key, unit)
+HEADLINES = [("Network without exits", str(REFERENCES["byot_baseline_acc"]), "byot_baseline_acc", "%"),
+             ("… with exits, self-distilled: deepest exit", str(REFERENCES["byot_deepest_acc"]), "byot_deepest_acc", "%")]
+# the metric keys the chapter must record (tests/test_notebooks.py)
+METRIC_KEYS = {f"byot_{k}_acc{s}" for k in ("baseline", "deepest", "exit1", "ensemble") for s in ("", "_std")}
 
 REPORT = "a short report on Be Your Own Teacher"
 
@@ -73,7 +83,7 @@ def claims():
         # 69.21 ± 0.28 %, and the ensemble of exits (65.35 ± 0.36 %) below the deepest: documented negatives
         C.better("deepest_exit_beats_baseline", "byot_deepest_acc", "byot_baseline_acc",
                  "the deepest exit of the self-distilled network beats the same network trained without exits by "
-                 "more than 2 seeds' std", against=f"{REPORT}: ResNet50 87.5 → 90.5 %, one run", k=2, fmt=".2f",
+                 "more than 2 seeds' std", against=f"{REPORT}: ResNet50 {REFERENCES['byot_baseline_acc'].value} → {REFERENCES['byot_deepest_acc'].number}, one run", k=2, fmt=".2f",
                  negative=True),
         C.better("ensemble_beats_deepest", "byot_ensemble_acc", "byot_deepest_acc",
                  "averaging the exits' probabilities beats the deepest exit alone by more than 2 seeds' std",

@@ -26,6 +26,20 @@ from ..train import trained
 from ..infra.run import Run, as_run
 from ..infra import claims as C
 from ..infra.protocol import Card, describe
+from ..infra.references import Ref
+
+# The PyTorch tutorial's numbers (one run each): cited by the claims and the results overview
+REFERENCES = {"teacher_acc": Ref(75, "PyTorch tutorial", unit="%", approx=True),
+              "student_ce_acc": Ref(70, "PyTorch tutorial", unit="%", approx=True),
+              "student_kd_acc": Ref("70–71", "PyTorch tutorial", unit="%", approx=True),
+              "student_regressor_acc": Ref("70–71", "PyTorch tutorial", unit="%", approx=True)}
+# the results overview's rows: (experiment, reference, metric key, unit)
+HEADLINES = [(label, str(REFERENCES[key]), key, "%") for label, key in (
+    ("DeepNN teacher", "teacher_acc"), ("LightNN, cross-entropy only", "student_ce_acc"),
+    ("LightNN, soft targets (T = 2)", "student_kd_acc"), ("LightNN, FitNets-style regressor", "student_regressor_acc"))]
+# the metric keys the chapter must record (tests/test_notebooks.py)
+METRIC_KEYS = {f"{k}{s}" for s in ("", "_std") for k in
+               ("teacher_acc", "student_ce_acc", "student_kd_acc", "student_cosine_acc", "student_regressor_acc")}
 
 # The tutorial normalises CIFAR-10 with ImageNet statistics; we do the same to stay faithful.
 TUTORIAL_MEAN, TUTORIAL_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -168,21 +182,22 @@ def card(run: Run):
 
 
 def claims():
+    teacher, ce, kd = REFERENCES["teacher_acc"], REFERENCES["student_ce_acc"], REFERENCES["student_kd_acc"]
     return [
         C.between("teacher_as_tutorial", "teacher_acc", {"cpu": 72.0, "full": 72.0}, {"cpu": 78.0, "full": 78.0},
-                  "the DeepNN teacher lands within 3 points of the tutorial's ≈ 75 %",
-                  against=f"{TUTORIAL}: ≈ 75 %, one run", fmt=".2f"),
+                  f"the DeepNN teacher lands within 3 points of the tutorial's {teacher.number}",
+                  against=f"{TUTORIAL}: {teacher.number}, one run", fmt=".2f"),
         C.better("soft_targets_help", "student_kd_gain", 0.0,
                  "soft targets beat cross-entropy alone (paired by seed) by more than 2 std of the paired gains",
-                 against=f"{TUTORIAL}: ≈ 70 → 70–71 %, one run each", k=2, fmt=".2f",
+                 against=f"{TUTORIAL}: ≈ {ce.value} → {kd.value} %, one run each", k=2, fmt=".2f",
                  negative=True),  # cpu run: +0.36 ± 0.28, positive in every mean but within 2 std
         C.better("regressor_helps", "student_regressor_gain", 0.0,
                  "the FitNets-style regressor beats cross-entropy alone (paired) by more than 2 std",
-                 against=f"{TUTORIAL}: ≈ 70 → 70–71 %", k=2, fmt=".2f",
+                 against=f"{TUTORIAL}: ≈ {ce.value} → {kd.value} %", k=2, fmt=".2f",
                  negative=True),  # cpu run: +0.22 ± 0.28, within 2 std
         C.close("cosine_within_noise", "student_cosine_acc", "student_ce_acc",
                 "the cosine loss on hidden features leaves accuracy within 2 seeds' std of cross-entropy alone",
-                against=f"{TUTORIAL}: ≈ 70–71 %, one run", k=2, fmt=".2f"),
+                against=f"{TUTORIAL}: {kd.number}, one run", k=2, fmt=".2f"),
         C.better("cosine_moves_features", "student_cosine_hidden_cos", "student_ce_hidden_cos",
                  "the cosine loss brings the student's features closer to the teacher's than cross-entropy does, "
                  "by more than 2 seeds' std", against="the cross-entropy students' features", k=2, fmt=".3f"),

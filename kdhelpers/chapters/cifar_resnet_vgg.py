@@ -36,6 +36,30 @@ from ..train import predict_logits, trained
 from ..infra import claims as C
 from ..infra.cost import Plan, forward_flops
 from ..infra.protocol import Card, budget_line, describe as row  # this module's describe() is a config's one line
+from ..infra.references import Ref
+
+# The UNSW report's numbers (one run each): cited by the claims and the results overview
+REFERENCES = {"resnet_teacher": Ref(80.96, "UNSW report", "ImageNet-pretrained ResNet50", "%"),
+              "vgg_teacher": Ref(85.93, "UNSW report", "pretrained VGG16", "%"),
+              "scratch": Ref(59.11, "UNSW report", unit="%"),
+              "kd_resnet": Ref("77.60", "UNSW report", "best on test", "%"),
+              "kd_vgg": Ref(77.22, "UNSW report", unit="%")}
+# the results overview's rows: (experiment, reference, metric key, unit)
+HEADLINES = [
+    ("ResNet-style teacher (for ResNet50), airbench recipe, 20 epochs", str(REFERENCES["resnet_teacher"]),
+     "teacher_resnet_acc", "%"),
+    ("VGG-style teacher (for VGG16), airbench94's net, 20 epochs", str(REFERENCES["vgg_teacher"]), "teacher_vgg_acc", "%"),
+    ("ResNet-style student (for ResNet18) from scratch, the students' budget",
+     f"{REFERENCES['scratch'].number} (UNSW report: 30 epochs, a tenth of the rate)", "student_scratch_acc", "%"),
+    ("… distilled from the ResNet-style teacher (best T, β on validation)", str(REFERENCES["kd_resnet"]),
+     "kd_resnet_best_acc", "%"),
+    ("… distilled from the VGG-style teacher", str(REFERENCES["kd_vgg"]), "kd_vgg_best_acc", "%"),
+]
+# the metric keys the chapter must record (tests/test_notebooks.py)
+METRIC_KEYS = {"teacher_resnet_acc", "teacher_vgg_acc", "student_scratch_acc", "student_scratch_acc_std",
+               *(f"kd_{t}_best_acc{s}" for t in ("resnet", "vgg") for s in ("", "_std")),
+               *(f"kd_{t}_T{T}_beta{b}_acc" for t in ("resnet", "vgg") for T in (3, 5, 7, 10) for b in (0.5, 0.7)),
+               *(f"{k}_{m}" for k in ("params", "gflops", "latency_ms_b1") for m in ("resnet_teacher", "vgg_teacher", "resnet_student"))}
 
 MODELS = ("resnet_teacher", "vgg_teacher", "resnet_student")
 TEACHERS = ("resnet_teacher", "vgg_teacher")
@@ -386,14 +410,14 @@ def claims():
                    against="the issue's requirement", fmt=".1f"),
         C.better("kd_resnet_beats_scratch", "kd_resnet_best_acc", "student_scratch_acc",
                  "distilled from the ResNet-style teacher (best T, β on validation), the student beats the scratch "
-                 "student by more than 2 seeds' std", against=f"{UNSW}: 59.11 → 77.60 %, different budgets", k=2,
+                 "student by more than 2 seeds' std", against=f"{UNSW}: {REFERENCES['scratch'].value} → {REFERENCES['kd_resnet'].number}, different budgets", k=2,
                  fmt=".2f"),
         C.better("kd_vgg_beats_scratch", "kd_vgg_best_acc", "student_scratch_acc",
                  "distilled from the VGG-style teacher, the student beats the scratch student by more than 2 seeds' std",
-                 against=f"{UNSW}: 59.11 → 77.22 %", k=2, fmt=".2f"),
+                 against=f"{UNSW}: {REFERENCES['scratch'].value} → {REFERENCES['kd_vgg'].number}", k=2, fmt=".2f"),
         C.better("stronger_teacher_teaches_better", "kd_stronger_best_acc", "kd_weaker_best_acc",
                  "the more accurate teacher's students beat the other teacher's by more than 2 seeds' std",
-                 against=f"{UNSW}: the more accurate VGG16 taught worse (77.22 vs 77.60 %, one run each)", k=2,
+                 against=f"{UNSW}: the more accurate VGG16 taught worse ({REFERENCES['kd_vgg'].value} vs {REFERENCES['kd_resnet'].number}, one run each)", k=2,
                  fmt=".2f", negative=True),  # cpu run: 84.55 ± 0.13 vs 84.45 ± 0.31, within the noise
         C.better("higher_T_better", "kd_grid_T10_minus_T3", 0.0,
                  "over both teachers' grids, the cells at T = 10 beat those at T = 3 by more than 2 std of the "

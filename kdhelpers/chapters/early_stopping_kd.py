@@ -23,6 +23,24 @@ from ..train import trained
 from ..infra.run import Run
 from ..infra import claims as C
 from ..infra.protocol import Card, budget_line, describe
+from ..infra.references import Ref
+
+# The Toronto report's numbers (one run) and Cho & Hariharan's finding: cited by the claims and the overview
+REFERENCES = {"best_minus_last_student_acc": Ref("+0.18", "Toronto report", "epoch 4 picked on test"),
+              "early_teacher_student_acc": Ref(97.88, "Toronto report", "epoch 4", "%"),
+              "last_teacher_student_acc": Ref("97.70", "Toronto report", "epoch 11", "%"),
+              "hard_student_acc": Ref("97.20", "Toronto report", unit="%"),
+              "early_stopped_teachers": Ref("> 0", "Cho & Hariharan 2019")}
+# the results overview's rows: (experiment, reference, metric key, unit)
+HEADLINES = [
+    ("Student from the best (validation) teacher epoch minus from the last, points",
+     f"{REFERENCES['best_minus_last_student_acc'].cite('one run')}; {REFERENCES['early_stopped_teachers']}",
+     "best_minus_last_student_acc", "pts"),
+]
+# the metric keys the chapter must record (tests/test_notebooks.py)
+METRIC_KEYS = ({f"teacher_epoch{e}_{w}_acc" for e in (1, 2) for w in ("teacher", "student")}
+               | {"best_teacher_epoch", "hard_student_acc", "hard_student_acc_std", "best_minus_last_student_acc",
+                  "best_minus_last_student_acc_std"})
 
 TORONTO = "the Toronto report (2022)"
 TEACHER = {"arch": "toronto_cnn"}
@@ -111,15 +129,16 @@ def card(run: Run):
 
 
 def claims():
+    early, last = REFERENCES["early_teacher_student_acc"], REFERENCES["last_teacher_student_acc"]
     return [
         C.better("early_teacher_teaches_better", "best_minus_last_student_acc", 0.0,
                  "students of the teacher epoch chosen on validation beat the students of the last epoch's teacher "
-                 "(paired by seed) by more than 2 std", against=f"{TORONTO}: epoch 4 best (97.88 % vs 97.70 % at 11), "
+                 "(paired by seed) by more than 2 std", against=f"{TORONTO}: epoch 4 best ({early.number} vs {last.number} at 11), "
                  "one run each; Cho & Hariharan (2019): early-stopped teachers teach better", k=2, fmt=".3f",
                  negative=True),  # cpu run: validation picks the last epoch (12); on test epoch 6 leads by 0.08
         C.better("kd_beats_hard", "teacher_epoch_last_student_acc", "hard_student_acc",
                  "the last epoch's teacher lifts the student above hard labels by more than 2 seeds' std",
-                 against=f"{TORONTO}: 97.20 % without a teacher", k=2, fmt=".2f"),
+                 against=f"{TORONTO}: {REFERENCES['hard_student_acc'].number} without a teacher", k=2, fmt=".2f"),
         C.better("teacher_improves_with_epochs", "teacher_epoch_last_teacher_acc", "teacher_epoch1_teacher_acc",
                  "the teacher itself improves from epoch 1 to its last epoch (one run)",
                  against="the same run", k=0, fmt=".2f"),

@@ -37,6 +37,33 @@ from ..infra.cost import Plan
 from ..infra.run import Run, current
 from ..infra.protocol import Card, describe
 from ..infra.stats import paired_interval
+from ..infra.references import Ref
+
+# The Harvard tutorial's numbers (one run each): cited by the claims and the results overview
+REFERENCES = {"seedproto_cs0.2_pi0.5_student_acc": Ref(94.12, "Harvard tutorial", unit="%"),
+              "seedproto_cs0.2_pi0.5_T2_acc": Ref(98.01, "Harvard tutorial", unit="%"),
+              "seedproto_cells_T_opt_min": Ref(2.5, "Harvard tutorial"),
+              "seedproto_cells_T_opt_max": Ref(5, "Harvard tutorial"),
+              "width_T_opt": Ref("suspected to grow with width", "tutorial")}
+# the results overview's rows: (experiment, reference, metric key, unit)
+HEADLINES = [
+    ("Synthetic cs0.2/pi0.5, 2×50 student on hard labels: the tutorial's protocol rerun",
+     REFERENCES["seedproto_cs0.2_pi0.5_student_acc"].cite("one run"), "seedproto_cs0.2_pi0.5_student_acc", "%"),
+    ("… distilled at T = 2, rerun", REFERENCES["seedproto_cs0.2_pi0.5_T2_acc"].cite("one run"),
+     "seedproto_cs0.2_pi0.5_T2_acc", "%"),
+    ("Best T over the 9 data sets, rerun: lowest",
+     f"{REFERENCES['seedproto_cells_T_opt_min'].number} (Harvard tutorial: {REFERENCES['seedproto_cells_T_opt_min'].number}"
+     f"–{REFERENCES['seedproto_cells_T_opt_max'].number} everywhere)", "seedproto_cells_T_opt_min", "ratio"),
+    ("… highest", str(REFERENCES["seedproto_cells_T_opt_max"]), "seedproto_cells_T_opt_max", "ratio"),
+    ("Best T for a 10-unit student (teacher 3×400)", str(REFERENCES["width_T_opt"]), "width10_T_opt", "ratio"),
+    ("Best T for a 300-unit student", str(REFERENCES["width_T_opt"]), "width300_T_opt", "ratio"),
+]
+# the metric keys the chapter must record (tests/test_notebooks.py)
+METRIC_KEYS = ({f"seedproto_cs{cs}_pi{pi}_{k}" for cs in ("0.2", "0.6", "1.0") for pi in ("0.5", "0.8", "1.0")
+                for k in ("teacher_acc", "student_acc", "T_opt",
+                          *(f"T{t}_acc" for t in ("1", "2", "2.5", "3", "4", "5", "10", "15", "20")))}
+               | {f"width{w}_T_opt" for w in (10, 30, 50, 100, 300)}
+               | {"width_trend_rho", "width_trend_rho_lo", "width_trend_rho_hi"})
 
 CLASS_SEPS = (0.2, 0.6, 1.0)
 P_INFS = (0.5, 0.8, 1.0)
@@ -524,21 +551,23 @@ def tutorial_card(run: Run):
 def claims():
     """The chapter's verdicts."""
     P = "seedproto_"
+    hard, distilled = REFERENCES[P + "cs0.2_pi0.5_student_acc"], REFERENCES[P + "cs0.2_pi0.5_T2_acc"]
+    lo, hi = REFERENCES[P + "cells_T_opt_min"], REFERENCES[P + "cells_T_opt_max"]
     return [
         C.between("regime_hard", P + "cs0.2_pi0.5_student_acc", {"cpu": 92.12, "full": 92.12},
                   {"cpu": 96.12, "full": 96.12},
                   "class_sep 0.2, half the features informative: the hard-label student is within 2 points of the "
-                  "tutorial's 94.12 %", against=f"{TUTORIAL}: 94.12 %", fmt=".2f"),
+                  f"tutorial's {hard.number}", against=f"{TUTORIAL}: {hard.number}", fmt=".2f"),
         C.between("regime_distilled", P + "cs0.2_pi0.5_T2_acc", {"cpu": 96.01, "full": 96.01},
                   {"cpu": 100, "full": 100},
-                  "the same data set, distilled at T = 2: within 2 points of the tutorial's 98.01 %",
-                  against=f"{TUTORIAL}: 98.01 %", fmt=".2f"),
+                  f"the same data set, distilled at T = 2: within 2 points of the tutorial's {distilled.number}",
+                  against=f"{TUTORIAL}: {distilled.number}", fmt=".2f"),
         C.at_least("distillation_helps_everywhere", P + "cells_gain_ci95_above0", {"cpu": 9, "full": 9},
                    "distilled at its chosen T, the student beats the hard-label student beyond noise (paired 95 % "
                    "interval above 0) on all 9 data sets", against=f"{TUTORIAL}: better on all 9, one run each", fmt="g"),
         C.at_least("t_opt_in_tutorial_range", P + "cells_T_opt_in_2.5_5", {"cpu": 9, "full": 9},
                    "T_opt (chosen on half A) lies in [2.5, 5] on all 9 data sets",
-                   against=f"{TUTORIAL}: T_opt in (2.5, 5) whatever the data quality", fmt="g",
+                   against=f"{TUTORIAL}: T_opt in ({lo.number}, {hi.number}) whatever the data quality", fmt="g",
                    # cpu run of 2026-12-02: 8 of 9; class_sep 0.6 with 80 % informative features has a
                    # flat curve (T_opt 20 on half A, bootstrap 2.5–20; 2.5 on the whole test set)
                    negative=True),

@@ -11,6 +11,20 @@ from ..mnist import (SMOKE_TEST, SMOKE_TRAIN, student_budget, student_config, te
 from ..infra import claims as C
 from ..infra.run import Run
 from ..infra.protocol import Card, budget_line, describe
+from ..infra.references import Ref
+
+# The paper's numbers (§3, test errors out of 10,000): cited by the claims and the results overview
+REFERENCES = {key: Ref(n, "Hinton et al. 2015") for key, n in
+              (("teacher_test_errors", 67), ("student_hard_test_errors", 146), ("student_distilled_test_errors", 74))}
+# the results overview's rows: (experiment, reference, metric key, unit)
+HEADLINES = [(label, str(REFERENCES[key]), key, "errors") for label, key in (
+    ("Teacher 1200-1200 (dropout, jitter), test errors", "teacher_test_errors"),
+    ("Student 800-800, hard labels", "student_hard_test_errors"),
+    ("Student 800-800, distilled at T = 20", "student_distilled_test_errors"))]
+# the metric keys the chapter must record (tests/test_notebooks.py)
+METRIC_KEYS = {"teacher_test_errors", "student_hard_test_errors", "student_hard_test_errors_std",
+               "student_distilled_test_errors", "student_distilled_test_errors_std",
+               *(f"width{w}_T{t}_test_errors" for w in (30, 300, 800) for t in (1, 2, 3, 4, 8, 20))}
 
 PAPER_DATA = "MNIST: 60,000 training images, 10,000 test images"
 # §3: "strongly regularized using dropout and weight-constraints as described in [5]" (their [5]: Hinton et al.
@@ -51,15 +65,15 @@ def claims():
     paper = "Hinton et al. (2015)"
     return [
         C.at_most("teacher_errors", "teacher_test_errors", {"cpu": 85, "full": 70},
-                  "the teacher makes at most 85 test errors (cpu) / 70 (full)", against=f"{paper}: 67 errors", fmt="g"),
+                  "the teacher makes at most 85 test errors (cpu) / 70 (full)", against=f"{paper}: {REFERENCES['teacher_test_errors'].number} errors", fmt="g"),
         C.between("hard_student", "student_hard_test_errors", {"cpu": 130, "full": 120}, {"cpu": 170, "full": 160},
                   "the 800-800 student on hard labels makes 130–170 errors (cpu) / 120–160 (full)",
-                  against=f"{paper}: 146 errors", fmt=".1f"),
+                  against=f"{paper}: {REFERENCES['student_hard_test_errors'].number} errors", fmt=".1f"),
         C.better("distilled_beats_hard", "student_distilled_test_errors", "student_hard_test_errors",
                  "soft targets at T = 20 alone beat hard labels by more than 2 seeds' std",
                  against="our hard-label 800-800 students", k=2, lower_is_better=True, fmt=".1f"),
         C.at_most("distilled_errors", "student_distilled_test_errors", {"cpu": 95, "full": 85},
-                  "the distilled 800-800 makes at most 95 errors (cpu) / 85 (full)", against=f"{paper}: 74 errors",
+                  "the distilled 800-800 makes at most 95 errors (cpu) / 85 (full)", against=f"{paper}: {REFERENCES['student_distilled_test_errors'].number} errors",
                   fmt=".1f"),
         C.close("hard_weight_within_noise", "student_distilled_hard01_test_errors", "student_distilled_test_errors",
                 "a 0.1 weight on the labels changes the distilled 800-800's errors by no more than 2 seeds' std",

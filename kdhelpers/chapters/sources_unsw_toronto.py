@@ -23,6 +23,28 @@ from ..infra.run import Run
 from ..train import trained
 from ..infra import claims as C
 from ..infra.protocol import Card, budget_line, describe
+from ..infra.references import Ref
+
+# The two reports' numbers (one run each): cited by the claims and the results overview
+REFERENCES = {"seedproto_unsw_student_acc": Ref(91.69, "UNSW report", unit="%"),
+              **{f"seedproto_unsw_kd_T{T}_acc": Ref(g, "UNSW report", unit="%") for T, g in ((5, 91.71), (7, 91.90), (10, 92.04))},
+              "seedproto_toronto_hard_acc": Ref("97.20", "Toronto report", unit="%"),
+              "seedproto_toronto_grid_range": Ref(0.71, "Toronto report", "30 cells")}
+# the results overview's rows: (experiment, reference, metric key, unit)
+HEADLINES = [
+    ("UNSW: student without a teacher, its protocol rerun", REFERENCES["seedproto_unsw_student_acc"].cite("one run"),
+     "seedproto_unsw_student_acc", "%"),
+    ("UNSW: distilled at T = 10, rerun", str(REFERENCES["seedproto_unsw_kd_T10_acc"]), "seedproto_unsw_kd_T10_acc", "%"),
+    ("Toronto: student without a teacher, rerun", REFERENCES["seedproto_toronto_hard_acc"].cite("one run"),
+     "seedproto_toronto_hard_acc", "%"),
+    ("Toronto: spread of the grid cells, rerun (points; cpu: 12 of the 30 cells)",
+     str(REFERENCES["seedproto_toronto_grid_range"]), "seedproto_toronto_grid_range", "ratio"),
+]
+# the metric keys the chapter must record (tests/test_notebooks.py)
+METRIC_KEYS = {f"seedproto_{k}" for k in
+               ("unsw_teacher_acc", "unsw_student_acc", *(f"unsw_kd_T{T}_acc" for T in (5, 7, 10)),
+                "toronto_teacher_acc", "toronto_hard_acc", "toronto_grid_range", "toronto_cells_above_hard")} \
+    | {"toronto_fixed_best_acc"}
 
 PREFIX = "seedproto_"
 UNSW = "the UNSW report (2022)"
@@ -228,9 +250,9 @@ def claims():
     # and T = 10 below T = 5: the four UNSW claims are documented negatives of the rerun as published
     unsw = [C.better(f"unsw_T{T}_beats_student", f"{P}unsw_kd_T{T}_acc", f"{P}unsw_student_acc",
                      f"UNSW: the student distilled at T = {T}, β = 0.5 beats the same student without a teacher by "
-                     "more than 2 seeds' std", against=f"{UNSW}: 91.69 → {g} %, one run", k=2, fmt=".2f",
-                     negative=True)
-            for T, g in zip(UNSW_TEMPERATURES, (91.71, 91.90, 92.04))]
+                     "more than 2 seeds' std", against=f"{UNSW}: {REFERENCES[P + 'unsw_student_acc'].value} → {REFERENCES[f'{P}unsw_kd_T{T}_acc'].value} %, one run",
+                     k=2, fmt=".2f", negative=True)
+            for T in UNSW_TEMPERATURES]
     return unsw + [
         C.better("unsw_higher_T_better", f"{P}unsw_kd_T10_acc", f"{P}unsw_kd_T5_acc",
                  "UNSW: T = 10 beats T = 5 by more than 2 seeds' std", against=f"{UNSW}: higher T is better",
@@ -240,7 +262,7 @@ def claims():
                   against=f"{TORONTO}: the hyperparameters do not affect the accuracy (variance < 1 %)", fmt=".2f"),
         C.at_least("toronto_cells_beat_hard", f"{P}toronto_cells_above_hard", {"cpu": 1, "full": 1},
                    "Toronto: as published, at least one cell beats the hard-label student beyond noise (paired "
-                   "95 % interval above 0)", against=f"{TORONTO}: every KD cell beat the 97.20 % student", fmt="g"),
+                   "95 % interval above 0)", against=f"{TORONTO}: every KD cell beat the {REFERENCES[P + 'toronto_hard_acc'].number} student", fmt="g"),
         C.better("fixed_loss_beats_hard", "toronto_fixed_best_acc", "toronto_fixed_hard_acc",
                  "Toronto, loss fixed: the best of T ∈ {1, 4, 16} at α = 0.5 beats the hard-label student by more "
                  "than 2 seeds' std", against="the same student and teacher, cross-entropy on logits", k=2,

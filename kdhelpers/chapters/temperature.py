@@ -15,6 +15,20 @@ import torch.nn.functional as F
 
 from ..losses import check_logits, check_temperature, soft_cross_entropy
 from ..infra import claims as C
+from ..infra.references import Ref
+
+# The paper's statements (§2) the results overview sets beside this chapter's measurements
+REFERENCES = {"t2_scaled_grad_norm_ratio_T1_T20": Ref("roughly unchanged", "Hinton et al. 2015"),
+              "unscaled_grad_norm_ratio_T1_T20": Ref("grows as T²", "Hinton et al. 2015"),
+              "logit_matching_rel_err_T100": Ref("→ 0 as T grows", "Hinton et al. 2015")}
+# the results overview's rows: (experiment, reference, metric key, unit)
+HEADLINES = [(label, str(REFERENCES[key]), key, "ratio") for label, key in (
+    ("Soft-gradient norm, T = 1 over T = 20, with the T² factor", "t2_scaled_grad_norm_ratio_T1_T20"),
+    ("… without the T² factor", "unscaled_grad_norm_ratio_T1_T20"),
+    ("Soft gradient vs logit matching at T = 100, relative error", "logit_matching_rel_err_T100"))]
+# the metric keys the chapter must record (tests/test_notebooks.py)
+METRIC_KEYS = {"grad_formula_max_abs_err", "t2_scaled_grad_norm_ratio_T1_T20", "unscaled_grad_norm_ratio_T1_T20",
+               "logit_matching_rel_err_T100"}
 
 
 # --------------------------------------------------------------------------- soft targets
