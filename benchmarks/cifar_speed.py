@@ -26,6 +26,8 @@ from kdhelpers.device import default_device, precision_name  # noqa: E402
 from kdhelpers.models import build_model  # noqa: E402
 from kdhelpers.train import fit, predict_logits  # noqa: E402
 
+CPU = kd.Run(profile="cpu")  # the cpu profile's networks and budgets
+
 N_TRAIN, N_VAL, N_TEST = 45_000, 5_000, 10_000
 TTA_PASSES = 6  # image, mirror, two 1-pixel translations and their mirrors
 COLD_LIMIT_MIN, WARM_LIMIT_MIN = 75, 40
@@ -34,8 +36,8 @@ COLD_LIMIT_MIN, WARM_LIMIT_MIN = 75, 40
 def epoch_seconds(model_name: str, role: str, data, teacher=None) -> float:
     """Seconds per image of the second of two epochs of kd.fit on ``data``."""
     torch.manual_seed(0)
-    model = build_model(cifar.config(model_name, "cpu"))
-    budget = replace(cifar.budget("cpu", role), epochs=2)
+    model = build_model(cifar.config(model_name, CPU))
+    budget = replace(cifar.budget(CPU, role), epochs=2)
     stamps = [time.perf_counter()]
     loss = kd.DistillationLoss(4.0, alpha=0.5) if teacher is not None else None
     fit(model, data, budget, teacher=teacher, loss=loss, on_epoch_end=lambda e, m: stamps.append(time.perf_counter()),
@@ -56,7 +58,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=6144, help="training images per timed epoch (default 6144 = 6 steps)")
     ap.add_argument("--json", help="write the figures here too")
     args = ap.parse_args()
-    train = subset(cifar.datasets("cpu")[0], args.n)
+    train = subset(cifar.datasets(CPU)[0], args.n)
     print(f"{precision_name(default_device())} on {default_device()}; {args.n} images per timed epoch; threads {torch.get_num_threads()}")
 
     out = {"precision": precision_name(default_device())}
@@ -67,17 +69,17 @@ def main() -> None:
     s = epoch_seconds("resnet_student", "student", train)
     out["student_scratch_img_s"], out["student_epoch_s"] = 1 / s, s * N_TRAIN
     torch.manual_seed(0)
-    teacher = build_model(cifar.config("vgg_teacher", "cpu"))
-    teacher.kd_cache_key = "benchmark-teacher"
+    teacher = build_model(cifar.config("vgg_teacher", CPU))
+    kd.current().remember(teacher, "benchmark-teacher")
     s = epoch_seconds("resnet_student", "student", train, teacher=teacher)
     out["student_kd_img_s"], out["student_kd_epoch_s"] = 1 / s, s * N_TRAIN
     for m in cifar.TEACHERS:
         torch.manual_seed(0)
-        out[f"{m}_forward_img_s"] = 1 / forward_seconds(build_model(cifar.config(m, "cpu")).eval(), train)
+        out[f"{m}_forward_img_s"] = 1 / forward_seconds(build_model(cifar.config(m, CPU)).eval(), train)
     torch.manual_seed(0)
-    out["student_forward_img_s"] = 1 / forward_seconds(build_model(cifar.config("resnet_student", "cpu")).eval(), train)
+    out["student_forward_img_s"] = 1 / forward_seconds(build_model(cifar.config("resnet_student", CPU)).eval(), train)
 
-    tb, sb = cifar.budget("cpu", "teacher"), cifar.budget("cpu", "student")
+    tb, sb = cifar.budget(CPU, "teacher"), cifar.budget(CPU, "student")
     n_scratch, n_grid, n_best_extra = 3, 16, 2 * 2
     teachers_s = sum(out[f"{m}_epoch_s"] * tb.epochs for m in cifar.TEACHERS)
     views_s = sum(2 * N_TRAIN / out[f"{m}_forward_img_s"] for m in cifar.TEACHERS)  # image + mirror

@@ -16,20 +16,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kdhelpers.chapters import cifar_resnet_vgg as cifar  # noqa: E402
 from kdhelpers.infra.cache import atomic_write_text  # noqa: E402
-from kdhelpers.infra.cache import LEDGER  # noqa: E402
+import kdhelpers as kd  # noqa: E402
 
 EPOCHS = (10, 20)
 
 
 def main() -> None:
-    train, val, test = cifar.datasets("cpu")
+    run = kd.Run(profile="cpu")
+    train, val, test = cifar.datasets(run)
     out = {}
     for epochs in EPOCHS:
-        budget = cifar.budget("cpu", "teacher").replace(epochs=epochs)
+        budget = cifar.budget(run, "teacher").replace(epochs=epochs)
         for m in cifar.TEACHERS:
-            before = set(LEDGER)
-            t = cifar.teacher(m, "cpu", 0, transfer=train, budget=budget, track=val)
-            entry = next((LEDGER[k] for k in LEDGER if k not in before), {})
+            before = set(run.ledger)
+            t = cifar.teacher(m, run, 0, transfer=train, budget=budget, track=val)
+            entry = next((run.ledger[k] for k in run.ledger if k not in before), {})
             name = f"{m} ({cifar.NAMES[m]}), {epochs} epochs"
             out[name] = {"validation_tta": cifar.accuracy(t, val), "test_tta": cifar.accuracy(t, test),
                          "test_plain": cifar.accuracy(t, test, tta=False), "train_seconds": entry.get("seconds"),

@@ -325,7 +325,7 @@ def check_adam(Distiller, nets, batches_k) -> None:
     w0 = ks.get_weights()
     dist = keras_distiller(Distiller, ks, kt)
     kopt = keras.optimizers.Adam()
-    budget = K.student_budget("cpu")
+    budget = K.student_budget(kd.Run(profile="cpu"))
     variants = {}
     for name in ("rewrite (kd.fit's optimiser, fused)", "rewrite, unfused", "torch's ε placement"):
         m = kd.build_model(K.STUDENT)
@@ -374,7 +374,7 @@ def check_steps(Distiller, make_student, make_teacher, nets, sub_k, sub_t, perm,
     w0, wt0 = ks.get_weights(), kt.get_weights()
     (xk, yk) = sub_k
     order = [perm[i:i + 32] for i in range(0, len(perm), 32)]
-    budget = K.student_budget("cpu").replace(epochs=1)
+    budget = K.student_budget(kd.Run(profile="cpu")).replace(epochs=1)
     out = {}
 
     def rewrite(teacher=None):
@@ -551,7 +551,7 @@ def check_eval(Distiller, nets, keras_student, x_test, y_test, test) -> None:
 
 
 def check_inputs(x_train, y_train, x_test, y_test) -> tuple:
-    train, test = K.datasets("cpu")
+    train, test = K.datasets(kd.Run(profile="cpu"))
     worst = 0.0
     for xk, yk, data in ((x_train, y_train, train), (x_test, y_test, test)):
         for i in range(0, len(data), 10_000):

@@ -15,6 +15,7 @@ from kdhelpers.models.pretrained import TorchvisionNet
 from kdhelpers.callbacks import Lookahead
 from kdhelpers.train import fit
 
+SMOKE, CPU, FULL = (kd.Run(profile=p, device="cpu") for p in ("smoke", "cpu", "full"))  # runs of each profile
 STANDARD_PARAMS = {"resnet_student": 11_173_962, "resnet_teacher": 23_520_842, "vgg_teacher": 14_728_266}
 
 
@@ -33,11 +34,11 @@ def test_standard_networks_have_the_known_cifar_parameter_counts():
 
 
 def test_config_follows_the_profile():
-    assert cifar.config("resnet_teacher", "full") == cifar.STANDARD["resnet_teacher"]
-    assert cifar.config("resnet_student", "cpu") == cifar.FAST["resnet_student"]
-    assert cifar.config("vgg_teacher", "smoke") == cifar.TINY["vgg_teacher"]
+    assert cifar.config("resnet_teacher", FULL) == cifar.STANDARD["resnet_teacher"]
+    assert cifar.config("resnet_student", CPU) == cifar.FAST["resnet_student"]
+    assert cifar.config("vgg_teacher", SMOKE) == cifar.TINY["vgg_teacher"]
     with pytest.raises(ValueError, match="unknown model"):
-        cifar.config("resnet34", "cpu")
+        cifar.config("resnet34", CPU)
 
 
 def test_vgg_teacher_is_airbench94s_net_and_the_student_is_8x_cheaper():
@@ -75,13 +76,13 @@ def test_bad_configs_raise():
     with pytest.raises(ValueError, match="scale"):
         CifarVGG(scale=0)
     with pytest.raises(ValueError, match="role"):
-        cifar.budget("cpu", "assistant")
+        cifar.budget(CPU, "assistant")
     with pytest.raises(ValueError, match="needs its loss"):
-        cifar.student("resnet_student", "smoke", 0, teacher=torch.nn.Identity())
+        cifar.student("resnet_student", SMOKE, 0, teacher=torch.nn.Identity())
     with pytest.raises(ValueError, match="teachers are"):
-        cifar.teacher("resnet_student", "smoke")
+        cifar.teacher("resnet_student", SMOKE)
     with pytest.raises(ValueError, match="students are 'resnet_student'"):
-        cifar.student("resnet18", "smoke")
+        cifar.student("resnet18", SMOKE)
 
 
 
@@ -89,11 +90,11 @@ def test_cache_files_name_the_roles_and_the_unsw_protocol_keeps_torchvisions_nam
     calls = []
     monkeypatch.setattr(cifar, "trained", lambda name, cfg, *a, **k: calls.append((name, cfg)))
     data = _data(8)
-    cifar.teacher("resnet_teacher", "smoke", transfer=data)
-    cifar.teacher("vgg_teacher", "smoke", transfer=data)
-    cifar.student("resnet_student", "smoke", transfer=data)
-    cifar.unsw_teacher("vgg_teacher", "smoke", transfer=data)
-    cifar.unsw_student("smoke", transfer=data)
+    cifar.teacher("resnet_teacher", SMOKE, transfer=data)
+    cifar.teacher("vgg_teacher", SMOKE, transfer=data)
+    cifar.student("resnet_student", SMOKE, transfer=data)
+    cifar.unsw_teacher("vgg_teacher", SMOKE, transfer=data)
+    cifar.unsw_student(SMOKE, transfer=data)
     assert [n for n, _ in calls] == ["cifar-resnet-teacher", "cifar-vgg-teacher", "cifar-resnet-student-scratch",
                                      "cifar-unsw-vgg16", "cifar-unsw-resnet18-scratch-student"]
     assert calls[1][1] == cifar.TINY["vgg_teacher"]
@@ -139,16 +140,16 @@ def test_whitening_bias_trains_for_three_epochs_only():
 
 
 def test_airbench_budget_is_airbench94s_recipe_per_mean_loss():
-    t, s = cifar.budget("cpu", "teacher"), cifar.budget("cpu", "student")
+    t, s = cifar.budget(CPU, "teacher"), cifar.budget(CPU, "student")
     # airbench: lr 11.5 and decay 0.0153 "per 1024 examples" on a summed loss, momentum 0.85
     kilostep = 1024 * (1 + 1 / (1 - 0.85))
     assert t.lr == pytest.approx(11.5 / kilostep * 1024)
     assert t.lr * t.weight_decay == pytest.approx(0.0153 * 1024 / kilostep)
     assert (t.batch_size, t.momentum, t.nesterov, t.lookahead, t.label_smoothing) == (1024, 0.85, True, True, 0.2)
     assert (t.augment, s.augment, s.label_smoothing) == ("alternating_flip_translate", "alternating_flip", 0.0)
-    full = cifar.budget("full", "student")
+    full = cifar.budget(FULL, "student")
     assert (full.optimizer, full.momentum, full.weight_decay, full.augment) == ("sgd", 0.9, 5e-4, "crop_flip")
-    assert cifar.budget("full", "teacher").epochs > cifar.budget("cpu", "teacher").epochs
+    assert cifar.budget(FULL, "teacher").epochs > cifar.budget(CPU, "teacher").epochs
 
 
 def test_alternating_flip_shows_every_image_both_ways_over_two_epochs():
@@ -196,7 +197,7 @@ def test_distilled_student_sees_the_teachers_outputs_for_the_view_it_trains_on()
     data = _data(48)
     torch.manual_seed(0)
     teacher = kd.build_model(cifar.TINY["vgg_teacher"]).eval()
-    teacher.kd_cache_key, teacher.kd_precision = "test-teacher-views", "float32"
+    kd.current().remember(teacher, "test-teacher-views", precision="float32")
     seen = []
 
     class Recorder(nn.Module):
@@ -269,7 +270,7 @@ def test_grid_summary_differences_and_their_noise():
 
 
 def test_card_shows_the_reports_protocol_and_every_deviation_has_a_reason():
-    for p in ("smoke", "cpu", "full"):
+    for p in (SMOKE, CPU, FULL):
         card = cifar.card(p)
         table = card.table()
         assert table.iloc[:, 0]["learning rate"] == "0.002" and table.iloc[:, 0]["epochs"] == "85"

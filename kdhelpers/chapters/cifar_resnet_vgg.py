@@ -31,7 +31,7 @@ from ..data import cifar10_splits as datasets  # (train, val, test): 45,000 / 5,
 from ..losses import DistillationLoss
 from ..models import build_model, count_params
 from ..models.pretrained import weights_file
-from ..profiles import pick, resolve_profile
+from ..infra.run import Run
 from ..train import predict_logits, trained
 from ..infra import claims as C
 from ..infra.cost import Plan, forward_flops
@@ -84,11 +84,11 @@ TAG = {"resnet_teacher": "resnet", "vgg_teacher": "vgg"}  # a teacher's name in 
 KILOSTEP = 1024 * (1 + 1 / (1 - 0.85))  # airbench's decoupled step: lr and wd are "per 1024 examples"
 
 
-def config(model: str, profile: str) -> dict:
-    """The config of ``model`` ("resnet_teacher", "vgg_teacher", "resnet_student") in ``profile``."""
+def config(model: str, run: Run) -> dict:
+    """The config of ``model`` ("resnet_teacher", "vgg_teacher", "resnet_student") in the run's profile."""
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
-    return dict(pick(profile, smoke=TINY, cpu=FAST, full=STANDARD)[model])
+    return dict(run.pick(smoke=TINY, cpu=FAST, full=STANDARD)[model])
 
 
 def describe(cfg: dict) -> str:
@@ -119,7 +119,7 @@ def airbench_budget(epochs: int, augment: str, label_smoothing: float) -> Budget
                   label_smoothing=label_smoothing, lookahead=True, augment=augment)
 
 
-def budget(profile: str, role: str = "student") -> Budget:
+def budget(run: Run, role: str = "student") -> Budget:
     """``cpu``: airbench's recipe. Teachers: 20 epochs, alternating flip + 2-pixel translation,
     label smoothing 0.2. Students: 8 epochs, the alternating flip only, so that the teacher's
     outputs can be cached for both views of every image (never stale), no label smoothing (the
@@ -127,13 +127,12 @@ def budget(profile: str, role: str = "student") -> Budget:
     ``full``: SGD + momentum 0.9, weight decay 5e-4, one-cycle, crop + flip; 60 / 30 epochs."""
     if role not in ("teacher", "student"):
         raise ValueError(f"role must be 'teacher' or 'student', got {role!r}")
-    p = resolve_profile(profile)
-    if p == "full":
+    if run.profile == "full":
         return Budget(epochs=60 if role == "teacher" else 30, batch_size=256, lr=0.2, optimizer="sgd", momentum=0.9,
                       weight_decay=5e-4, schedule="onecycle", augment="crop_flip")
     # teachers: 10 epochs (airbench94's budget) gave 90.5 % (VGG-style) and 89.9 % (ResNet-style) on the
     # JPEG copy (quality ~75), short of the 92 % target; 20 epochs are the next step that fits the budget
-    epochs = pick(p, smoke=1, cpu=20, full=20) if role == "teacher" else pick(p, smoke=1, cpu=8, full=8)
+    epochs = run.pick(smoke=1, cpu=20, full=20) if role == "teacher" else run.pick(smoke=1, cpu=8, full=8)
     if role == "teacher":
         return airbench_budget(epochs, "alternating_flip_translate", 0.2)
     return airbench_budget(epochs, "alternating_flip", 0.0)
@@ -142,20 +141,19 @@ def budget(profile: str, role: str = "student") -> Budget:
 _default_budget = budget  # the parameters below are called budget too
 
 
-def teacher(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
+def teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None,
             budget: Budget | None = None, track: TensorData | None = None) -> nn.Module:
     """A trained ``arch`` ("resnet_teacher" or "vgg_teacher": the ResNet-style / VGG-style teacher), cached;
-    ``track``: a held-out set whose accuracy is kept per epoch (``model.kd_history``). Cache files
+    ``track``: a held-out set whose accuracy is kept per epoch (``run.history_of(model)``). Cache files
     ``cifar-resnet-teacher-<key>.pt`` and ``cifar-vgg-teacher-<key>.pt``."""
     if arch not in TEACHERS:
         raise ValueError(f"teachers are {TEACHERS}, got {arch!r}")
-    profile = resolve_profile(profile)
-    transfer = datasets(profile)[0] if transfer is None else transfer
-    return trained(f"cifar-{arch.replace('_', '-')}", config(arch, profile), transfer,
-                   budget or _default_budget(profile, "teacher"), profile=profile, seed=seed, track=track)
+    transfer = datasets(run)[0] if transfer is None else transfer
+    return trained(f"cifar-{arch.replace('_', '-')}", config(arch, run), transfer,
+                   budget or _default_budget(run, "teacher"), run=run, seed=seed, track=track)
 
 
-def student(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None,
+def student(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None,
             teacher: nn.Module | None = None, loss: nn.Module | None = None,
             budget: Budget | None = None) -> nn.Module:
     """The ResNet-style student: from scratch without ``teacher``; else distilled with ``loss``
@@ -164,11 +162,10 @@ def student(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | No
         raise ValueError(f"the students are 'resnet_student' (ResNet-style), got {arch!r}")
     if teacher is not None and loss is None:
         raise ValueError("a distilled student needs its loss, e.g. kd.losses.DistillationLoss(temperature, alpha)")
-    profile = resolve_profile(profile)
-    transfer = datasets(profile)[0] if transfer is None else transfer
+    transfer = datasets(run)[0] if transfer is None else transfer
     kind = "kd" if teacher is not None else "scratch"
-    return trained(f"cifar-resnet-student-{kind}", config("resnet_student", profile), transfer,
-                   budget or _default_budget(profile, "student"), profile=profile, seed=seed, teacher=teacher, loss=loss)
+    return trained(f"cifar-resnet-student-{kind}", config("resnet_student", run), transfer,
+                   budget or _default_budget(run, "student"), run=run, seed=seed, teacher=teacher, loss=loss)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -266,24 +263,23 @@ def unsw_check_weights() -> None:
             + "\n  ".join(f"{p}  ← {w.url}" for _, w, p in missing))
 
 
-def unsw_datasets(profile: str) -> tuple[TensorData, TensorData]:
+def unsw_datasets(run: Run) -> tuple[TensorData, TensorData]:
     """(train, test): the report's 50,000 / 10,000 images (smoke: a few hundred)."""
     train, test = load_cifar10(True), load_cifar10(False)
-    if resolve_profile(profile) == "smoke":
+    if run.profile == "smoke":
         return subset(train, 512), subset(test, 512)
     return train, test
 
 
-def unsw_teacher(arch: str, profile: str, seed: int = 0, *, transfer: TensorData | None = None) -> nn.Module:
+def unsw_teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None) -> nn.Module:
     """The report's teacher (``arch``: "resnet_teacher" or "vgg_teacher"): torchvision's ImageNet-pretrained
     ResNet50 or VGG16 fine-tuned with Adam."""
     cfg, b = unsw_protocol()["teachers"][arch]
-    transfer = unsw_datasets(profile)[0] if transfer is None else transfer
-    return trained(f"cifar-unsw-{UNSW_TORCHVISION[arch]}", cfg, transfer, b, profile=resolve_profile(profile),
-                   seed=seed)
+    transfer = unsw_datasets(run)[0] if transfer is None else transfer
+    return trained(f"cifar-unsw-{UNSW_TORCHVISION[arch]}", cfg, transfer, b, run=run, seed=seed)
 
 
-def unsw_student(profile: str, seed: int = 0, *, transfer: TensorData | None = None, teacher: nn.Module | None = None,
+def unsw_student(run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher: nn.Module | None = None,
                  loss: nn.Module | None = None, budget: str = "student") -> nn.Module:
     """The report's ResNet18 from scratch: ``budget="student"`` (85 epochs, Adam 2e-3: its distilled
     students, and the baseline they should have had) or ``"baseline"`` (30 epochs, Adam 2e-4: its
@@ -293,10 +289,10 @@ def unsw_student(profile: str, seed: int = 0, *, transfer: TensorData | None = N
         raise ValueError(f"budget is 'student' or 'baseline', got {budget!r}")
     if teacher is not None and loss is None:
         raise ValueError("a distilled student needs its loss, e.g. kd.losses.DistillationLoss(temperature, alpha)")
-    transfer = unsw_datasets(profile)[0] if transfer is None else transfer
+    transfer = unsw_datasets(run)[0] if transfer is None else transfer
     kind = "kd" if teacher is not None else f"scratch-{budget}"
     return trained(f"cifar-unsw-resnet18-{kind}", proto["student"], transfer, proto[f"{budget}_budget"],
-                   profile=resolve_profile(profile), seed=seed, teacher=teacher, loss=loss)
+                   run=run, seed=seed, teacher=teacher, loss=loss)
 
 
 # --------------------------------------------------------------------------- card, plan, claims
@@ -309,9 +305,9 @@ def _model_line(cfg: dict) -> str:
 WEIGHTS = "β ∈ {0.5, 0.7} on the soft term, α = 1 − β on the labels (the report's names)"
 
 
-def card(profile: str):
-    """The report's protocol beside this chapter's (the profile's) and the standard full-profile path."""
-    p = resolve_profile(profile)
+def card(run: Run):
+    """The report's protocol beside this chapter's (the run's profile) and the standard full-profile path."""
+    p = run.profile
     proto = unsw_protocol()
     published = row(
         data="CIFAR-10, 50,000 training / 10,000 test images",
@@ -326,13 +322,13 @@ def card(profile: str):
         seeds="one run per cell", selection="best cell read off the test set",
         other="scratch baseline: Adam, lr 0.0002, 30 epochs",
         not_stated=("batch", "schedule", "augmentation", "precision"))
-    stud = budget(p, "student")
+    stud = budget(run, "student")
     ours = row(
         data=f"CIFAR-10 (the JPEG copy when offline), 45,000 training / 5,000 validation / 10,000 test images"
         if p != "smoke" else "CIFAR-10, 512 / 256 / 512 images",
-        teacher="; ".join(f"{NAMES[m]}: {_model_line(config(m, p))}" for m in TEACHERS),
-        teacher_training=budget_line(budget(p, "teacher")) + ", from scratch",
-        student=_model_line(config("resnet_student", p)), budget=stud,
+        teacher="; ".join(f"{NAMES[m]}: {_model_line(config(m, run))}" for m in TEACHERS),
+        teacher_training=budget_line(budget(run, "teacher")) + ", from scratch",
+        student=_model_line(config("resnet_student", run)), budget=stud,
         loss=DistillationLoss(10, alpha=0.5), temperature="3, 5, 7, 10",
         weights=WEIGHTS,
         seeds="grid: one seed per cell; scratch and the best cell of each teacher: 3 seeds",
@@ -369,16 +365,16 @@ def card(profile: str):
         title=f"CIFAR-10 distillation: {UNSW} as published, and this chapter")
 
 
-def plan(profile: str, n_seeds: int, n_grid: int, n_best_extra: int, *, n_train: int, unsw: bool = False):
+def plan(run: Run, n_seeds: int, n_grid: int, n_best_extra: int, *, n_train: int, unsw: bool = False):
     """The chapter's trainings and their estimated time, before any starts."""
-    p = resolve_profile(profile)
-    pl = Plan(p)
+    p = run.profile
+    pl = Plan(run)
     for m in TEACHERS:
-        pl.add(f"{NAMES[m]} ({m})", config(m, p), budget(p, "teacher"), samples=n_train, input_shape=(3, 32, 32))
-    stud, s_budget = config("resnet_student", p), budget(p, "student")
+        pl.add(f"{NAMES[m]} ({m})", config(m, run), budget(run, "teacher"), samples=n_train, input_shape=(3, 32, 32))
+    stud, s_budget = config("resnet_student", run), budget(run, "student")
     pl.add("students from scratch", stud, s_budget, samples=n_train, input_shape=(3, 32, 32), count=n_seeds)
     pl.add("distilled students (grid + best cells' seeds)", stud, s_budget, samples=n_train, input_shape=(3, 32, 32),
-           count=n_grid + n_best_extra, teacher=config("vgg_teacher", p))
+           count=n_grid + n_best_extra, teacher=config("vgg_teacher", run))
     if unsw:
         proto = unsw_protocol()
         n = 50_000 if p != "smoke" else 512
