@@ -44,12 +44,6 @@ def pick(profile: str, *, smoke, cpu, full):
     return {"smoke": smoke, "cpu": cpu, "full": full}[resolve_profile(profile)]
 
 
-def seeds(profile: str, first: int = 0, *, smoke: int = 2, cpu: int = 3, full: int = 3) -> list[int]:
-    """The seeds a chapter runs in ``profile``, from ``first``: 2 in smoke, 3 in cpu and full unless
-    the chapter asks for more (``seeds(p, first, full=5)``)."""
-    return list(range(first, first + pick(profile, smoke=smoke, cpu=cpu, full=full)))
-
-
 @dataclass
 class Setting:
     """What a chapter's comparison trains on in one profile: the data set (its name, the training,
