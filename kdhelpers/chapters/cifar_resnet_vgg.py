@@ -404,13 +404,13 @@ def claims():
         C.at_least("student_8x_cheaper", "gflops_ratio_cheaper_teacher_student", {"cpu": 8, "full": 2},
                    "the student needs at least 8× fewer FLOPs than the cheaper teacher (cpu; full: 2×)",
                    against="the issue's requirement", fmt=".1f"),
-        C.better("kd_resnet_beats_scratch", "kd_resnet_best_acc", "student_scratch_acc",
-                 "distilled from the ResNet-style teacher (best T, β on validation), the student beats the scratch "
-                 "student by more than 2 seeds' std", against=f"{UNSW}: {REFERENCES['scratch'].value} → {REFERENCES['kd_resnet'].number}, different budgets", k=2,
-                 fmt=".2f"),
-        C.better("kd_vgg_beats_scratch", "kd_vgg_best_acc", "student_scratch_acc",
-                 "distilled from the VGG-style teacher, the student beats the scratch student by more than 2 seeds' std",
-                 against=f"{UNSW}: {REFERENCES['scratch'].value} → {REFERENCES['kd_vgg'].number}", k=2, fmt=".2f"),
+        *(C.better(f"kd_{t}_beats_scratch", f"kd_{t}_best_acc", "student_scratch_acc", text, k=2, fmt=".2f",
+                   against=f"{UNSW}: {REFERENCES['scratch'].value} → {REFERENCES[f'kd_{t}'].number}{extra}")
+          for t, text, extra in (
+              ("resnet", "distilled from the ResNet-style teacher (best T, β on validation), the student beats the "
+                         "scratch student by more than 2 seeds' std", ", different budgets"),
+              ("vgg", "distilled from the VGG-style teacher, the student beats the scratch student by more than 2 "
+                      "seeds' std", ""))),
         C.better("stronger_teacher_teaches_better", "kd_stronger_best_acc", "kd_weaker_best_acc",
                  "the more accurate teacher's students beat the other teacher's by more than 2 seeds' std",
                  against=f"{UNSW}: the more accurate VGG16 taught worse ({REFERENCES['kd_vgg'].value} vs {REFERENCES['kd_resnet'].number}, one run each)", k=2,
