@@ -1,20 +1,19 @@
 """kdhelpers — the small helper package behind the knowledge-distillation book.
 
-Three layers; a layer imports the ones below it, never one above:
+Layers, each importing only the ones below it (``farm-studio look kdhelpers``: no circle, no arrow up):
 
-* core, at the top level: ``profiles``, ``device``, ``dryrun`` · ``data``, ``budget``, ``callbacks``
-  (the extension points of the training loop), ``models`` (by family; a model may declare its own
-  callbacks), ``losses`` · ``train``, ``batched`` (many small MLPs trained at once), ``bias``
-  (generic bias shifting) and ``mnist`` (the MNIST teacher, students and budgets every MNIST
-  chapter shares). Two imports go up into the infrastructure, because training is cached and a
-  run records what it read: ``train`` uses ``infra.cache`` (the model cache), ``data`` uses
-  ``infra.cache`` and ``infra.fingerprint`` (the decoded JPEG copy, the data's identity), and
-  ``profiles`` times the device with ``infra.cost`` for the "auto" profile.
-* infrastructure, ``kdhelpers.infra``: ``cache``, ``claims``, ``protocol`` (cards), ``cost``,
-  ``results``, ``fingerprint``, ``regression``, ``reproduce``, ``parallel``, ``stats``, ``plotting``.
 * chapters, ``kdhelpers.chapters``: one module per notebook, named after it
   (``from kdhelpers.chapters import temperature as V``). Nothing outside it imports it, and this
   package does not either.
+* core: ``mnist`` (the MNIST teacher, students and budgets every MNIST chapter shares) and ``bias``
+  (generic bias shifting) · ``train`` (the loop, ``trained`` through the cache) and ``batched``
+  (many small MLPs at once) · ``models`` (by family; a model may declare its own callbacks) ·
+  ``callbacks`` (the loop's extension points) · ``budget`` · ``data``.
+* infrastructure, ``kdhelpers.infra``: ``run`` (the one run object), ``cache``, ``registry`` (model
+  configs → classes), ``claims``, ``protocol`` (cards), ``references``, ``cost``, ``results``,
+  ``fingerprint``, ``regression``, ``reproduce``, ``parallel``, ``stats``, ``plotting``. It builds
+  models from configs through the registry, never by importing the core.
+* base: ``device``, ``profiles``, ``dryrun`` and ``losses`` (a loss is a tiny module of its own).
 
 ``import kdhelpers as kd`` gives the core and the infrastructure's public names (``kd.fit``,
 ``kd.trained``, ``kd.Plan``, ``kd.setup``, ``kd.record``, ``kd.claims``, ``kd.plotting``, …).

@@ -15,7 +15,7 @@ from numbers import Real
 import pandas as pd
 import torch
 
-from .data import AUGMENTATIONS
+from .data import AUGMENTATIONS, VIEW_AUGMENTATIONS, TensorData
 from .device import PRECISIONS  # one list: "auto", "float32", "float16"
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -111,6 +111,14 @@ class Budget:
         return cls(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam", eps=fields.pop("eps", 1e-7),
                    schedule="constant", **fields)
 
+    def teacher_views(self) -> int | None:
+        """How many passes of a teacher over the transfer set distillation with this budget needs:
+        1 without augmentation, one per view for a finite augmentation (the alternating flip: 2),
+        None when the teacher runs on every batch (other augmentations, or ``cache_teacher=False``)."""
+        if not self.cache_teacher or (self.augment is not None and self.augment not in VIEW_AUGMENTATIONS):
+            return None
+        return VIEW_AUGMENTATIONS.get(self.augment, 1)
+
     def replace(self, **changes) -> "Budget":
         """A copy with ``changes`` (checked like a new budget)."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -191,3 +199,19 @@ def budget_table(budgets: dict):
     if not budgets or not all(isinstance(b, Budget) for b in budgets.values()):
         raise TypeError("budget_table takes {name: Budget}")
     return pd.DataFrame({name: b.describe() for name, b in budgets.items()})
+
+
+@dataclass
+class Setting:
+    """What a chapter's comparison trains on in one profile: the data set (its name, the training,
+    validation and test sets, the input shape), the teacher's and the student's configs, the
+    budget and the seeds."""
+    dataset: str
+    train: TensorData
+    val: TensorData
+    test: TensorData
+    input_shape: tuple
+    teacher_cfg: dict
+    student_cfg: dict
+    budget: Budget
+    seeds: list

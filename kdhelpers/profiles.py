@@ -12,15 +12,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
-if TYPE_CHECKING:  # annotations only: the data and budget modules sit above this one
-    from .budget import Budget
-    from .data import TensorData
 
 PROFILES = ("smoke", "cpu", "full")
 
@@ -42,22 +37,6 @@ def resolve_profile(profile: str = "auto") -> str:
 def pick(profile: str, *, smoke, cpu, full):
     """The value for ``profile``: ``pick(p, smoke=1, cpu=20, full=60)``."""
     return {"smoke": smoke, "cpu": cpu, "full": full}[resolve_profile(profile)]
-
-
-@dataclass
-class Setting:
-    """What a chapter's comparison trains on in one profile: the data set (its name, the training,
-    validation and test sets, the input shape), the teacher's and the student's configs, the
-    budget and the seeds."""
-    dataset: str
-    train: TensorData
-    val: TensorData
-    test: TensorData
-    input_shape: tuple
-    teacher_cfg: dict
-    student_cfg: dict
-    budget: Budget
-    seeds: list
 
 
 # ---------------------------------------------------------------------- "auto": the profile that fits the time
@@ -93,21 +72,13 @@ def choose(flops: dict, rate: float, budget_s: float) -> tuple[str, str]:
                    f"({text}); raise KD_TIME_BUDGET or expect the longer run")
 
 
-def device_rate(device) -> float:
-    """Achieved training FLOP/s on ``device``: a short probe (a few steps of an 800-800 MLP at
-    batch 256, in the precision the device trains in)."""
-    # here, not at the top: infra.cost imports infra.results, which imports this module (and core
-    # reaches up into the infrastructure only for the "auto" profile's probe)
-    from .infra.cost import probe_rate
-
-    return probe_rate({"arch": "mlp", "hidden": [800, 800]}, (1, 28, 28), 256, device=device)
-
-
-def auto_profile(chapter: str, device, *, rate: float | None = None, budget_s: float | None = None,
+def auto_profile(chapter: str, rate, *, budget_s: float | None = None,
                  plans: dict | None = None) -> tuple[str, str]:
-    """What ``auto`` means for ``chapter`` on ``device``: ``$KD_PROFILE`` if set; else the largest
-    profile whose training fits the time budget (:func:`choose`), from the chapter's recorded FLOPs
-    per profile (``plans.json``) and the device's probed rate. A chapter without a recorded plan
+    """What ``auto`` means for ``chapter``: ``$KD_PROFILE`` if set; else the largest profile whose
+    training fits the time budget (:func:`choose`), from the chapter's recorded FLOPs per profile
+    (``plans.json``) and the device's rate in FLOP/s (``rate``: a number, or a function that probes
+    it, called only when a plan is recorded: :func:`kdhelpers.infra.cost.device_rate`). A chapter
+    without a recorded plan
     falls back to ``full`` on CUDA, else ``cpu``."""
     forced = os.environ.get("KD_PROFILE", "").strip()
     if forced:
@@ -116,7 +87,7 @@ def auto_profile(chapter: str, device, *, rate: float | None = None, budget_s: f
         plans = json.loads(PLANS.read_text()) if PLANS.exists() else {}
     if not {"cpu", "full"} <= set(plans.get(chapter, {})):
         return resolve_profile("auto"), "no recorded plan for this chapter: full with CUDA, else cpu"
-    return choose(plans[chapter], rate if rate is not None else device_rate(device),
+    return choose(plans[chapter], rate() if callable(rate) else rate,
                   budget_s if budget_s is not None else time_budget_s())
 
 

@@ -90,20 +90,26 @@ def test_when_nothing_fits_auto_runs_cpu_and_says_so():
 def test_auto_profile_reads_the_budget_the_plan_and_kd_profile(monkeypatch):
     monkeypatch.delenv("KD_PROFILE", raising=False)
     monkeypatch.setenv("KD_TIME_BUDGET", "240")
-    assert P.auto_profile("ch", "cpu", rate=A100, plans={"ch": PLAN})[0] == "full"
+    assert P.auto_profile("ch", A100, plans={"ch": PLAN})[0] == "full"
     monkeypatch.setenv("KD_TIME_BUDGET", "20")
-    assert P.auto_profile("ch", "cpu", rate=A100, plans={"ch": PLAN})[0] == "cpu"
-    assert "no recorded plan" in P.auto_profile("other", "cpu", rate=A100, plans={"ch": PLAN})[1]
+    assert P.auto_profile("ch", A100, plans={"ch": PLAN})[0] == "cpu"
+    assert "no recorded plan" in P.auto_profile("other", A100, plans={"ch": PLAN})[1]
     monkeypatch.setenv("KD_PROFILE", "smoke")
-    assert P.auto_profile("ch", "cpu", rate=A100, plans={"ch": PLAN}) == ("smoke", "from $KD_PROFILE")
+    assert P.auto_profile("ch", A100, plans={"ch": PLAN}) == ("smoke", "from $KD_PROFILE")
     monkeypatch.setenv("KD_TIME_BUDGET", "soon")
     monkeypatch.delenv("KD_PROFILE")
     with pytest.raises(ValueError, match="KD_TIME_BUDGET"):
-        P.auto_profile("ch", "cpu", rate=A100, plans={"ch": PLAN})
+        P.auto_profile("ch", A100, plans={"ch": PLAN})
 
 
-def test_the_device_probe_measures_a_rate():
-    assert P.device_rate("cpu") > 1e9
+def test_the_device_probe_measures_a_rate_only_when_a_plan_needs_it(monkeypatch):
+    from kdhelpers.infra.cost import device_rate
+
+    monkeypatch.delenv("KD_PROFILE", raising=False)
+    assert device_rate("cpu") > 1e9
+    probed = []
+    P.auto_profile("other", lambda: probed.append(1) or A100, plans={"ch": PLAN})
+    assert probed == []  # no recorded plan: no probe
 
 
 def test_every_chapter_has_a_recorded_plan_for_auto():

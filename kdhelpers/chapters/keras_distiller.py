@@ -27,7 +27,7 @@ from ..device import precision_name, seed_everything
 from ..losses import CrossEntropy, DistillationLoss, KerasDistillerLoss
 from ..models import build_model, count_params
 from ..models.keras import KerasConvNet
-from ..models.registry import register
+from ..infra.registry import register
 from .. import mnist
 from ..train import fit, predict_logits, trained
 from ..infra import claims as C

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from torch import nn
 
 from .. import mnist
+from .. import budget as budgets
 from ..budget import Budget
 from ..data import load_cifar100, split, subset
 from ..losses import DistillationLoss, LogitMSE
-from .. import profiles
 from ..train import trained
 from ..infra import claims as C
 from ..infra.protocol import Card, describe
@@ -58,8 +58,8 @@ def losses() -> dict:
 
 
 @dataclass
-class Setting(profiles.Setting):
-    """What the fair comparison trains on in one profile (:class:`kdhelpers.profiles.Setting`), with
+class Setting(budgets.Setting):
+    """What the fair comparison trains on in one profile (:class:`kdhelpers.budget.Setting`), with
     the teacher's own budget and the grids of learning rates and gradient clipping."""
     teacher_budget: Budget
     lrs: tuple

@@ -35,7 +35,7 @@ from .. import mnist
 from ..budget import Budget
 from ..data import TensorData, cifar10_splits, split
 from ..losses import DistillationLoss
-from ..profiles import Setting
+from ..budget import Setting
 from ..train import trained
 from ..infra import claims as C
 from ..infra.run import Run, as_run

@@ -18,9 +18,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .. import dryrun
-from ..data import VIEW_AUGMENTATIONS
 from ..device import amp_dtype, default_device, precision_name
-from ..models import build_model
+from .registry import build_model
 from .run import Run, as_run, current
 
 # For the full profile, which is meant for a GPU: a sustained rate we assume for one modern
@@ -134,8 +133,8 @@ class Plan:
 
         precision = "float32" if budget.precision == "float32" else self.precision
         # the teacher runs once over the transfer set, once per view (an image and its mirror), or per batch
-        views = VIEW_AUGMENTATIONS.get(budget.augment, 1) if budget.cache_teacher else None
-        per_batch = views is None or (budget.augment is not None and budget.augment not in VIEW_AUGMENTATIONS)
+        views = budget.teacher_views()
+        per_batch = views is None
         job = Job(what, model, tuple(input_shape), int(samples), budget.epochs, int(count), budget.batch_size,
                   teacher, per_batch, precision)
         job.flops = 3 * forward_flops(_build(model), job.input_shape) * job.samples * job.epochs
@@ -189,3 +188,9 @@ class Plan:
         current().plan = self  # the results file's cost section reads it
         print(self.summary())
         return self.table().style.format({"TFLOP": "{:,.2f}", "estimate (min)": "{:,.1f}"})
+
+
+def device_rate(device) -> float:
+    """Achieved training FLOP/s on ``device``: a short probe (a few steps of an 800-800 MLP at
+    batch 256, in the precision the device trains in); what the "auto" profile divides by."""
+    return probe_rate({"arch": "mlp", "hidden": [800, 800]}, (1, 28, 28), 256, device=device)

@@ -19,7 +19,7 @@ import html
 
 import pandas as pd
 
-from ..models import build_model, count_params
+from .registry import build_model, count_params
 
 NOT_STATED = "not stated"
 FIELDS = ("data", "teacher", "teacher training", "teacher during distillation", "student", "optimiser", "learning rate", "schedule", "batch", "epochs",

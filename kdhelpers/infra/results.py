@@ -18,6 +18,7 @@ from ..device import default_device, precision_name, seed_everything
 from ..profiles import auto_profile, resolve_profile
 from . import fingerprint
 from .cache import atomic_write_text
+from .cost import device_rate
 from .run import Run, activate, current
 from .claims import evaluate_all
 from .plotting import set_style
@@ -37,7 +38,7 @@ def setup(notebook: str, profile: str = "auto", seed: int = 0) -> Run:
     why = None
     if isinstance(profile, str) and profile.strip().lower() == "auto":
         # the largest profile whose training fits the time budget on this device (kdhelpers.profiles)
-        profile, why = auto_profile(notebook, default_device())
+        profile, why = auto_profile(notebook, lambda: device_rate(default_device()))
     profile = resolve_profile(profile)
     run = activate(Run(notebook, profile, seed, default_device(), dry_run=dryrun.enabled()))
     seed_everything(seed)

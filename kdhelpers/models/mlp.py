@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import register
+from ..infra.registry import register
 
 
 class Dropout(nn.Dropout):

@@ -16,7 +16,7 @@ import torchvision
 from torch import nn
 
 from .. import dryrun
-from .registry import register
+from ..infra.registry import register
 
 
 def weights_file(name: str) -> tuple[object, Path]:

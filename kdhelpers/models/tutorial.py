@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .mlp import Dropout
-from .registry import register
+from ..infra.registry import register
 
 HIDDEN_MODES = (None, "flat", "map", "regressor")
 
