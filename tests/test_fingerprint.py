@@ -47,21 +47,6 @@ def test_a_changed_notebook_or_helper_module_makes_a_chapter_stale(tmp_path):
     assert F.main(["--root", str(root), "--names"]) == 0
 
 
-def test_a_notebook_rewritten_only_by_the_module_moves_is_stale_but_not_new_code(tmp_path, monkeypatch):
-    root = tmp_path / "book"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "results").mkdir()
-    (root / "_toc.yml").write_text("root: intro\nchapters:\n  - file: notebooks/ch\n")
-    nb = _nb(root / "notebooks" / "ch.ipynb", "from kdhelpers import old as X\nX.claims()")
-    fp = {"notebook_code": F.notebook_code(nb), "profile": "cpu", "data": {}, "kdhelpers": {}}
-    (root / "results" / "ch.json").write_text(json.dumps({"profile": "cpu", "fingerprint": fp}))
-    monkeypatch.setitem(F.MOVED, "ch", [("from kdhelpers.chapters import new as X", "from kdhelpers import old as X")])
-    _nb(nb, "from kdhelpers.chapters import new as X\nX.claims()")
-    assert F.changes(root, "ch") == ["the notebook's imports (modules moved)"]
-    _nb(nb, "from kdhelpers.chapters import new as X\nX.claims(reference=True)")
-    assert F.changes(root, "ch") == ["the notebook's code"]
-
-
 def test_the_run_records_its_modules_and_data():
     import kdhelpers
     from kdhelpers.data import load_mnist

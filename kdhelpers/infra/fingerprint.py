@@ -28,40 +28,13 @@ def _sha(text: str | bytes) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()[:16]
 
 
-def notebook_code(path: Path, undo=()) -> str:
+def notebook_code(path: Path) -> str:
     """A hash of a notebook's code cells, in order, without papermill's injected parameters (the
-    profile a run was given) and without outputs; ``undo``: ``(new, old)`` texts put back first."""
+    profile a run was given) and without outputs."""
     nb = nbformat.read(str(path), as_version=4)
     cells = [c.source for c in nb.cells
              if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
-    for new, old in undo:
-        cells = [c.replace(new, old) for c in cells]
     return _sha("\n\x00".join(cells))
-
-
-# The module moves of issue 24 (README, "Changelog") rewrote these chapters' imports, and the calls
-# that name a moved function, not what they compute: (new text, old text). A notebook that is its
-# recorded run's code once they are put back is stale, since its run imported the old modules, but
-# it is not new code. An entry means nothing once its chapter has been re-run: delete it then.
-_KD = "import kdhelpers as kd\n"
-MOVED = {
-    "byot": [("from kdhelpers.chapters import byot\n", "from kdhelpers import byot\n")],
-    "early_stopping_kd": [("from kdhelpers.chapters import early_stopping_kd as E\n",
-                           "from kdhelpers import early_stopping as E\n")],
-    "fake_data_temperature": [("from kdhelpers.chapters import fake_data_temperature as syn\n",
-                               "from kdhelpers import synthetic as syn\n"),
-                              *((f"syn.{f}(", f"kd.plotting.{f}(") for f in ("plot_grid", "plot_t_opt_heatmap", "plot_width"))],
-    "keras_distiller": [("from kdhelpers.chapters import keras_distiller as K\n", "from kdhelpers import keras_distiller as K\n")],
-    "mnist_omit3": [(_KD + "from kdhelpers.chapters import mnist_omit3 as M\n", _KD),
-                    ("M.claims()", "kd.mnist.omit3_claims()")],
-    "mnist_only78": [(_KD + "from kdhelpers.chapters import mnist_only78 as M\n", _KD),
-                     ("M.student_budget(", "kd.mnist.only78_budget("), ("M.claims()", "kd.mnist.only78_claims()")],
-    "sources_unsw_toronto": [("from kdhelpers.chapters import sources_unsw_toronto as S\n",
-                              "from kdhelpers import sources_unsw_toronto as S\n")],
-    "temperature": [("from kdhelpers.chapters import temperature as V\n", "from kdhelpers import softtargets as V\n"),
-                    ("V.claims()", "kd.softtargets.claims()"),
-                    ("V.plot_digits_with_targets(", "kd.plotting.plot_digits_with_targets(")],
-}
 
 
 def files_identity(root: Path, files) -> str:
@@ -104,8 +77,7 @@ def changes(root: Path, chapter: str) -> list[str]:
     out = []
     nb = root / "notebooks" / f"{chapter}.ipynb"
     if fp.get("notebook_code") and nb.exists() and notebook_code(nb) != fp["notebook_code"]:
-        moved = chapter in MOVED and notebook_code(nb, MOVED[chapter]) == fp["notebook_code"]
-        out.append("the notebook's imports (modules moved)" if moved else "the notebook's code")
+        out.append("the notebook's code")
     for name, digest in fp.get("kdhelpers", {}).items():
         f = _module_file(root, name)
         if not f.exists():
