@@ -12,7 +12,9 @@ from torch import nn
 
 from .budget import Budget
 from .data import TensorData, load_mnist, subset
+from .infra.protocol import Protocol
 from .infra.run import Run
+from .losses import DistillationLoss
 from .train import trained
 
 SMOKE_TRAIN, SMOKE_TEST = 2000, 2000
@@ -29,15 +31,44 @@ def hidden_of(arch) -> list[int]:
     raise ValueError(f"an MNIST net is a width (800) or widths joined by '-' ('1200-1200'), got {arch!r}")
 
 
+def _teacher_budget(epochs: int) -> Budget:
+    """SGD with momentum on a cosine, jitter ±2 px, max-norm 3.5."""
+    return Budget(epochs=epochs, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, schedule="cosine",
+                  augment="jitter", max_norm=3.5)
+
+
+def _student_budget(epochs: int) -> Budget:
+    """SGD for every student, hard or distilled. Gradient-norm clipping at 1 because at T = 20 the
+    T²-scaled soft loss is close to regression onto teacher logits of up to ±40: without it the
+    first steps at lr 0.1 left the student at chance (8,990 test errors in a trial; 99 with clipping)."""
+    return Budget(epochs=epochs, batch_size=256, lr=0.1, optimizer="sgd", momentum=0.9, schedule="cosine",
+                  clip_grad_norm=1.0)
+
+
+def _teacher_net(dropout: float, input_dropout: float) -> dict:
+    return {"arch": "mlp", "hidden": hidden_of(TEACHER), "dropout": dropout, "input_dropout": input_dropout}
+
+
+# The MNIST protocol every MNIST chapter shares, declared once: networks, budgets, loss, seeds per profile.
+# The teacher: ReLU layers with dropout on hidden and input units, max-norm and jitter. The classic rates
+# 0.5/0.2 learn slowly: on 55,000 training images with 5,000 held out, 0.3/0.1 for 150 epochs made 37
+# validation errors and 0.5/0.2 for 300 epochs 52 (benchmarks/mnist_teacher_budget.py, 2026-11-23), so
+# the cpu profile trains 0.3/0.1; the full profile keeps the dropout paper's rates (Hinton et al. 2012;
+# the 2015 paper states none) with a longer schedule.
+PROTOCOL = Protocol(
+    data={"smoke": f"MNIST: {SMOKE_TRAIN:,} training images, {SMOKE_TEST:,} test images",
+          "cpu": "MNIST: 60,000 training images, 10,000 test images",
+          "full": "MNIST: 60,000 training images, 10,000 test images"},
+    models={"teacher": {"smoke": _teacher_net(0.3, 0.1), "cpu": _teacher_net(0.3, 0.1), "full": _teacher_net(0.5, 0.2)},
+            "student": {"arch": "mlp", "hidden": [800, 800]}},  # ReLU, no regularisation; other widths by name
+    budgets={"teacher": {"smoke": _teacher_budget(2), "cpu": _teacher_budget(150), "full": _teacher_budget(500)},
+             "student": {"smoke": _student_budget(2), "cpu": _student_budget(20), "full": _student_budget(100)}},
+    loss=DistillationLoss(20, alpha=1.0), seeds=3, input_shape=INPUT)
+
+
 def teacher_config(run: Run, arch=TEACHER) -> dict:
-    """ReLU layers with dropout on hidden and input units (plus max-norm and jitter, see
-    :func:`teacher_budget`). The classic rates 0.5/0.2 learn slowly: on 55,000 training images
-    with 5,000 held out, 0.3/0.1 for 150 epochs made 37 validation errors and 0.5/0.2 for 300
-    epochs 52 (``benchmarks/mnist_teacher_budget.py``, 2026-11-23), so the cpu profile trains
-    0.3/0.1; the full profile keeps the dropout paper's rates (Hinton et al. 2012; the 2015 paper
-    states none) with a longer schedule."""
-    dropout, input_dropout = run.pick(smoke=(0.3, 0.1), cpu=(0.3, 0.1), full=(0.5, 0.2))
-    return {"arch": "mlp", "hidden": hidden_of(arch), "dropout": dropout, "input_dropout": input_dropout}
+    """The protocol's teacher in the run's profile, with the widths of ``arch``."""
+    return PROTOCOL.model("teacher", run, hidden=hidden_of(arch))
 
 
 def student_config(width) -> dict:
@@ -54,17 +85,13 @@ def datasets(run: Run, smoke: tuple[int, int] = (SMOKE_TRAIN, SMOKE_TEST)) -> tu
 
 
 def teacher_budget(run: Run) -> Budget:
-    """SGD with momentum on a cosine, jitter ±2 px, max-norm 3.5; 150 epochs (cpu), 500 (full)."""
-    return Budget(epochs=run.pick(smoke=2, cpu=150, full=500), batch_size=128, lr=0.1, optimizer="sgd",
-                  momentum=0.9, schedule="cosine", augment="jitter", max_norm=3.5)
+    """The teacher's: 150 epochs (cpu), 500 (full)."""
+    return PROTOCOL.budget("teacher", run)
 
 
 def student_budget(run: Run) -> Budget:
-    """SGD for every student, hard or distilled. Gradient-norm clipping at 1 because at T = 20 the
-    T²-scaled soft loss is close to regression onto teacher logits of up to ±40: without it the
-    first steps at lr 0.1 killed the student (8990 test errors in a trial; 99 with clipping)."""
-    return Budget(epochs=run.pick(smoke=2, cpu=20, full=100), batch_size=256, lr=0.1, optimizer="sgd",
-                  momentum=0.9, schedule="cosine", clip_grad_norm=1.0)
+    """Every student's, hard or distilled: 20 epochs (cpu), 100 (full)."""
+    return PROTOCOL.budget("student", run)
 
 
 def teacher(arch, run: Run, seed: int = 0, *, transfer: TensorData | None = None,

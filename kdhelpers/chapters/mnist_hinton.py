@@ -4,13 +4,11 @@ The teacher, the students and their budgets are the shared MNIST setup, :mod:`kd
 """
 from __future__ import annotations
 
-from ..losses import DistillationLoss
-from ..models import build_model, count_params
-from ..mnist import (SMOKE_TEST, SMOKE_TRAIN, student_budget, student_config, teacher_budget,
-                     teacher_config)
+from ..infra.registry import build_model, count_params
+from ..mnist import PROTOCOL, student_config
 from ..infra import claims as C
 from ..infra.run import Run
-from ..infra.protocol import Card, budget_line, describe
+from ..infra.protocol import Card, describe
 from ..infra.references import Ref
 
 # The paper's numbers (§3, test errors out of 10,000): cited by the claims and the results overview
@@ -34,19 +32,15 @@ PAPER_TEACHER = (f"MLP 1200-1200 ({count_params(build_model(student_config('1200
 
 
 def card(run: Run):
-    """The protocol card of Hinton et al. §3 beside this book's ``run`` (its profile)."""
-    loss = DistillationLoss(20, alpha=1.0)
+    """The protocol card of Hinton et al. §3 beside this book's ``run`` (its profile): our column is
+    the shared MNIST protocol record, :data:`kdhelpers.mnist.PROTOCOL`."""
     published = describe(
         data=PAPER_DATA, teacher=PAPER_TEACHER,
         teacher_training="jitter ±2 px, weight constraints (values, optimiser and epochs not stated)",
-        student=student_config(800), loss=loss, seeds="one run",
+        student=student_config(800), loss=PROTOCOL.loss, seeds="one run",
         not_stated=("optimiser", "learning rate", "schedule", "batch", "epochs", "other", "precision", "selection"))
-    train, test = (SMOKE_TRAIN, SMOKE_TEST) if run.profile == "smoke" else (60_000, 10_000)
-    ours = describe(
-        data=PAPER_DATA if train == 60_000 else f"MNIST: {train:,} training images, {test:,} test images",
-        teacher=teacher_config(run), teacher_training=budget_line(teacher_budget(run)),
-        student=student_config(800), budget=student_budget(run), loss=loss, seeds="3 seeds",
-        selection="none: every number is the last epoch's; teacher budget chosen on 5,000 held-out images")
+    ours = PROTOCOL.column(run, selection="none: every number is the last epoch's; teacher budget chosen on 5,000 "
+                                          "held-out images")
     return Card({"Hinton et al. (2015)": published, f"this chapter ({run.profile} profile)": ours},
                 deviations={
                     "data": "the smoke profile checks that the code runs, on 2,000 images",

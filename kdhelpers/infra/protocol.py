@@ -16,9 +16,11 @@ source's column without a one-line reason::
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .cost import Plan
 from .registry import build_model, count_params
 
 NOT_STATED = "not stated"
@@ -148,3 +150,65 @@ class Card:
         lines = [self.title, self.table().to_string()]
         lines += [f"- {row} ({name}): {reason}" for name, row, reason in self.differences]
         return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- a chapter's protocol, declared once
+PROFILE_KEYS = {"smoke", "cpu", "full"}
+
+
+def per_profile(value, run):
+    """``value`` itself, or its entry for the run's profile when it is ``{"smoke": …, "cpu": …, "full": …}``."""
+    return run.pick(**value) if isinstance(value, dict) and set(value) == PROFILE_KEYS else value
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A chapter's protocol as one record, as torchdistill and mdistiller declare theirs: the data,
+    the networks by role (``"teacher"``, ``"student"``, …: model configs), their budgets by role, the
+    distillation loss and the number of seeds; any of them per profile (``{"smoke": …, "cpu": …,
+    "full": …}``). The chapter's helpers train from it (:meth:`model`, :meth:`budget`: the configs
+    and budgets that key the model cache), its card's column comes from it (:meth:`column`), and its
+    cost plan (:meth:`plan`)."""
+    data: object
+    models: dict
+    budgets: dict
+    loss: object = None
+    seeds: object = field(default_factory=lambda: {"smoke": 2, "cpu": 3, "full": 3})
+    input_shape: tuple | None = None
+
+    def model(self, role: str, run, **changes) -> dict:
+        """The config of ``role`` in the run's profile, with ``changes`` (e.g. another width)."""
+        if role not in self.models:
+            raise ValueError(f"no network {role!r} in this protocol; roles: {sorted(self.models)}")
+        return {**per_profile(self.models[role], run), **changes}
+
+    def budget(self, role: str, run):
+        if role not in self.budgets:
+            raise ValueError(f"no budget {role!r} in this protocol; roles: {sorted(self.budgets)}")
+        return per_profile(self.budgets[role], run)
+
+    def seed_list(self, run, first: int | None = None) -> list[int]:
+        """The seeds of a comparison: ``first`` (default the run's seed) and the next ones."""
+        first = run.seed if first is None else first
+        return list(range(first, first + per_profile(self.seeds, run)))
+
+    def column(self, run, *, teacher: str | None = "teacher", student: str = "student", loss=None, **extra) -> dict:
+        """The card column of this protocol in the run's profile (:func:`describe`); ``extra``
+        adds or overrides rows."""
+        n = per_profile(self.seeds, run)
+        rows = dict(data=per_profile(self.data, run), student=self.model(student, run),
+                    budget=self.budget(student, run), loss=loss if loss is not None else per_profile(self.loss, run),
+                    seeds=f"{n} seeds" if n > 1 else "one run")
+        if teacher is not None:
+            rows.update(teacher=self.model(teacher, run), teacher_budget=self.budget(teacher, run))
+        return describe(**{**rows, **extra})
+
+    def plan(self, run, jobs, *, samples: int):
+        """The chapter's :class:`kdhelpers.infra.cost.Plan`: ``jobs`` are ``(what, role, count)`` or
+        ``(what, role, count, teacher_role)`` trainings of ``samples`` examples each."""
+        plan = Plan(run)
+        for what, role, count, *teacher in jobs:
+            plan.add(what, self.model(role, run), self.budget(role, run), samples=samples,
+                     input_shape=self.input_shape, count=count,
+                     teacher=self.model(teacher[0], run) if teacher else None)
+        return plan
