@@ -13,16 +13,18 @@ comparison of teacher epochs is not masked by that defect.
 """
 from __future__ import annotations
 
+import copy
+
 from torch import nn
 
 from ..budget import Budget
 from ..data import TensorData, split
 from ..losses import DistillationLoss
-from ..mnist import datasets
+from ..mnist import INPUT, datasets
 from ..train import trained
 from ..infra.run import Run
 from ..infra import claims as C
-from ..infra.protocol import Card, budget_line, describe
+from ..infra.protocol import Card, Protocol, budget_line, describe
 from ..infra.references import Ref
 
 # The Toronto report's numbers (one run) and Cho & Hariharan's finding: cited by the claims and the overview
@@ -46,23 +48,45 @@ TORONTO = "the Toronto report (2022)"
 TEACHER = {"arch": "toronto_cnn"}
 STUDENT = {"arch": "keras_mlp", "hidden": [784, 784]}
 T, ALPHA = 4.0, 0.5
+# The teacher epochs a student learns from. full: every epoch of 1 … 12, as the report. cpu: 1, 2, 3, 4,
+# 6, 8, 12: dense up to the report's chosen epoch 4, sparser after, always the last; 13 students per seed
+# do not fit the chapter's 30 minutes on 2 CPU cores, 8 do.
+TEACHER_EPOCHS = {"smoke": [1, 2], "cpu": [1, 2, 3, 4, 6, 8, 12], "full": list(range(1, 13))}
+STUDENT_EPOCHS = {"smoke": 1, "cpu": 12, "full": 12}
+DATA = "MNIST: 55,000 training, 5,000 validation, 10,000 test images"
+
+
+def _adam(epochs: int) -> Budget:
+    """The report's Adam 1e-3 (Keras ε 1e-7), batch 256, a constant rate; bf16 where fast."""
+    return Budget.keras_adam(epochs, 256)
+
+
+# The chapter's protocol, declared once: the report's networks (outputting logits), one teacher run
+# kept after each of TEACHER_EPOCHS, students of T = 4, α = 0.5 for 12 epochs, seeds per profile.
+PROTOCOL = Protocol(
+    data={"smoke": "MNIST, 1,700 / 300 / 2,000 images", "cpu": DATA, "full": DATA},
+    models={"teacher": TEACHER, "student": STUDENT},
+    budgets={"teacher": {p: _adam(es[-1]) for p, es in TEACHER_EPOCHS.items()},  # one run to the last kept epoch
+             "student": {p: _adam(e) for p, e in STUDENT_EPOCHS.items()}},
+    loss=DistillationLoss(T, ALPHA), seeds={"smoke": 2, "cpu": 5, "full": 10}, input_shape=INPUT)
 
 
 def epochs(run: Run) -> list[int]:
-    """The teacher epochs a student learns from. ``full``: every epoch of 1 … 12, as the report. ``cpu``:
-    1, 2, 3, 4, 6, 8, 12: dense up to the report's chosen epoch 4, sparser after, always the last;
-    13 students per seed do not fit the chapter's 30 minutes on 2 CPU cores, 8 do."""
-    return run.pick(smoke=[1, 2], cpu=[1, 2, 3, 4, 6, 8, 12], full=list(range(1, 13)))
+    """The teacher epochs a student learns from (:data:`TEACHER_EPOCHS`): ``full``: 1 … 12, ``cpu``:
+    1, 2, 3, 4, 6, 8, 12."""
+    return list(run.pick(**TEACHER_EPOCHS))
 
 
 def seeds(run: Run, first: int = 0) -> list[int]:
     """2 seeds (smoke), 5 (cpu), 10 (full)."""
-    return run.seeds(first, cpu=5, full=10)
+    return PROTOCOL.seed_list(run, first)
 
 
 def budget(run: Run, n_epochs: int | None = None) -> Budget:
-    """The report's Adam 1e-3 (Keras ε 1e-7), batch 256, a constant rate; bf16 where fast."""
-    return Budget.keras_adam(n_epochs or run.pick(smoke=1, cpu=12, full=12), 256)
+    """The report's Adam 1e-3 (Keras ε 1e-7), batch 256, a constant rate; bf16 where fast: the
+    students' (:data:`PROTOCOL`), or ``n_epochs`` of it."""
+    b = PROTOCOL.budget("student", run)
+    return b.replace(epochs=n_epochs) if n_epochs else b
 
 
 def data(run: Run) -> tuple[TensorData, TensorData, TensorData]:
@@ -76,14 +100,14 @@ def teachers(run: Run, seed: int, transfer: TensorData) -> dict[int, nn.Module]:
     """One teacher run of ``max(epochs)`` epochs at a constant rate, kept after each of
     :func:`epochs` (one run, as the report's: its teachers trained afresh for E epochs are exactly
     these checkpoints)."""
-    es = epochs(run)
-    return trained("toronto-cnn-epochs", TEACHER, transfer, budget(run, es[-1]), run=run, seed=seed, checkpoints=es)
+    return trained("toronto-cnn-epochs", PROTOCOL.model("teacher", run), transfer, PROTOCOL.budget("teacher", run),
+                   run=run, seed=seed, checkpoints=epochs(run))
 
 
 def student(run: Run, seed: int, transfer: TensorData, teacher: nn.Module | None = None) -> nn.Module:
     """The 784-784 student: hard labels, or T = 4, α = 0.5 from ``teacher``, 12 epochs."""
-    return trained("toronto-student784", STUDENT, transfer, budget(run), run=run,
-                   seed=seed, teacher=teacher, loss=None if teacher is None else DistillationLoss(T, ALPHA))
+    return trained("toronto-student784", PROTOCOL.model("student", run), transfer, PROTOCOL.budget("student", run),
+                   run=run, seed=seed, teacher=teacher, loss=None if teacher is None else copy.deepcopy(PROTOCOL.loss))
 
 
 def prefetch_teachers(run: Run, seed: int) -> None:
@@ -101,19 +125,20 @@ def prefetch_students(run: Run, pairs, teacher_seed: int) -> None:
 
 
 def card(run: Run):
-    p = run.profile
-    common = dict(student=STUDENT, loss=DistillationLoss(T, ALPHA), budget=budget(Run(profile="full")))
-    published = describe(data="MNIST: 60,000 training, 10,000 test images", teacher=TEACHER | {"softmax_output": True},
+    """The Toronto report as published (quoted; its student, loss and budget are :data:`PROTOCOL`'s in
+    the full profile) beside this chapter (:data:`PROTOCOL` in ``run``'s profile)."""
+    p, full = run.profile, Run(profile="full")
+    published = describe(data="MNIST: 60,000 training, 10,000 test images",
+                         teacher=PROTOCOL.model("teacher", full, softmax_output=True),
                          teacher_training="trained afresh for each of 1 … 12 epochs, Adam 1e-3, batch 256",
                          seeds="one run per teacher epoch", selection="teacher epoch picked on the test set (epoch 4)",
-                         **common)
-    ours = describe(data=f"MNIST: 55,000 training, 5,000 validation, 10,000 test images" if p != "smoke" else
-                    "MNIST, 1,700 / 300 / 2,000 images", teacher=TEACHER,
-                    teacher_training=f"one run, kept after epochs {', '.join(map(str, epochs(run)))} (the same "
-                                     "networks at a constant rate), " + budget_line(budget(run, epochs(run)[-1])),
-                    seeds=f"one teacher run; {len(seeds(run))} student seeds per teacher epoch",
-                    selection="teacher epoch picked on the students' mean validation accuracy",
-                    **{**common, "budget": budget(run)})
+                         student=PROTOCOL.model("student", full), loss=PROTOCOL.loss,
+                         budget=PROTOCOL.budget("student", full))
+    ours = PROTOCOL.column(
+        run, teacher_training=f"one run, kept after epochs {', '.join(map(str, epochs(run)))} (the same "
+                              "networks at a constant rate), " + budget_line(PROTOCOL.budget("teacher", run)),
+        seeds=f"one teacher run; {len(seeds(run))} student seeds per teacher epoch",
+        selection="teacher epoch picked on the students' mean validation accuracy")
     return Card({f"{TORONTO}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
         "data": "5,000 training images held out to choose the teacher epoch",
         "teacher": "its softmax output fed to losses as logits (a defect, see sources_unsw_toronto): logits here",

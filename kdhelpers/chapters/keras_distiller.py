@@ -14,6 +14,7 @@ the students of seed ``s``::
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import pandas as pd
@@ -33,7 +34,7 @@ from ..train import fit, predict_logits, trained
 from ..infra import claims as C
 from ..infra.cache import load_or_train
 from ..infra.run import Run
-from ..infra.protocol import Card, describe
+from ..infra.protocol import Card, Protocol
 from ..infra.references import Ref
 
 # The accuracies the Keras example's text expects: cited by the claims and the results overview
@@ -58,6 +59,25 @@ STUDENT = {"arch": "keras_distiller_convnet", "filters": [16, 32]}
 TEMPERATURE = 10.0
 KERAS_ALPHA = 0.1  # Keras's alpha: the weight of the hard-label loss
 SMOKE_TRAIN, SMOKE_TEST = 500, 500
+DATA = "MNIST scaled to [0, 1], 28×28×1: 60,000 training images, 10,000 test images; no validation split"
+
+# The chapter's protocol, declared once: the example's networks, budgets and loss (in the book's
+# convention: α = 1 − Keras's alpha on the soft term), as published in the full profile.
+PROTOCOL = Protocol(
+    data={"smoke": f"MNIST scaled to [0, 1], 28×28×1: {SMOKE_TRAIN} training images, {SMOKE_TEST} test images",
+          "cpu": DATA, "full": DATA},
+    models={"teacher": TEACHER, "student": STUDENT},
+    budgets={
+        # keras.optimizers.Adam() at fit()'s batch 32, 5 epochs, float32 as published. Keras adds ε to √v
+        # before the bias correction: KerasDistillerNet makes torch's Adam do the same. The cpu profile
+        # trains in bf16 where the CPU has it: one float32 epoch of this teacher took 2.8–3.3 min on one
+        # core (bf16: 1.8–2.2)
+        "teacher": {p: Budget.keras_adam(e, precision=prec)
+                    for p, e, prec in (("smoke", 1, "float32"), ("cpu", 5, "auto"), ("full", 5, "float32"))},
+        # 3 epochs, float32 in every profile (the student is tiny: seconds per epoch)
+        "student": {p: Budget.keras_adam(e, precision="float32") for p, e in (("smoke", 1), ("cpu", 3), ("full", 3))}},
+    loss=DistillationLoss(TEMPERATURE, alpha=1 - KERAS_ALPHA),
+    seeds={"smoke": 2, "cpu": 3, "full": 5}, input_shape=mnist.INPUT)
 
 
 def keras_adam_epsilon(optimizer, args=None, kwargs=None) -> None:
@@ -102,7 +122,7 @@ class KerasDistillerNet(KerasConvNet):
 
 def seeds(run: Run, first: int = 0) -> list[int]:
     """2 seeds (smoke), 3 (cpu), 5 (full)."""
-    return run.seeds(first, full=5)
+    return PROTOCOL.seed_list(run, first)
 
 
 def datasets(run: Run) -> tuple[TensorData, TensorData]:
@@ -115,15 +135,12 @@ def teacher_budget(run: Run) -> Budget:
     epoch of this teacher took 2.8–3.3 min on one core (bf16: 1.8–2.2). One teacher serves every
     student seed (:func:`teacher`), as in the example: three would cost 19 min in bf16 on two cores,
     more than the profile's 15."""
-    # keras.optimizers.Adam() at fit()'s batch 32. Keras adds ε to √v before the bias correction:
-    # KerasDistillerNet makes torch's Adam do the same
-    return Budget.keras_adam(run.pick(smoke=1, cpu=5, full=5),
-                             precision=run.pick(smoke="float32", cpu="auto", full="float32"))
+    return PROTOCOL.budget("teacher", run)
 
 
 def student_budget(run: Run) -> Budget:
     """3 epochs, float32 in every profile (the student is tiny: seconds per epoch)."""
-    return Budget.keras_adam(run.pick(smoke=1, cpu=3, full=3), precision="float32")
+    return PROTOCOL.budget("student", run)
 
 
 def keras_loss() -> KerasDistillerLoss:
@@ -133,7 +150,7 @@ def keras_loss() -> KerasDistillerLoss:
 
 def book_loss() -> DistillationLoss:
     """The same loss in the book's convention: α = 1 − Keras's alpha = 0.9 on the soft term."""
-    return DistillationLoss(TEMPERATURE, alpha=1 - KERAS_ALPHA)
+    return copy.deepcopy(PROTOCOL.loss)
 
 
 def swapped_loss() -> DistillationLoss:
@@ -147,7 +164,8 @@ def teacher(run: Run, seed: int = 0, *, transfer: TensorData | None = None,
     The chapter trains one, with its first seed, and it teaches the students of every seed: the example
     has one teacher, and the seeds measure the students' spread."""
     transfer = datasets(run)[0] if transfer is None else transfer
-    return trained("keras-teacher", TEACHER, transfer, budget or teacher_budget(run), run=run, seed=seed)
+    return trained("keras-teacher", PROTOCOL.model("teacher", run), transfer, budget or teacher_budget(run),
+                   run=run, seed=seed)
 
 
 def student(run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher: nn.Module | None = None,
@@ -158,7 +176,7 @@ def student(run: Run, seed: int = 0, *, transfer: TensorData | None = None, teac
         raise ValueError("give a teacher and a distillation loss together (or neither, for the scratch student)")
     transfer = datasets(run)[0] if transfer is None else transfer
     kind = "scratch" if loss is None else type(loss).__name__.lower()
-    return trained(f"keras-student-{kind}", STUDENT, transfer, budget or student_budget(run),
+    return trained(f"keras-student-{kind}", PROTOCOL.model("student", run), transfer, budget or student_budget(run),
                    run=run, seed=seed, teacher=teacher, loss=loss)
 
 
@@ -209,16 +227,17 @@ def cotrained_student(run: Run, seed: int = 0, *, teacher: nn.Module, loss: nn.M
     budget = budget or student_budget(run)
     device = run.device
     precision = run.precision_for(budget.precision)
-    parts = {"model": {"student": STUDENT, "teacher": TEACHER, "cotrained": True}, "budget": budget.parts(),
+    student_cfg, teacher_cfg = PROTOCOL.model("student", run), PROTOCOL.model("teacher", run)
+    parts = {"model": {"student": student_cfg, "teacher": teacher_cfg, "cotrained": True}, "budget": budget.parts(),
              "loss": repr(loss), "profile": run.profile, "seed": seed, "data": transfer.name,
              "n": len(transfer), "teacher": run.key_of(teacher), "computed_in": precision_name(device, precision)}
 
     def build():
-        return CoTrained(build_model(STUDENT), build_model(TEACHER))
+        return CoTrained(build_model(student_cfg), build_model(teacher_cfg))
 
     def train():
         seed_everything(seed)
-        joint = CoTrained(build_model(STUDENT), build_model(TEACHER))
+        joint = CoTrained(build_model(student_cfg), build_model(teacher_cfg))
         joint.teacher.load_state_dict(teacher.state_dict())
         fit(joint, transfer, budget, loss=TeacherInOutput(loss), seed=seed, device=device,
             desc="keras-cotrained", run=run)
@@ -236,7 +255,7 @@ def cotrained_student(run: Run, seed: int = 0, *, teacher: nn.Module, loss: nn.M
 def untrained_student(seed: int = 0) -> nn.Module:
     """The student as initialised for ``seed`` (Keras's Glorot-uniform kernels, zero biases)."""
     seed_everything(seed)
-    return build_model(STUDENT).eval()
+    return build_model(PROTOCOL.models["student"]).eval()
 
 
 def _grad_norm(loss: nn.Module, s: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> float:
@@ -286,23 +305,25 @@ def _training_line(b: Budget) -> str:
 
 
 def card(run: Run):
-    """Protocol card: the Keras example as published beside this chapter's rerun in ``run``'s profile."""
+    """Protocol card: the Keras example as published (:data:`PROTOCOL` in the full profile, with Keras's
+    loss and one run) beside this chapter's rerun (:data:`PROTOCOL` in ``run``'s profile)."""
     p = run.profile
     batch = ("32: Keras's default; the slides define batch_size = 64 but never pass it to fit(), so Keras "
              "trains at 32")
-    full_data = "MNIST scaled to [0, 1], 28×28×1: 60,000 training images, 10,000 test images; no validation split"
 
     def column(r: Run, loss, weights, seeds_text, other):
-        b = student_budget(r)
-        return describe(
-            data=full_data if r.profile != "smoke" else
-            f"MNIST scaled to [0, 1], 28×28×1: {SMOKE_TRAIN} training images, {SMOKE_TEST} test images",
-            teacher=network_text(TEACHER), teacher_training=_training_line(teacher_budget(r)),
-            student=network_text(STUDENT), budget=b, loss=loss, seeds=seeds_text,
+        b = PROTOCOL.budget("student", r)
+        col = PROTOCOL.column(
+            r, teacher=None, loss=loss, seeds=seeds_text,
+            teacher_training=_training_line(PROTOCOL.budget("teacher", r)),
             selection="none: the last epoch's model, evaluated on the test set",
             optimiser=f"Adam (ε {_eps(b)}: Keras's default, added to √v before the bias correction, as "
                       "Keras's Adam does)", batch=batch, weights=weights,
             precision="float32" if b.precision == "float32" else "mixed where fast", other=other)
+        # the networks as the example's Keras layers (Protocol.column names a config by its arch)
+        col.update(teacher=network_text(PROTOCOL.model("teacher", r)),
+                   student=network_text(PROTOCOL.model("student", r)))
+        return col
 
     full = Run(profile="full")
     scratch = "a scratch student of the same shape, 3 epochs on the labels (the upstream example; not in the slides)"
@@ -312,7 +333,7 @@ def card(run: Run):
         "trained too: Keras 3's Distiller calls the teacher inside the gradient and holds its weights among its "
         "trainable weights, so fit() steps it through the soft term (97.6 % → 22.4 % test accuracy in 20 steps, "
         "measured by benchmarks/keras_step_compare.py)")
-    ours = column(run, book_loss(), "α = 0.9 on the soft term, 1 − α = 0.1 on the labels",
+    ours = column(run, PROTOCOL.loss, "α = 0.9 on the soft term, 1 − α = 0.1 on the labels",
                   f"one teacher (the first seed), as in the example; {len(seeds(run))} student seeds",
                   f"{scratch}; also the swapped reading, α = 0.1 on the soft term")
     ours["teacher during distillation"] = "fixed: its logits computed once (K.cotrained_student runs the published way)"

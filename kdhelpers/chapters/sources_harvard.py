@@ -10,16 +10,18 @@ except what :func:`card` names, with its reason.
 """
 from __future__ import annotations
 
+import copy
+
 from torch import nn
 
 from ..budget import Budget
 from ..data import TensorData, drop_classes, keep_classes
 from ..losses import SoftCrossEntropy
-from ..mnist import datasets
+from ..mnist import INPUT, datasets
 from ..infra.run import Run
 from ..train import trained
 from ..infra import claims as C
-from ..infra.protocol import Card, budget_line, describe
+from ..infra.protocol import Card, Protocol, budget_line
 from ..infra.references import Ref
 
 SOURCE = "the Harvard tutorial (2018)"
@@ -63,37 +65,62 @@ METRIC_KEYS = {f"{PREFIX}{k}{s}" for s in ("", "_std") for k in
                 "cnn_distilled_errors", "mix_errors", "omit3_distilled_acc_3s", "omit3_bias_init_acc_3s",
                 "omit3_posthoc_acc_3s", "only78_distilled_acc", "only78_bias_init_acc", "only78_posthoc_acc")}
 
+DATA = "MNIST scaled to [0, 1]: 60,000 training images, 10,000 test images; no validation split"
+STUDENT_EPOCHS, STUDENT_BATCH = 50, 128  # the tutorial's student budget (100 epochs for the 7&8 distilled students)
+
+# The chapter's protocol, declared once: the tutorial's, rerun; the full profile is as published (the
+# card names every deviation of the other profiles). Roles: the dense and CNN teachers, the 20-20 student.
+PROTOCOL = Protocol(
+    data={"smoke": "MNIST, 2,000 training and 2,000 test images", "cpu": DATA, "full": DATA},
+    models={"dense_teacher": DENSE, "cnn_teacher": {"smoke": CNN_SMOKE, "cpu": CNN, "full": CNN},
+            "student": {"arch": "keras_mlp", "hidden": [20, 20]}},  # Keras initialisation
+    budgets={
+        # Adam 1e-4, batch 100, 20 epochs, max-norm 15 on every unit's incoming weights
+        "dense_teacher": {p: Budget.keras_adam(e, 100, 1e-4, precision="float32", max_norm=15.0)
+                          for p, e in (("smoke", 1), ("cpu", 20), ("full", 20))},
+        # Adam 5e-4, batch 128, 20 epochs as published; the cpu profile trains 2 epochs in bf16 (one epoch
+        # of this CNN costs 42 TFLOP: about 5 min in float32 on 2 cores)
+        "cnn_teacher": {p: Budget.keras_adam(e, 128, 5e-4, precision=prec)
+                        for p, e, prec in (("smoke", 1, "auto"), ("cpu", 2, "auto"), ("full", 20, "float32"))},
+        # Adam (Keras default 1e-3), batch 128, 50 epochs
+        "student": {p: Budget.keras_adam(e, STUDENT_BATCH, precision="float32")
+                    for p, e in (("smoke", 2), ("cpu", STUDENT_EPOCHS), ("full", STUDENT_EPOCHS))}},
+    # CE(softmax(t/T), softmax(s/T)): soft targets only, no T²
+    loss=SoftCrossEntropy(T, alpha=1.0, t2_scale=False),
+    seeds={"smoke": 2, "cpu": 3, "full": 3}, input_shape=INPUT)
+
 
 def student_config(logit_bias: dict | None = None) -> dict:
     """The tutorial's 20-20 student (Keras initialisation); ``logit_bias`` set before training."""
-    return {"arch": "keras_mlp", "hidden": [20, 20], **({"logit_bias": dict(logit_bias)} if logit_bias else {})}
+    return {**PROTOCOL.models["student"], **({"logit_bias": dict(logit_bias)} if logit_bias else {})}
 
 
 def seeds(run: Run, first: int = 0) -> list[int]:
     """2 seeds (smoke), 3 (cpu, full)."""
-    return run.seeds(first)
+    return PROTOCOL.seed_list(run, first)
 
 
 def dense_budget(run: Run) -> Budget:
     """Adam 1e-4, batch 100, 20 epochs, max-norm 15 on every unit's incoming weights."""
-    return Budget.keras_adam(run.pick(smoke=1, cpu=20, full=20), 100, 1e-4, precision="float32", max_norm=15.0)
+    return PROTOCOL.budget("dense_teacher", run)
 
 
 def cnn_budget(run: Run) -> Budget:
-    """Adam 5e-4, batch 128, 20 epochs as published; the cpu profile trains 2 epochs in bf16
-    (one epoch of this CNN costs 42 TFLOP: about 5 min in float32 on 2 cores)."""
-    return Budget.keras_adam(run.pick(smoke=1, cpu=2, full=20), 128, 5e-4,
-                             precision=run.pick(smoke="auto", cpu="auto", full="float32"))
+    """Adam 5e-4, batch 128, 20 epochs as published; the cpu profile trains 2 epochs in bf16."""
+    return PROTOCOL.budget("cnn_teacher", run)
 
 
-def student_budget(run: Run, epochs: int = 50, batch: int = 128) -> Budget:
-    """Adam (Keras default 1e-3), batch 128, 50 epochs (100 for the 7&8 distilled students)."""
-    return Budget.keras_adam(run.pick(smoke=2, cpu=epochs, full=epochs), batch, precision="float32")
+def student_budget(run: Run, epochs: int = STUDENT_EPOCHS, batch: int = STUDENT_BATCH) -> Budget:
+    """Adam (Keras default 1e-3), batch 128, 50 epochs (100 for the 7&8 distilled students); the
+    smoke profile trains 2 epochs whatever ``epochs``."""
+    b = PROTOCOL.budget("student", run)
+    changes = {**({"epochs": epochs} if run.profile != "smoke" else {}), "batch_size": batch}
+    return b.replace(**changes)
 
 
 def soft_loss() -> SoftCrossEntropy:
     """The tutorial's distillation loss: CE(softmax(t/T), softmax(s/T)), soft targets only, no T²."""
-    return SoftCrossEntropy(T, alpha=1.0, t2_scale=False)
+    return copy.deepcopy(PROTOCOL.loss)
 
 
 def mix_loss() -> SoftCrossEntropy:
@@ -103,7 +130,7 @@ def mix_loss() -> SoftCrossEntropy:
 
 
 def cnn_config(run: Run) -> dict:
-    return CNN_SMOKE if run.profile == "smoke" else CNN
+    return PROTOCOL.model("cnn_teacher", run)
 
 
 def teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None,
@@ -112,8 +139,9 @@ def teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None =
     if arch not in ("dense", "cnn"):
         raise ValueError(f"the tutorial's teachers are 'dense' and 'cnn', got {arch!r}")
     transfer = datasets(run)[0] if transfer is None else transfer
-    cfg, b = (DENSE, dense_budget(run)) if arch == "dense" else (cnn_config(run), cnn_budget(run))
-    return trained(f"harvard-{arch}", cfg, transfer, budget or b, run=run, seed=seed)
+    role = f"{arch}_teacher"
+    return trained(f"harvard-{arch}", PROTOCOL.model(role, run), transfer, budget or PROTOCOL.budget(role, run),
+                   run=run, seed=seed)
 
 
 def student(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher=None,
@@ -134,21 +162,18 @@ def transfer_sets(train: TensorData) -> dict:
 
 
 def card(run: Run):
-    """Protocol card: the tutorial as published beside this chapter's rerun."""
+    """Protocol card: the tutorial as published (:data:`PROTOCOL` in the full profile, with the source's
+    seeds and selection) beside this chapter's rerun (:data:`PROTOCOL` in ``run``'s profile)."""
     p, full = run.profile, Run(profile="full")
-    data = "MNIST scaled to [0, 1]: 60,000 training images, 10,000 test images; no validation split"
-    published = describe(
-        data=data, teacher=DENSE, teacher_training=budget_line(dense_budget(full)), student=student_config(),
-        budget=student_budget(full), loss=soft_loss(), seeds="one run, no seed",
+    published = PROTOCOL.column(
+        full, teacher="dense_teacher", seeds="one run, no seed",
         selection="the test set is the validation set; biases chosen to optimise test accuracy",
         other="CNN teacher: Adam 5e-4, batch 128, 20 epochs")
-    ours = describe(
-        data=data if p != "smoke" else "MNIST, 2,000 training and 2,000 test images",
-        teacher=DENSE, teacher_training=budget_line(dense_budget(run)), student=student_config(),
-        budget=student_budget(run), loss=soft_loss(), seeds=f"{len(seeds(run))} seeds",
+    ours = PROTOCOL.column(
+        run, teacher="dense_teacher",
         selection="the test set is never used to choose; the paper's post-hoc bias shift is chosen on one "
                   "half of the test set and measured on the other (and, as the paper did, on the whole test set)",
-        other="CNN teacher: " + budget_line(cnn_budget(run)))
+        other="CNN teacher: " + budget_line(PROTOCOL.budget("cnn_teacher", run)))
     return Card({f"{SOURCE}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
         "data": "the smoke profile checks that the code runs, on 2,000 images",
         "teacher training": "the smoke profile trains 1 epoch",

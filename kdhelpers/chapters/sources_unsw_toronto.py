@@ -18,11 +18,11 @@ from torch import nn
 from ..budget import Budget
 from ..data import TensorData
 from ..losses import DistillationLoss, TorontoLoss
-from ..mnist import datasets
+from ..mnist import INPUT, datasets
 from ..infra.run import Run
 from ..train import trained
 from ..infra import claims as C
-from ..infra.protocol import Card, budget_line, describe
+from ..infra.protocol import Card, Protocol, describe
 from ..infra.references import Ref
 
 # The two reports' numbers (one run each): cited by the claims and the results overview
@@ -60,11 +60,39 @@ TORONTO_STUDENT_LOGITS = {"arch": "keras_mlp", "hidden": [784, 784]}
 TORONTO_TEMPERATURES = (1, 2, 4, 16, 32, 64)  # the report's grid
 TORONTO_ALPHAS = (0.1, 0.3, 0.5, 0.7, 0.9)
 FIXED_TEMPERATURES = (1, 4, 16)  # the fixed-loss cells, at α = 0.5
+DATA = "MNIST: 60,000 training, 10,000 test images"
+
+
+def _unsw_budget(epochs: int) -> Budget:
+    """Adam 1e-4, 6 epochs, float32; the batch size is not stated (64 here)."""
+    return Budget(epochs=epochs, batch_size=64, lr=1e-4, optimizer="adam", schedule="constant", precision="float32")
+
+
+def _toronto_budget(epochs: int, precision: str) -> Budget:
+    """Adam 1e-3 (Keras: ε 1e-7), batch 256, 12 epochs, constant rate."""
+    return Budget.keras_adam(epochs, 256, precision=precision)
+
+
+# The chapter's protocol, declared once: the two reports' networks and budgets by role, rerun as published
+# in the full profile. The losses are not in the record: each report's runs sweep a temperature (UNSW: T
+# in {5, 7, 10}, β = 0.5, :func:`unsw_loss`; Toronto: a T × α grid, :func:`toronto_loss`).
+PROTOCOL = Protocol(
+    data={"smoke": "MNIST, 2,000 / 2,000 images", "cpu": DATA, "full": DATA},
+    models={"unsw_teacher": UNSW_TEACHER, "unsw_student": UNSW_STUDENT, "toronto_teacher": TORONTO_TEACHER,
+            "toronto_student": TORONTO_STUDENT, "toronto_student_logits": TORONTO_STUDENT_LOGITS},
+    budgets={
+        **dict.fromkeys(("unsw_teacher", "unsw_student"),
+                        {p: _unsw_budget(e) for p, e in (("smoke", 1), ("cpu", 6), ("full", 6))}),
+        # float32 in full; the cpu profile computes in bf16 where the CPU has it (51 students of 1.2 M parameters)
+        **dict.fromkeys(("toronto_teacher", "toronto_student", "toronto_student_logits"),
+                        {p: _toronto_budget(e, prec) for p, e, prec in
+                         (("smoke", 1, "auto"), ("cpu", 12, "auto"), ("full", 12, "float32"))})},
+    seeds={"smoke": 2, "cpu": 3, "full": 3}, input_shape=INPUT)
 
 
 def seeds(run: Run, first: int = 0) -> list[int]:
     """2 seeds (smoke), 3 (cpu, full)."""
-    return run.seeds(first)
+    return PROTOCOL.seed_list(run, first)
 
 
 def toronto_grid(run: Run) -> tuple[tuple, tuple]:
@@ -78,15 +106,13 @@ def toronto_grid(run: Run) -> tuple[tuple, tuple]:
 
 def unsw_budget(run: Run) -> Budget:
     """Adam 1e-4, 6 epochs, float32; the batch size is not stated (64 here)."""
-    return Budget(epochs=run.pick(smoke=1, cpu=6, full=6), batch_size=64, lr=1e-4, optimizer="adam",
-                  schedule="constant", precision="float32")
+    return PROTOCOL.budget("unsw_student", run)
 
 
 def toronto_budget(run: Run) -> Budget:
     """Adam 1e-3 (Keras: ε 1e-7), batch 256, 12 epochs, constant rate. float32 in ``full``; the cpu
     profile computes in bf16 where the CPU has it (51 students of 1.2 M parameters)."""
-    return Budget.keras_adam(run.pick(smoke=1, cpu=12, full=12), 256,
-                             precision=run.pick(smoke="auto", cpu="auto", full="float32"))
+    return PROTOCOL.budget("toronto_student", run)
 
 
 class LogProbs(nn.Module):
@@ -115,24 +141,24 @@ def teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None =
     if arch not in ("unsw", "toronto"):
         raise ValueError(f"teachers are 'unsw' and 'toronto', got {arch!r}")
     transfer = datasets(run)[0] if transfer is None else transfer
-    cfg, b = (UNSW_TEACHER, unsw_budget(run)) if arch == "unsw" else (TORONTO_TEACHER, toronto_budget(run))
-    return trained(f"{arch}-teacher", cfg, transfer, budget or b, run=run, seed=seed)
+    role = f"{arch}_teacher"
+    return trained(f"{arch}-teacher", PROTOCOL.model(role, run), transfer, budget or PROTOCOL.budget(role, run),
+                   run=run, seed=seed)
 
 
 def student(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher=None,
             loss=None, budget: Budget | None = None) -> nn.Module:
     """``"unsw"`` (784-14-10), ``"toronto"`` (784-784, softmax output, as published) or
     ``"toronto-logits"`` (the same net outputting logits, for the fixed loss)."""
-    cfgs = {"unsw": (UNSW_STUDENT, unsw_budget), "toronto": (TORONTO_STUDENT, toronto_budget),
-            "toronto-logits": (TORONTO_STUDENT_LOGITS, toronto_budget)}
-    if arch not in cfgs:
-        raise ValueError(f"students are {sorted(cfgs)}, got {arch!r}")
+    roles = {"unsw": "unsw_student", "toronto": "toronto_student", "toronto-logits": "toronto_student_logits"}
+    if arch not in roles:
+        raise ValueError(f"students are {sorted(roles)}, got {arch!r}")
     if (teacher is None) != (loss is None):
         raise ValueError("give a teacher and a loss together (or neither, for hard labels)")
     transfer = datasets(run)[0] if transfer is None else transfer
-    cfg, b = cfgs[arch]
-    return trained(f"{arch}-student", cfg, transfer, budget or b(run), run=run, seed=seed, teacher=teacher,
-                   loss=loss)
+    role = roles[arch]
+    return trained(f"{arch}-student", PROTOCOL.model(role, run), transfer, budget or PROTOCOL.budget(role, run),
+                   run=run, seed=seed, teacher=teacher, loss=loss)
 
 
 def prefetch_unsw(run: Run, seeds) -> None:
@@ -186,18 +212,20 @@ def toronto_loss(temperature, alpha) -> TorontoLoss:
 
 
 def unsw_card(run: Run):
+    """The UNSW report as published (quoted; its budget is :data:`PROTOCOL`'s in the full profile) beside
+    the rerun in ``run``'s profile (:data:`PROTOCOL`'s UNSW roles)."""
     p, full = run.profile, Run(profile="full")
     published = describe(
-        data="MNIST: 60,000 training, 10,000 test images", teacher="3 fully connected layers, ~2 M parameters, "
+        data=DATA, teacher="3 fully connected layers, ~2 M parameters, "
         "a dropout layer", teacher_training="Adam 1e-4, 6 epochs", student="2 layers, ~11 k parameters, no dropout",
-        budget=unsw_budget(full), loss="β·distillation loss + (1 − β)·student loss; KL or cross-entropy, "
+        budget=PROTOCOL.budget("unsw_student", full),
+        loss="β·distillation loss + (1 − β)·student loss; KL or cross-entropy, "
         "and a T² factor: not stated", temperature="5, 7, 10", seeds="one run per T",
         selection="test accuracy after the last epoch", not_stated=("batch",),
         weights="β = 0.5 on the soft term (β here = α)")
-    ours = describe(
-        data="MNIST: 60,000 training, 10,000 test images" if p != "smoke" else "MNIST, 2,000 / 2,000 images",
-        teacher=UNSW_TEACHER, teacher_training=budget_line(unsw_budget(run)), student=UNSW_STUDENT,
-        budget=unsw_budget(run), loss=unsw_loss(10), temperature="5, 7, 10", seeds=f"{len(seeds(run))} seeds",
+    ours = PROTOCOL.column(
+        run, teacher="unsw_teacher", student="unsw_student", loss=unsw_loss(10),
+        temperature=", ".join(map(str, UNSW_TEMPERATURES)),
         selection="test accuracy after the last epoch", weights="β = 0.5 on the soft term (β here = α)")
     return Card({f"{UNSW}, as published": published, f"rerun here ({p} profile)": ours}, deviations={
         "data": "the smoke profile checks that the code runs",
@@ -211,21 +239,19 @@ def unsw_card(run: Run):
 
 
 def toronto_card(run: Run):
+    """The Toronto report as published (:data:`PROTOCOL`'s Toronto roles in the full profile, the report's
+    grid and seeds) beside the rerun in ``run``'s profile."""
     p, full = run.profile, Run(profile="full")
     temps, alphas = toronto_grid(run)
-    common = dict(data="MNIST: 60,000 training, 10,000 test images", teacher=TORONTO_TEACHER,
-                  student=TORONTO_STUDENT)
-    published = describe(**common, teacher_training=budget_line(toronto_budget(full)), budget=toronto_budget(full),
-                         loss=toronto_loss(4, 0.5), seeds="one run per cell, no seed",
-                         temperature="1, 2, 4, 16, 32, 64", weights="α ∈ {0.1, 0.3, 0.5, 0.7, 0.9} on the soft term",
-                         selection="last-epoch test accuracy; best cell picked on test")
-    ours = describe(**common, teacher_training=budget_line(toronto_budget(run)), budget=toronto_budget(run),
-                    loss=toronto_loss(4, 0.5), seeds=f"one teacher; {len(seeds(run))} student seeds",
-                    temperature=", ".join(f"{t:g}" for t in temps),
-                    weights="α ∈ {" + ", ".join(f"{a:g}" for a in alphas) + "} on the soft term",
-                    selection="last-epoch test accuracy; no cell is picked")
-    if p == "smoke":
-        ours["data"] = "MNIST, 2,000 / 2,000 images"
+    roles = dict(teacher="toronto_teacher", student="toronto_student", loss=toronto_loss(4, 0.5))
+    published = PROTOCOL.column(full, **roles, seeds="one run per cell, no seed",
+                                temperature="1, 2, 4, 16, 32, 64",
+                                weights="α ∈ {0.1, 0.3, 0.5, 0.7, 0.9} on the soft term",
+                                selection="last-epoch test accuracy; best cell picked on test")
+    ours = PROTOCOL.column(run, **roles, seeds=f"one teacher; {len(seeds(run))} student seeds",
+                           temperature=", ".join(f"{t:g}" for t in temps),
+                           weights="α ∈ {" + ", ".join(f"{a:g}" for a in alphas) + "} on the soft term",
+                           selection="last-epoch test accuracy; no cell is picked")
     return Card({f"{TORONTO}, as published": published, f"rerun here ({p} profile)": ours}, deviations={
         "data": "the smoke profile checks that the code runs",
         "teacher training": "bf16 in the cpu profile, where the CPU has it: 51 students of 1.2 M parameters fit in "
