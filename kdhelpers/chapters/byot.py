@@ -11,6 +11,8 @@ report quotes ResNet50 on CIFAR-10: 87.5 → 90.5 %.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -20,7 +22,7 @@ from ..data import cifar10_splits as datasets  # (train, val, test): 45,000 / 5,
 from ..losses import BYOTLoss
 from ..train import predict_logits, trained
 from ..infra import claims as C
-from ..infra.protocol import Card, describe
+from ..infra.protocol import Card, Protocol, describe
 from ..infra.run import Run
 from ..infra.references import Ref
 
@@ -36,26 +38,47 @@ METRIC_KEYS = {f"byot_{k}_acc{s}" for k in ("baseline", "deepest", "exit1", "ens
 REPORT = "a short report on Be Your Own Teacher"
 
 
-def config(run: Run, exits: bool) -> dict:
-    blocks, width = run.pick(smoke=([1, 1, 1], 4), cpu=([1, 1, 1], 16), full=([2, 2, 2, 2], 64))
+def _resnet(blocks: list, width: int, exits: bool) -> dict:
     return {"arch": "cifar_resnet_he", "blocks": blocks, "width": width, "exits": exits}
 
 
+def _budget(epochs: int, lr: float, schedule: str, **more) -> Budget:
+    """SGD with momentum and weight decay 5e-4, batch 128, crop + flip."""
+    return Budget(epochs=epochs, batch_size=128, lr=lr, weight_decay=5e-4, schedule=schedule, augment="crop_flip",
+                  **more)
+
+
+# One network, trained twice on the same budget: with exits and BYOT's loss ("student"), and without
+# exits on the labels ("baseline"). ResNet-8 (one basic block per stage; 4 channels in smoke, 16 in cpu)
+# on the laptop budget, one-cycle: 4 epochs, since six ResNet-8 runs (three with exits) take ~6 min per
+# epoch on one CPU thread (measured); ResNet-18 (blocks 2, 2, 2, 2; 64 … 512 channels) as in the paper in
+# ``full``, with the paper's ÷10 steps over 200 epochs.
+_BLOCKS_WIDTH = {"smoke": ([1, 1, 1], 4), "cpu": ([1, 1, 1], 16), "full": ([2, 2, 2, 2], 64)}
+_BUDGET = {"smoke": _budget(1, 0.1, "onecycle"), "cpu": _budget(4, 0.2, "onecycle"),
+           "full": _budget(200, 0.1, "multistep", milestones=(67, 134))}
+PROTOCOL = Protocol(
+    data="CIFAR-10 (JPEG copy): 45,000 training, 5,000 validation, 10,000 test images",
+    models={role: {p: _resnet(*bw, exits) for p, bw in _BLOCKS_WIDTH.items()}
+            for role, exits in (("student", True), ("baseline", False))},
+    budgets={"student": _BUDGET, "baseline": _BUDGET}, loss=BYOTLoss(), input_shape=(3, 32, 32))
+
+
+def config(run: Run, exits: bool) -> dict:
+    """The protocol's network with exits (BYOT) or without (the baseline)."""
+    return PROTOCOL.model("student" if exits else "baseline", run)
+
+
 def budget(run: Run) -> Budget:
-    """SGD with momentum and weight decay, crop + flip; one-cycle on the laptop budget, the paper's
-    ÷10 steps over 200 epochs in ``full``."""
-    return run.pick(
-        smoke=Budget(epochs=1, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="onecycle", augment="crop_flip"),
-        # 4 epochs: six ResNet-8 runs (three with exits) take ~6 min per epoch on one CPU thread (measured)
-        cpu=Budget(epochs=4, batch_size=128, lr=0.2, weight_decay=5e-4, schedule="onecycle", augment="crop_flip"),
-        full=Budget(epochs=200, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="multistep",
-                    milestones=(67, 134), augment="crop_flip"))
+    """The protocol's budget, the same with and without exits: one-cycle on the laptop budget, the
+    paper's ÷10 steps over 200 epochs in ``full``."""
+    return PROTOCOL.budget("student", run)
 
 
 def network(run: Run, seed: int, *, exits: bool, transfer: TensorData) -> nn.Module:
     """The network trained with BYOT (``exits=True``) or plainly on the labels (the baseline)."""
-    return trained("byot" if exits else "byot-baseline", config(run, exits), transfer, budget(run),
-                   run=run, seed=seed, loss=BYOTLoss() if exits else None)
+    role = "student" if exits else "baseline"
+    return trained("byot" if exits else "byot-baseline", PROTOCOL.model(role, run), transfer, PROTOCOL.budget(role, run),
+                   run=run, seed=seed, loss=copy.deepcopy(PROTOCOL.loss) if exits else None)
 
 
 @torch.no_grad()
@@ -96,18 +119,17 @@ def claims():
 
 
 def card(run: Run):
+    """The short report's protocol beside :data:`PROTOCOL` in the run's profile."""
     p = run.profile
-    loss = BYOTLoss()
+    loss = PROTOCOL.loss
     published = describe(data="CIFAR-10", student="ResNet50 cut into 4 sections, a shallow classifier after each "
                          "(bottleneck + fully connected)", loss=loss.formula, weights="not stated", temperature="not stated",
                          seeds="one run", selection="best accuracy", epochs="not stated (Zhang et al.: 200)",
                          not_stated=("optimiser", "learning rate", "schedule", "batch", "augmentation"))
-    ours = describe(data="CIFAR-10 (JPEG copy): 45,000 training, 5,000 validation, 10,000 test images",
-                    student=config(run, True), budget=budget(run), loss=loss.formula, temperature=f"{loss.temperature:g}",
-                    weights=f"α = {loss.alpha:g} on the deepest exit's soft targets, λ = {loss.feature_weight:g} on "
-                            "the feature hint (the public BYOT implementations' values)",
-                    seeds=f"{len(run.seeds())} seeds", selection="last epoch; the baseline is the same network without "
-                                                              "exits, same budget")
+    ours = PROTOCOL.column(run, teacher=None, loss=loss.formula, temperature=f"{loss.temperature:g}",
+                           weights=f"α = {loss.alpha:g} on the deepest exit's soft targets, λ = {loss.feature_weight:g} "
+                                   "on the feature hint (the public BYOT implementations' values)",
+                           selection="last epoch; the baseline is the same network without exits, same budget")
     return Card({f"{REPORT}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
         "data": "offline, the JPEG copy of CIFAR-10; a validation split held out",
         "student": "ResNet50 with exits is days of CPU; the cpu profile uses ResNet-8 (full: ResNet-18, the paper's)",

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from torch import nn
 
 from .. import mnist
+from ..mnist import SMOKE_TEST, SMOKE_TRAIN
 from .. import budget as budgets
 from ..budget import Budget
-from ..data import load_cifar100, split, subset
+from ..data import load_cifar100, split
 from ..losses import DistillationLoss, LogitMSE
 from ..train import trained
 from ..infra import claims as C
-from ..infra.protocol import Card, describe
+from ..infra.protocol import PROFILE_KEYS, Card, Protocol, describe
 from ..infra.run import Run
 from ..infra.references import Ref
 
@@ -49,6 +50,50 @@ METRIC_KEYS = ({f"{k}{s}" for s in ("_acc", "_acc_std") for k in
 
 KIM = "Kim et al. (2021)"
 LOSS_NAMES = ("hard", "kl_T3", "kl_T20", "mse_logits")
+LOSS_TEXT = "KL at τ = 3 or 20 (×τ²), or MSE between logits"
+WEIGHTS_TEXT = "soft term only (α = 1), no labels"
+
+# Kim et al.'s setting as published (the full profile runs it): WRN-16-4 → WRN-16-2 on CIFAR-100,
+# one schedule for both networks
+KIM_TEACHER, KIM_STUDENT = {"arch": "wrn", "depth": 16, "k": 4}, {"arch": "wrn", "depth": 16, "k": 2}
+KIM_NAMES = {"teacher": "WRN-16-4, cross-entropy", "student": "WRN-16-2"}  # the card's names for them
+KIM_BUDGET = Budget(epochs=200, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, nesterov=True,
+                    weight_decay=5e-4, schedule="multistep", milestones=(100, 150), augment="crop_flip")
+
+# Part 2, the fair comparison, per profile: the training images held out to choose each loss's rate,
+# and the grids of learning rates and gradient clipping it chooses from
+HELD_OUT = {"smoke": 300, "cpu": 5000, "full": 5000}
+LRS = {"smoke": (0.1,), "cpu": (0.01, 0.03, 0.1, 0.3), "full": (0.05, 0.1, 0.2)}
+CLIPS = {"smoke": (None, 1.0), "cpu": (None, 1.0), "full": (None,)}
+
+
+def _mnist(entry, full):
+    """A role of the shared MNIST protocol in the laptop profiles, ``full`` in the full profile."""
+    return {p: entry[p] if isinstance(entry, dict) and set(entry) == PROFILE_KEYS else entry
+            for p in ("smoke", "cpu")} | {"full": full}
+
+
+def _sgd(epochs: int) -> Budget:
+    """SGD with momentum on a cosine to 0, batch 256 (the book's MNIST students, without clipping)."""
+    return Budget(epochs=epochs, batch_size=256, lr=0.1, optimizer="sgd", momentum=0.9, schedule="cosine")
+
+
+_MLP100 = {"arch": "mlp", "hidden": [100, 100]}
+# Part 2's protocol: Kim et al.'s setting with a validation split in the full profile; in the laptop
+# profiles the book's MNIST teacher (kdhelpers.mnist.PROTOCOL) and 100-100 students, SGD on a cosine over
+# 40 epochs (every curve has flattened by then). The data set, so the input shape, changes with the
+# profile (setting()). Part 1 (one shared budget for every loss) trains kd.mnist students of the
+# notebook's width and budget.
+PROTOCOL = Protocol(
+    data={"smoke": f"MNIST: {SMOKE_TRAIN - HELD_OUT['smoke']:,} training, {HELD_OUT['smoke']:,} validation, "
+                   f"{SMOKE_TEST:,} test images",
+          "cpu": f"MNIST: {60_000 - HELD_OUT['cpu']:,} training, {HELD_OUT['cpu']:,} validation, 10,000 test images",
+          "full": f"CIFAR-100 ({HELD_OUT['full']:,} of the training images held out)"},
+    models={"teacher": _mnist(mnist.PROTOCOL.models["teacher"], KIM_TEACHER),
+            "student": {"smoke": _MLP100, "cpu": _MLP100, "full": KIM_STUDENT}},
+    budgets={"teacher": _mnist(mnist.PROTOCOL.budgets["teacher"], KIM_BUDGET),
+             "student": {"smoke": _sgd(2), "cpu": _sgd(40), "full": KIM_BUDGET}},
+    loss=LOSS_TEXT)  # seeds: 2 (smoke), 3 (cpu, full)
 
 
 def losses() -> dict:
@@ -67,24 +112,17 @@ class Setting(budgets.Setting):
 
 
 def setting(run: Run, first_seed: int = 0) -> Setting:
+    """Part 2's data, networks, budgets, seeds and grids in the run's profile, from :data:`PROTOCOL`."""
     if run.profile == "full":
         full_train, test = load_cifar100(True), load_cifar100(False)
-        train, val = split(full_train, 5000, seed=0)
-        kim = Budget(epochs=200, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, nesterov=True,
-                     weight_decay=5e-4, schedule="multistep", milestones=(100, 150), augment="crop_flip")
-        return Setting("CIFAR-100", train, val, test, (3, 32, 32), {"arch": "wrn", "depth": 16, "k": 4},
-                       {"arch": "wrn", "depth": 16, "k": 2}, kim, run.seeds(first_seed), teacher_budget=kim,
-                       lrs=(0.05, 0.1, 0.2), clips=(None,))
-
-    train, test = mnist.datasets(run)
-    fit_set, val = split(train, run.pick(smoke=300, cpu=5000, full=5000), seed=0)
-    if run.profile == "smoke":
-        val = subset(val, 300)
-    sgd = Budget(epochs=run.pick(smoke=2, cpu=40, full=40), batch_size=256, lr=0.1, optimizer="sgd", momentum=0.9,
-                 schedule="cosine")
-    return Setting("MNIST", fit_set, val, test, mnist.INPUT, mnist.teacher_config(run), {"arch": "mlp", "hidden": [100, 100]},
-                   sgd, run.seeds(first_seed), teacher_budget=mnist.teacher_budget(run),
-                   lrs=run.pick(smoke=(0.1,), cpu=(0.01, 0.03, 0.1, 0.3), full=()), clips=(None, 1.0))
+        dataset, input_shape = "CIFAR-100", (3, 32, 32)
+    else:
+        full_train, test = mnist.datasets(run)
+        dataset, input_shape = "MNIST", mnist.INPUT
+    train, val = split(full_train, run.pick(**HELD_OUT), seed=0)
+    return Setting(dataset, train, val, test, input_shape, PROTOCOL.model("teacher", run),
+                   PROTOCOL.model("student", run), PROTOCOL.budget("student", run), PROTOCOL.seed_list(run, first_seed),
+                   teacher_budget=PROTOCOL.budget("teacher", run), lrs=run.pick(**LRS), clips=run.pick(**CLIPS))
 
 
 def teacher(s: Setting, run: Run, seed: int = 0) -> nn.Module:
@@ -107,30 +145,22 @@ def student(s: Setting, loss_name: str, lr: float, clip, run: Run, seed: int, te
 
 
 def card(run: Run):
+    """Kim et al.'s setting beside this chapter's part 2 in the run's profile (:data:`PROTOCOL`)."""
     p = run.profile
-    s_full = setting(run) if p == "full" else None
-    kim_budget = Budget(epochs=200, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, nesterov=True,
-                        weight_decay=5e-4, schedule="multistep", milestones=(100, 150), augment="crop_flip")
-    published = describe(data="CIFAR-100: 50,000 training, 10,000 test images", teacher="WRN-16-4, cross-entropy",
-                         student="WRN-16-2", budget=kim_budget, loss="KL at τ = 3 or 20 (×τ²), or MSE between logits",
-                         weights="soft term only (α = 1), no labels", seeds="not stated",
+    published = describe(data="CIFAR-100: 50,000 training, 10,000 test images", **KIM_NAMES, budget=KIM_BUDGET,
+                         loss=LOSS_TEXT, weights=WEIGHTS_TEXT, seeds="not stated",
                          selection="one learning rate for every loss")
     if p == "full":
-        s = s_full
-        ours = describe(data="CIFAR-100 (5,000 of the training images held out)", teacher="WRN-16-4, cross-entropy",
-                        student="WRN-16-2", budget=s.budget, loss="KL at τ = 3 or 20 (×τ²), or MSE between logits",
-                        weights="soft term only (α = 1), no labels", seeds="3 seeds",
-                        selection="learning rate per loss from {0.05, 0.1, 0.2}, on validation")
+        ours = PROTOCOL.column(run, teacher=None, weights=WEIGHTS_TEXT, selection="learning rate per loss from {"
+                               + ", ".join(f"{lr:g}" for lr in run.pick(**LRS)) + "}, on validation")
+        ours.update(KIM_NAMES)  # the WRNs by name, as the source gives them
         dev = {"data": "a validation split to choose each loss's learning rate",
                "seeds": "three seeds", "selection": "a loss whose scale differs needs its own rate"}
     else:
-        s = setting(run)
-        ours = describe(data=f"MNIST: {len(s.train):,} training, {len(s.val):,} validation, {len(s.test):,} test images",
-                        teacher=s.teacher_cfg, student=s.student_cfg, budget=s.budget,
-                        loss="KL at τ = 3 or 20 (×τ²), or MSE between logits", weights="soft term only (α = 1), no labels",
-                        seeds=f"{len(s.seeds)} seeds", other="gradient-norm clipping at 1 or none, chosen on validation",
-                        selection="learning rate from " + ", ".join(f"{lr:g}" for lr in s.lrs) + " and clipping, per loss, "
-                                  "on validation (seed 0); then every seed at that choice")
+        ours = PROTOCOL.column(run, teacher_budget=None, weights=WEIGHTS_TEXT,
+                               other="gradient-norm clipping at 1 or none, chosen on validation",
+                               selection="learning rate from " + ", ".join(f"{lr:g}" for lr in run.pick(**LRS))
+                                         + " and clipping, per loss, on validation (seed 0); then every seed at that choice")
         dev = {"data": "a 2-core laptop cannot train 200 epochs of WRNs on CIFAR-100 (the full profile does)",
                "teacher": "the book's MNIST teacher", "student": "a 100-100 MLP, small enough to train every loss "
                "at four rates, with and without clipping", "optimiser": "SGD as Kim et al., without Nesterov",

@@ -32,12 +32,14 @@ from typing import Callable, Iterable
 from torch import nn
 
 from .. import mnist
+from ..mnist import SMOKE_TEST, SMOKE_TRAIN
 from ..budget import Budget
 from ..data import TensorData, cifar10_splits, split
 from ..losses import DistillationLoss
 from ..budget import Setting
 from ..train import trained
 from ..infra import claims as C
+from ..infra.protocol import Protocol
 from ..infra.run import Run, as_run
 from ..infra.references import Ref
 
@@ -61,20 +63,40 @@ METRIC_KEYS = {f"{m}_acc{s}" for s in ("", "_std") for m in
 
 REPORT = "a short report (ResNet11 → ResNet20 on CIFAR-10)"
 TEMPERATURES, ALPHAS = (4, 10, 20), (0.1, 0.3, 0.5)
+HELD_OUT = {"smoke": 300, "cpu": 5000, "full": 5000}  # training images held out to choose (T, α)
+
+# He et al.'s CIFAR schedule (the full profile's reverse distillation, teacher and student alike)
+HE_BUDGET = Budget(epochs=164, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, weight_decay=1e-4,
+                   schedule="multistep", milestones=(82, 123), augment="crop_flip")
+# Reverse distillation's protocol: a weak teacher on hard labels, a stronger student taught by it at each
+# (T, α) of the grid, both on the same budget: in the laptop profiles 30-30 → 300-300 MLPs on MNIST with
+# the book's MNIST student budget (kdhelpers.mnist.PROTOCOL), in the full profile ResNet-11 → ResNet-20 on
+# CIFAR-10 with He et al.'s. The data set, so the input shape, changes with the profile (setting()).
+# Born-again generations and mutual learning train kd.mnist students (the shared MNIST protocol).
+PROTOCOL = Protocol(
+    data={"smoke": f"MNIST: {SMOKE_TRAIN - HELD_OUT['smoke']:,} training, {HELD_OUT['smoke']:,} validation, "
+                   f"{SMOKE_TEST:,} test images",
+          "cpu": f"MNIST: {60_000 - HELD_OUT['cpu']:,} training, {HELD_OUT['cpu']:,} validation, 10,000 test images",
+          "full": "CIFAR-10 (JPEG copy): 45,000 training, 5,000 validation, 10,000 test images"},
+    models={"teacher": {"smoke": mnist.student_config(30), "cpu": mnist.student_config(30),
+                        "full": {"arch": "cifar_resnet_he", "blocks": [2, 1, 1]}},
+            "student": {"smoke": mnist.student_config(300), "cpu": mnist.student_config(300),
+                        "full": {"arch": "cifar_resnet_he", "blocks": [3, 3, 3]}}},
+    budgets={role: {**mnist.PROTOCOL.budgets["student"], "full": HE_BUDGET} for role in ("teacher", "student")},
+    loss="(1 − α)·cross-entropy + α·T²·KL at the (T, α) of T ∈ {" + ", ".join(map(str, TEMPERATURES))
+         + "} × α ∈ {" + ", ".join(f"{a:g}" for a in ALPHAS) + "} with the best mean validation accuracy")
 
 
 def setting(run: Run, first_seed: int = 0) -> Setting:
+    """Reverse distillation's data, networks, budget and seeds in the run's profile, from :data:`PROTOCOL`
+    (the teacher trains on the student's budget)."""
     if run.profile == "full":
-        train, val, test = cifar10_splits(run)
-        he = Budget(epochs=164, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, weight_decay=1e-4,
-                    schedule="multistep", milestones=(82, 123), augment="crop_flip")
-        return Setting("CIFAR-10", train, val, test, (3, 32, 32), {"arch": "cifar_resnet_he", "blocks": [2, 1, 1]},
-                       {"arch": "cifar_resnet_he", "blocks": [3, 3, 3]}, he, run.seeds(first_seed))
-
-    train, test = mnist.datasets(run)
-    fit_set, val = split(train, run.pick(smoke=300, cpu=5000, full=5000), seed=0)
-    return Setting("MNIST", fit_set, val, test, mnist.INPUT, mnist.student_config(30), mnist.student_config(300),
-                   mnist.student_budget(run), run.seeds(first_seed))
+        (train, val, test), dataset, input_shape = cifar10_splits(run), "CIFAR-10", (3, 32, 32)
+    else:
+        full_train, test = mnist.datasets(run)
+        (train, val), dataset, input_shape = split(full_train, run.pick(**HELD_OUT), seed=0), "MNIST", mnist.INPUT
+    return Setting(dataset, train, val, test, input_shape, PROTOCOL.model("teacher", run), PROTOCOL.model("student", run),
+                   PROTOCOL.budget("student", run), PROTOCOL.seed_list(run, first_seed))
 
 
 def teacher(s: Setting, run: Run, seed: int) -> nn.Module:
