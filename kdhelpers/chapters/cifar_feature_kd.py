@@ -11,6 +11,7 @@ sees (shuffled batches stay aligned).
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import torch
 from torch import nn
@@ -25,7 +26,7 @@ from ..models.tutorial import _channels_last
 from ..train import trained
 from ..infra.run import Run, as_run
 from ..infra import claims as C
-from ..infra.protocol import Card, describe
+from ..infra.protocol import Card, Protocol
 from ..infra.references import Ref
 
 # The PyTorch tutorial's numbers (one run each): cited by the claims and the results overview
@@ -51,6 +52,35 @@ SMOKE_TRAIN, SMOKE_TEST = 256, 500
 CPU_TRAIN, CPU_EPOCHS = 50_000, 10
 
 
+def _adam(epochs: int, precision: str = "auto") -> Budget:
+    """The tutorial's optimiser: Adam 1e-3, batch 128, constant rate, no augmentation."""
+    return Budget(epochs=epochs, batch_size=128, lr=1e-3, optimizer="adam", schedule="constant", precision=precision)
+
+
+_NETS = {"teacher": {"arch": "tutorial_deepnn"}, "student": {"arch": "tutorial_lightnn"}}
+# The students' losses by variant, as factories (every student gets a fresh loss module): "ce" labels only
+# (None); "kd" soft targets at T = 2 with α = 0.25; "cosine" / "regressor" the hidden-representation losses
+# with α = 0.25 (the tutorial's weights: 0.25 on the hidden term, 0.75 on cross-entropy).
+_LOSSES = {"ce": None, "kd": partial(DistillationLoss, temperature=2.0, alpha=0.25),
+           "cosine": partial(CosineHiddenLoss, alpha=0.25), "regressor": partial(FeatureMapMSELoss, alpha=0.25)}
+
+# The tutorial's protocol as published: its networks, Adam for 10 epochs (float32), one run of each student.
+TUTORIAL_PROTOCOL = Protocol(
+    data="CIFAR-10, 50,000 training / 10,000 test images, ImageNet mean/std",
+    models=_NETS, budgets={"teacher": _adam(10, "float32"), "student": _adam(10, "float32")},
+    loss=_LOSSES, seeds=1, input_shape=(3, 32, 32))
+
+# This chapter's: the same networks, optimiser and losses; 1 epoch on a few hundred images (smoke), the
+# tutorial's budget with 3 seeds (cpu) and with 5 (full).
+_BUDGET = {"smoke": _adam(1), "cpu": _adam(CPU_EPOCHS), "full": _adam(10)}
+PROTOCOL = Protocol(
+    data={p: f"CIFAR-10 (the JPEG copy when offline), {n:,} training / {t:,} test images, ImageNet mean/std"
+          for p, (n, t) in {"smoke": (SMOKE_TRAIN, SMOKE_TEST), "cpu": (CPU_TRAIN, 10_000),
+                            "full": (50_000, 10_000)}.items()},
+    models=_NETS, budgets={"teacher": _BUDGET, "student": _BUDGET},
+    loss=_LOSSES, seeds={"smoke": 2, "cpu": 3, "full": 5}, input_shape=(3, 32, 32))
+
+
 def datasets(run: Run) -> tuple[TensorData, TensorData]:
     """CIFAR-10 (train, test) with the tutorial's normalisation (ImageNet mean/std).
 
@@ -68,14 +98,13 @@ def datasets(run: Run) -> tuple[TensorData, TensorData]:
 
 def budget(run: Run) -> Budget:
     """The tutorial's optimiser: Adam 1e-3, batch 128, constant rate, no augmentation; 10 epochs
-    in ``full`` (the tutorial's), ``CPU_EPOCHS`` in ``cpu``, 1 in ``smoke``."""
-    return Budget(epochs=run.pick(smoke=1, cpu=CPU_EPOCHS, full=10), batch_size=128, lr=1e-3,
-                  optimizer="adam", schedule="constant")
+    in ``full`` (the tutorial's), ``CPU_EPOCHS`` in ``cpu``, 1 in ``smoke`` (:data:`PROTOCOL`)."""
+    return PROTOCOL.budget("student", run)
 
 
 def seeds(run: Run, first: int = 0) -> list[int]:
     """2 seeds (smoke), 3 (cpu), 5 (full, the tutorial's)."""
-    return run.seeds(first, full=5)
+    return PROTOCOL.seed_list(run, first)
 
 
 def teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None,
@@ -84,8 +113,8 @@ def teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None =
     if arch != "deepnn":
         raise ValueError(f"the tutorial's teacher is 'deepnn', got {arch!r}")
     transfer = datasets(run)[0] if transfer is None else transfer
-    return trained("tutorial-deepnn", {"arch": "tutorial_deepnn"}, transfer, budget or _default_budget(run),
-                   run=run, seed=seed)
+    return trained("tutorial-deepnn", PROTOCOL.model("teacher", run), transfer,
+                   budget or PROTOCOL.budget("teacher", run), run=run, seed=seed)
 
 
 @torch.no_grad()
@@ -120,8 +149,8 @@ def loss(variant: str):
     α = 0.25 (the tutorial's weights 0.25 on the hidden term and 0.75 on cross-entropy)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; use one of {VARIANTS}")
-    return {"ce": None, "kd": DistillationLoss(temperature=2.0, alpha=0.25),
-            "cosine": CosineHiddenLoss(alpha=0.25), "regressor": FeatureMapMSELoss(alpha=0.25)}[variant]
+    make = PROTOCOL.loss[variant]
+    return None if make is None else make()
 
 
 def student(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher=None,
@@ -136,7 +165,7 @@ def student(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None =
         raise ValueError("give a teacher and a loss together (or neither, for cross-entropy on the labels)")
     transfer = datasets(run)[0] if transfer is None else transfer
     b = budget or _default_budget(run)
-    cfg = {"arch": "tutorial_lightnn"}
+    cfg = PROTOCOL.model("student", run)
     features = getattr(loss, "student_features", None)
     if teacher is not None:
         # one memo per teacher in the run (see TeacherFeatures), shared by its students
@@ -159,20 +188,13 @@ def card(run: Run):
     """The tutorial's protocol beside this chapter's: the same networks, optimiser, budget and losses."""
     p = run.profile
     losses = "; ".join(f"{v}: {loss(v).formula}" for v in VARIANTS[1:])
-    common = dict(teacher={"arch": "tutorial_deepnn"}, student={"arch": "tutorial_lightnn"}, loss=losses,
-                  temperature="2 (soft targets)", weights="α = 0.25 on the distillation term, 0.75 on the labels")
-    published = describe(data="CIFAR-10, 50,000 training / 10,000 test images, ImageNet mean/std",
-                         budget=Budget(epochs=10, batch_size=128, lr=1e-3, optimizer="adam", schedule="constant",
-                                       precision="float32"),
-                         teacher_training="Adam 1e-3, batch 128, constant, 10 epochs, cross-entropy",
-                         seeds="one run of each", selection="none (fixed settings)", **common)
+    common = dict(loss=losses, temperature="2 (soft targets)", selection="none (fixed settings)",
+                  weights="α = 0.25 on the distillation term, 0.75 on the labels")
+    published = TUTORIAL_PROTOCOL.column(run, teacher_training="Adam 1e-3, batch 128, constant, 10 epochs, cross-entropy",
+                                         seeds="one run of each", **common)
     b = budget(run)
-    n_train = run.pick(smoke=SMOKE_TRAIN, cpu=CPU_TRAIN, full=50_000)
-    ours = describe(data=f"CIFAR-10 (the JPEG copy when offline), {n_train:,} training / "
-                         f"{run.pick(smoke=SMOKE_TEST, cpu=10_000, full=10_000):,} test images, ImageNet mean/std",
-                    budget=b, teacher_training=f"Adam 1e-3, batch 128, constant, {b.epochs} epochs, cross-entropy",
-                    seeds=f"{len(seeds(run))} seeds for the students (one teacher)", selection="none (fixed settings)",
-                    **common)
+    ours = PROTOCOL.column(run, teacher_training=f"Adam 1e-3, batch 128, constant, {b.epochs} epochs, cross-entropy",
+                           seeds=f"{len(seeds(run))} seeds for the students (one teacher)", **common)
     return Card({f"{TUTORIAL}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
         "data": "offline, the JPEG copy is what we have; the smoke profile uses a few hundred images",
         "epochs": "the smoke profile trains 1 epoch", "teacher training": "the smoke profile trains 1 epoch",

@@ -34,8 +34,8 @@ from ..models.pretrained import weights_file
 from ..infra.run import Run
 from ..train import predict_logits, trained
 from ..infra import claims as C
-from ..infra.cost import Plan, forward_flops
-from ..infra.protocol import Card, budget_line, describe as row  # this module's describe() is a config's one line
+from ..infra.cost import forward_flops
+from ..infra.protocol import Card, Protocol, budget_line
 from ..infra.references import Ref
 
 # The UNSW report's numbers (one run each): cited by the claims and the results overview
@@ -82,13 +82,78 @@ NAMES = {"resnet_teacher": "ResNet-style teacher", "vgg_teacher": "VGG-style tea
          "resnet_student": "ResNet-style student"}
 TAG = {"resnet_teacher": "resnet", "vgg_teacher": "vgg"}  # a teacher's name in the metric keys: teacher_resnet_acc
 KILOSTEP = 1024 * (1 + 1 / (1 - 0.85))  # airbench's decoupled step: lr and wd are "per 1024 examples"
+TEMPERATURES, BETAS = (3, 5, 7, 10), (0.5, 0.7)  # the report's grid (β: the soft-target weight, the loss's α)
+
+
+def airbench_budget(epochs: int, augment: str, label_smoothing: float) -> Budget:
+    """airbench94's recipe in PyTorch's terms for a mean loss at batch 1024: lr 11.5 and weight
+    decay 0.0153 "per 1024 examples" with Nesterov momentum 0.85 become SGD lr 1.5 and weight
+    decay 0.0133 / 10 (BatchNorm biases at 64× the rate: the model's param_groups); a linear rate
+    0.2 → 1 over 23 % of the steps, then → 0.07; Lookahead."""
+    lr = 11.5 / KILOSTEP * 1024
+    wd = 0.0153 * 1024 / KILOSTEP / (11.5 / KILOSTEP) / 1024
+    return Budget(epochs=epochs, batch_size=1024, lr=lr, optimizer="sgd", momentum=0.85, nesterov=True,
+                  weight_decay=wd, schedule="linear", warmup=0.23, lr_start=0.2, lr_end=0.07,
+                  label_smoothing=label_smoothing, lookahead=True, augment=augment)
+
+
+def _standard_budget(epochs: int) -> Budget:
+    """The standard fast-CIFAR recipe: SGD + momentum 0.9, weight decay 5e-4, one-cycle, crop + flip."""
+    return Budget(epochs=epochs, batch_size=256, lr=0.2, optimizer="sgd", momentum=0.9, weight_decay=5e-4,
+                  schedule="onecycle", augment="crop_flip")
+
+
+# Teachers (cpu): airbench's recipe, alternating flip + 2-pixel translation, label smoothing 0.2; 10 epochs
+# (airbench94's budget) gave 90.5 % (VGG-style) and 89.9 % (ResNet-style) on the JPEG copy (quality ~75),
+# short of the 92 % target; 20 epochs are the next step that fits the budget. Students (cpu): 8 epochs, the
+# alternating flip only, so that the teacher's outputs can be cached for both views of every image (never
+# stale), no label smoothing (the soft targets take its place; the scratch students are trained the same
+# way). full: the standard recipe, teachers 60 epochs, students 30.
+_TEACHER_BUDGET = {"smoke": airbench_budget(1, "alternating_flip_translate", 0.2),
+                   "cpu": airbench_budget(20, "alternating_flip_translate", 0.2), "full": _standard_budget(60)}
+_STUDENT_BUDGET = {"smoke": airbench_budget(1, "alternating_flip", 0.0), "cpu": airbench_budget(8, "alternating_flip", 0.0),
+                   "full": _standard_budget(30)}
+
+# This chapter's protocol, declared once: the three networks by role (smoke: TINY, cpu: FAST, full: STANDARD),
+# the teachers' and the students' budgets, the card's loss (the grid's T = 10, β = 0.5 cell), 2/3/3 seeds.
+PROTOCOL = Protocol(
+    data={"smoke": "CIFAR-10, 512 / 256 / 512 images",
+          "cpu": "CIFAR-10 (the JPEG copy when offline), 45,000 training / 5,000 validation / 10,000 test images",
+          "full": "CIFAR-10 (the JPEG copy when offline), 45,000 training / 5,000 validation / 10,000 test images"},
+    models={m: {"smoke": TINY[m], "cpu": FAST[m], "full": STANDARD[m]} for m in MODELS},
+    budgets={"resnet_teacher": _TEACHER_BUDGET, "vgg_teacher": _TEACHER_BUDGET, "resnet_student": _STUDENT_BUDGET},
+    loss=DistillationLoss(10, alpha=0.5), seeds={"smoke": 2, "cpu": 3, "full": 3}, input_shape=(3, 32, 32))
+
+# The UNSW report's protocol as published (run in the full profile, or with unsw=True): ImageNet-pretrained
+# ResNet50 and VGG16 (torchvision's weights; the report names no source) fine-tuned 30 epochs with Adam (2e-4
+# and 1e-4); ResNet18 students from scratch, 85 epochs with Adam 2e-3; its scratch baseline ("baseline") 30
+# epochs with Adam 2e-4. Not stated, so chosen here: batch 64, a constant rate (:func:`_adam`).
+UNSW = "the UNSW report (2022)"
+UNSW_TEACHER_LR = {"resnet_teacher": 2e-4, "vgg_teacher": 1e-4}
+UNSW_TORCHVISION = {"resnet_teacher": "resnet50", "vgg_teacher": "vgg16"}  # the report's teachers, torchvision's
+
+
+def _adam(epochs: int, lr: float) -> Budget:
+    # batch size and schedule are not stated by the report: 64 and a constant rate
+    return Budget(epochs=epochs, batch_size=64, lr=lr, optimizer="adam", schedule="constant")
+
+
+UNSW_PROTOCOL = Protocol(
+    data="CIFAR-10, 50,000 training / 10,000 test images",
+    models={**{m: {"arch": "torchvision", "name": UNSW_TORCHVISION[m], "pretrained": True} for m in TEACHERS},
+            "resnet_student": {"arch": "torchvision", "name": "resnet18", "pretrained": False}},
+    budgets={**{m: _adam(30, lr) for m, lr in UNSW_TEACHER_LR.items()},
+             "resnet_student": _adam(85, 2e-3), "baseline": _adam(30, 2e-4)},
+    # the report: β·(distillation loss) + α·(student loss), α + β = 1; it names neither KL nor a T² factor
+    loss="β·D(softmax(t/T), softmax(s/T)) + α·CE(s, y), α + β = 1; the form of D and any T² factor not stated",
+    seeds=1, input_shape=(3, 32, 32))
 
 
 def config(model: str, run: Run) -> dict:
     """The config of ``model`` ("resnet_teacher", "vgg_teacher", "resnet_student") in the run's profile."""
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
-    return dict(run.pick(smoke=TINY, cpu=FAST, full=STANDARD)[model])
+    return PROTOCOL.model(model, run)
 
 
 def describe(cfg: dict) -> str:
@@ -107,35 +172,14 @@ def data_label(data: TensorData) -> str:
     return "CIFAR-10 (JPEG copy)" if data.name.startswith("cifar10-jpeg") else "CIFAR-10"
 
 
-def airbench_budget(epochs: int, augment: str, label_smoothing: float) -> Budget:
-    """airbench94's recipe in PyTorch's terms for a mean loss at batch 1024: lr 11.5 and weight
-    decay 0.0153 "per 1024 examples" with Nesterov momentum 0.85 become SGD lr 1.5 and weight
-    decay 0.0133 / 10 (BatchNorm biases at 64× the rate: the model's param_groups); a linear rate
-    0.2 → 1 over 23 % of the steps, then → 0.07; Lookahead."""
-    lr = 11.5 / KILOSTEP * 1024
-    wd = 0.0153 * 1024 / KILOSTEP / (11.5 / KILOSTEP) / 1024
-    return Budget(epochs=epochs, batch_size=1024, lr=lr, optimizer="sgd", momentum=0.85, nesterov=True,
-                  weight_decay=wd, schedule="linear", warmup=0.23, lr_start=0.2, lr_end=0.07,
-                  label_smoothing=label_smoothing, lookahead=True, augment=augment)
-
-
 def budget(run: Run, role: str = "student") -> Budget:
-    """``cpu``: airbench's recipe. Teachers: 20 epochs, alternating flip + 2-pixel translation,
-    label smoothing 0.2. Students: 8 epochs, the alternating flip only, so that the teacher's
-    outputs can be cached for both views of every image (never stale), no label smoothing (the
-    soft targets take its place; the scratch students are trained the same way).
+    """The teachers' (``role="teacher"``) or the students' budget in the run's profile, from
+    :data:`PROTOCOL`. ``cpu``: airbench's recipe, teachers 20 epochs (flip + translate, label smoothing
+    0.2), students 8 (the alternating flip only: the teacher's outputs cached for both views).
     ``full``: SGD + momentum 0.9, weight decay 5e-4, one-cycle, crop + flip; 60 / 30 epochs."""
     if role not in ("teacher", "student"):
         raise ValueError(f"role must be 'teacher' or 'student', got {role!r}")
-    if run.profile == "full":
-        return Budget(epochs=60 if role == "teacher" else 30, batch_size=256, lr=0.2, optimizer="sgd", momentum=0.9,
-                      weight_decay=5e-4, schedule="onecycle", augment="crop_flip")
-    # teachers: 10 epochs (airbench94's budget) gave 90.5 % (VGG-style) and 89.9 % (ResNet-style) on the
-    # JPEG copy (quality ~75), short of the 92 % target; 20 epochs are the next step that fits the budget
-    epochs = run.pick(smoke=1, cpu=20, full=20) if role == "teacher" else run.pick(smoke=1, cpu=8, full=8)
-    if role == "teacher":
-        return airbench_budget(epochs, "alternating_flip_translate", 0.2)
-    return airbench_budget(epochs, "alternating_flip", 0.0)
+    return PROTOCOL.budget("resnet_student" if role == "student" else "vgg_teacher", run)
 
 
 _default_budget = budget  # the parameters below are called budget too
@@ -225,30 +269,20 @@ def cost(cfg: dict, *, big_batch: int, reps: int) -> dict:
 
 
 # --------------------------------------------------------------------------- the UNSW report's protocol
-UNSW = "the UNSW report (2022)"
-UNSW_TEACHER_LR = {"resnet_teacher": 2e-4, "vgg_teacher": 1e-4}
-UNSW_TORCHVISION = {"resnet_teacher": "resnet50", "vgg_teacher": "vgg16"}  # the report's teachers, torchvision's
-
-
-def _adam(epochs: int, lr: float) -> Budget:
-    # batch size and schedule are not stated by the report: 64 and a constant rate
-    return Budget(epochs=epochs, batch_size=64, lr=lr, optimizer="adam", schedule="constant")
-
-
 def unsw_protocol() -> dict:
-    """The UNSW report's CIFAR-10 protocol, as published (run in the full profile): ImageNet-pretrained
-    ResNet50 and VGG16 (torchvision's weights; the report names no source) fine-tuned 30 epochs with
-    Adam (2e-4 and 1e-4); ResNet18 students from scratch, 85 epochs with Adam 2e-3;
+    """The UNSW report's CIFAR-10 protocol, as published (:data:`UNSW_PROTOCOL`; run in the full profile):
+    ImageNet-pretrained ResNet50 and VGG16 (torchvision's weights; the report names no source) fine-tuned 30
+    epochs with Adam (2e-4 and 1e-4); ResNet18 students from scratch, 85 epochs with Adam 2e-3;
     its scratch baseline 30 epochs with Adam 2e-4 — and, to expose that confound, once more with the
     students' budget. Not stated, so chosen here: batch 64, no augmentation, CIFAR's own 32×32 images (no resizing),
     a constant rate, all 50,000 training images (no validation split: the report picked on test)."""
+    u = UNSW_PROTOCOL
     return {
-        "teachers": {m: ({"arch": "torchvision", "name": UNSW_TORCHVISION[m], "pretrained": True}, _adam(30, lr))
-                     for m, lr in UNSW_TEACHER_LR.items()},
-        "student": {"arch": "torchvision", "name": "resnet18", "pretrained": False},
-        "student_budget": _adam(85, 2e-3),
-        "baseline_budget": _adam(30, 2e-4),
-        "temperatures": (3, 5, 7, 10), "betas": (0.5, 0.7),
+        "teachers": {m: (dict(u.models[m]), u.budgets[m]) for m in TEACHERS},
+        "student": dict(u.models["resnet_student"]),
+        "student_budget": u.budgets["resnet_student"],
+        "baseline_budget": u.budgets["baseline"],
+        "temperatures": TEMPERATURES, "betas": BETAS,
     }
 
 
@@ -274,9 +308,11 @@ def unsw_datasets(run: Run) -> tuple[TensorData, TensorData]:
 def unsw_teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None) -> nn.Module:
     """The report's teacher (``arch``: "resnet_teacher" or "vgg_teacher"): torchvision's ImageNet-pretrained
     ResNet50 or VGG16 fine-tuned with Adam."""
-    cfg, b = unsw_protocol()["teachers"][arch]
+    if arch not in TEACHERS:
+        raise ValueError(f"teachers are {TEACHERS}, got {arch!r}")
     transfer = unsw_datasets(run)[0] if transfer is None else transfer
-    return trained(f"cifar-unsw-{UNSW_TORCHVISION[arch]}", cfg, transfer, b, run=run, seed=seed)
+    return trained(f"cifar-unsw-{UNSW_TORCHVISION[arch]}", UNSW_PROTOCOL.model(arch, run), transfer,
+                   UNSW_PROTOCOL.budget(arch, run), run=run, seed=seed)
 
 
 def unsw_student(run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher: nn.Module | None = None,
@@ -284,14 +320,14 @@ def unsw_student(run: Run, seed: int = 0, *, transfer: TensorData | None = None,
     """The report's ResNet18 from scratch: ``budget="student"`` (85 epochs, Adam 2e-3: its distilled
     students, and the baseline they should have had) or ``"baseline"`` (30 epochs, Adam 2e-4: its
     published baseline)."""
-    proto = unsw_protocol()
     if budget not in ("student", "baseline"):
         raise ValueError(f"budget is 'student' or 'baseline', got {budget!r}")
     if teacher is not None and loss is None:
         raise ValueError("a distilled student needs its loss, e.g. kd.losses.DistillationLoss(temperature, alpha)")
     transfer = unsw_datasets(run)[0] if transfer is None else transfer
     kind = "kd" if teacher is not None else f"scratch-{budget}"
-    return trained(f"cifar-unsw-resnet18-{kind}", proto["student"], transfer, proto[f"{budget}_budget"],
+    return trained(f"cifar-unsw-resnet18-{kind}", UNSW_PROTOCOL.model("resnet_student", run), transfer,
+                   UNSW_PROTOCOL.budget("resnet_student" if budget == "student" else "baseline", run),
                    run=run, seed=seed, teacher=teacher, loss=loss)
 
 
@@ -308,32 +344,25 @@ WEIGHTS = "β ∈ {0.5, 0.7} on the soft term, α = 1 − β on the labels (the 
 def card(run: Run):
     """The report's protocol beside this chapter's (the run's profile) and the standard full-profile path."""
     p = run.profile
-    proto = unsw_protocol()
-    published = row(
-        data="CIFAR-10, 50,000 training / 10,000 test images",
-        teacher="ImageNet-pretrained ResNet50 (80.96 %) and VGG16 (85.93 %)",
-        teacher_training="fine-tuned with Adam for 30 epochs: ResNet50 at lr 0.0002, VGG16 at 0.0001 (batch and "
-                         "schedule not stated)",
-        student="ResNet18 from scratch (11 M parameters)", budget=proto["student_budget"],
-        # the report: β·(distillation loss) + α·(student loss), α + β = 1; it names neither KL nor a T² factor
-        loss="β·D(softmax(t/T), softmax(s/T)) + α·CE(s, y), α + β = 1; the form of D and any T² factor not stated",
-        temperature="3, 5, 7, 10",
-        weights=WEIGHTS,
+    # column()'s teacher and student are roles: the rows that quote the report, or add FLOPs, replace its own
+    published = UNSW_PROTOCOL.column(
+        run, teacher=None, student="resnet_student", temperature=", ".join(map(str, TEMPERATURES)), weights=WEIGHTS,
         seeds="one run per cell", selection="best cell read off the test set",
         other="scratch baseline: Adam, lr 0.0002, 30 epochs",
-        not_stated=("batch", "schedule", "augmentation", "precision"))
+        not_stated=("batch", "schedule", "augmentation", "precision")) | {
+        "teacher": "ImageNet-pretrained ResNet50 (80.96 %) and VGG16 (85.93 %)",
+        "teacher training": "fine-tuned with Adam for 30 epochs: ResNet50 at lr 0.0002, VGG16 at 0.0001 (batch and "
+                            "schedule not stated)",
+        "student": "ResNet18 from scratch (11 M parameters)"}
     stud = budget(run, "student")
-    ours = row(
-        data=f"CIFAR-10 (the JPEG copy when offline), 45,000 training / 5,000 validation / 10,000 test images"
-        if p != "smoke" else "CIFAR-10, 512 / 256 / 512 images",
-        teacher="; ".join(f"{NAMES[m]}: {_model_line(config(m, run))}" for m in TEACHERS),
-        teacher_training=budget_line(budget(run, "teacher")) + ", from scratch",
-        student=_model_line(config("resnet_student", run)), budget=stud,
-        loss=DistillationLoss(10, alpha=0.5), temperature="3, 5, 7, 10",
-        weights=WEIGHTS,
+    ours = PROTOCOL.column(
+        run, teacher=None, student="resnet_student", temperature=", ".join(map(str, TEMPERATURES)), weights=WEIGHTS,
         seeds="grid: one seed per cell; scratch and the best cell of each teacher: 3 seeds",
         selection="best cell chosen on validation",
-        other=stud.describe()["other"] + "; the scratch baseline has the students' budget")
+        other=stud.describe()["other"] + "; the scratch baseline has the students' budget") | {
+        "teacher": "; ".join(f"{NAMES[m]}: {_model_line(config(m, run))}" for m in TEACHERS),
+        "teacher training": budget_line(budget(run, "teacher")) + ", from scratch",
+        "student": _model_line(config("resnet_student", run))}
     return Card({f"{UNSW}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
         "data": "5,000 training images held out to choose (T, β) on; offline, the JPEG copy is what we have",
         "teacher": "from scratch, on a CPU in minutes: airbench's 94 % net and a residual net of the same cost "
@@ -367,25 +396,21 @@ def card(run: Run):
 
 def plan(run: Run, n_seeds: int, n_grid: int, n_best_extra: int, *, n_train: int, unsw: bool = False):
     """The chapter's trainings and their estimated time, before any starts."""
-    p = run.profile
-    pl = Plan(run)
-    for m in TEACHERS:
-        pl.add(f"{NAMES[m]} ({m})", config(m, run), budget(run, "teacher"), samples=n_train, input_shape=(3, 32, 32))
-    stud, s_budget = config("resnet_student", run), budget(run, "student")
-    pl.add("students from scratch", stud, s_budget, samples=n_train, input_shape=(3, 32, 32), count=n_seeds)
-    pl.add("distilled students (grid + best cells' seeds)", stud, s_budget, samples=n_train, input_shape=(3, 32, 32),
-           count=n_grid + n_best_extra, teacher=config("vgg_teacher", run))
+    jobs = [(f"{NAMES[m]} ({m})", m, 1) for m in TEACHERS]
+    jobs += [("students from scratch", "resnet_student", n_seeds),
+             ("distilled students (grid + best cells' seeds)", "resnet_student", n_grid + n_best_extra, "vgg_teacher")]
+    pl = PROTOCOL.plan(run, jobs, samples=n_train)
     if unsw:
-        proto = unsw_protocol()
-        n = 50_000 if p != "smoke" else 512
-        for m, (cfg, b) in proto["teachers"].items():
-            pl.add(f"UNSW: {m} fine-tuned", cfg, b, samples=n, input_shape=(3, 32, 32))
-        pl.add("UNSW: ResNet18 baselines (published, and with the students' budget)", proto["student"],
-               proto["baseline_budget"], samples=n, input_shape=(3, 32, 32))
-        pl.add("", proto["student"], proto["student_budget"], samples=n, input_shape=(3, 32, 32))
-        pl.add("UNSW: distilled ResNet18 grid", proto["student"], proto["student_budget"], samples=n,
-               input_shape=(3, 32, 32), count=2 * len(proto["temperatures"]) * len(proto["betas"]),
-               teacher=proto["teachers"]["vgg_teacher"][0])
+        u, shape = UNSW_PROTOCOL, UNSW_PROTOCOL.input_shape
+        n = 50_000 if run.profile != "smoke" else 512
+        for m in TEACHERS:
+            pl.add(f"UNSW: {m} fine-tuned", u.model(m, run), u.budget(m, run), samples=n, input_shape=shape)
+        student = u.model("resnet_student", run)
+        pl.add("UNSW: ResNet18 baselines (published, and with the students' budget)", student,
+               u.budget("baseline", run), samples=n, input_shape=shape)
+        pl.add("", student, u.budget("resnet_student", run), samples=n, input_shape=shape)
+        pl.add("UNSW: distilled ResNet18 grid", student, u.budget("resnet_student", run), samples=n,
+               input_shape=shape, count=2 * len(TEMPERATURES) * len(BETAS), teacher=u.model("vgg_teacher", run))
     return pl
 
 

@@ -35,7 +35,7 @@ from ..infra import claims as C
 from ..infra.cache import load_or_compute
 from ..infra.cost import Plan
 from ..infra.run import Run, current
-from ..infra.protocol import Card, describe
+from ..infra.protocol import Card, Protocol, per_profile
 from ..infra.stats import paired_interval
 from ..infra.references import Ref
 
@@ -68,6 +68,37 @@ METRIC_KEYS = ({f"seedproto_cs{cs}_pi{pi}_{k}" for cs in ("0.2", "0.6", "1.0") f
 CLASS_SEPS = (0.2, 0.6, 1.0)
 P_INFS = (0.5, 0.8, 1.0)
 TEMPERATURES = (1, 2, 2.5, 3, 4, 5, 10, 15, 20)
+N_SAMPLES = {"smoke": 2_000, "cpu": 50_000, "full": 50_000}  # make_classification's samples per data set
+_DATA = ("make_classification: {n:,} samples, 100 features (round(p·100) informative, the rest redundant), "
+         "10 classes, 1 cluster per class; 80/20 split; standardised with the training statistics")
+
+
+def _keras_adam(epochs: int, precision: str = "float32") -> Budget:
+    # Keras: Adam at its default rate; the tutorial passes batch_size=100
+    return Budget.keras_adam(epochs, 100, precision=precision)
+
+
+def _mlp(hidden, dropout: float = 0.0) -> dict:
+    return {"arch": "mlp", "hidden": list(hidden), "in_features": 100, **({"dropout": dropout} if dropout else {})}
+
+
+# The chapter's protocol, declared once. The tutorial's grid ("teacher", "student"): a 3 × 100 ReLU teacher
+# with dropout 0.2 and a 2 × 50 student, Adam 1e-3 at batch 100 for 50 epochs (float32, as Keras), soft targets
+# alone without T² (alpha 1, Keras's initialisation: :func:`_study`). The width study ("width_teacher",
+# "width_student": 2 × w for every w in WIDTHS): a 3 × 400 teacher (wider than every student), 20 epochs in
+# bf16 in the cpu profile (a 300-unit student costs 9 times a 50-unit one), 50 in float32 in the full one.
+# Three seeds per setting (the notebook's n_seeds); the smoke profile: 2,000 samples, 2 epochs.
+PROTOCOL = Protocol(
+    data={p: _DATA.format(n=n) + "; a fresh draw per seed" for p, n in N_SAMPLES.items()},
+    models={"teacher": _mlp((100, 100, 100), 0.2), "student": _mlp((50, 50)),
+            "width_teacher": _mlp((400, 400, 400), 0.2), "width_student": _mlp((50, 50))},
+    budgets={"teacher": {"smoke": _keras_adam(2), "cpu": _keras_adam(50), "full": _keras_adam(50)},
+             "student": {"smoke": _keras_adam(2), "cpu": _keras_adam(50), "full": _keras_adam(50)},
+             "width_teacher": {"smoke": _keras_adam(2, "auto"), "cpu": _keras_adam(20, "auto"),
+                               "full": _keras_adam(50, "float32")},
+             "width_student": {"smoke": _keras_adam(2, "auto"), "cpu": _keras_adam(20, "auto"),
+                               "full": _keras_adam(50, "float32")}},
+    loss="CE(softmax(t/T), softmax(s/T)): soft targets alone, no T²", seeds=3, input_shape=(100,))
 
 
 # --------------------------------------------------------------------------- keys
@@ -448,30 +479,29 @@ WIDTHS = (10, 30, 50, 100, 300)
 WIDTH_CELLS = ((0.2, 0.5), (0.6, 0.8), (1.0, 1.0))  # low, middle and high data quality
 
 
-def _keras_adam(epochs: int, precision: str = "float32") -> Budget:
-    # Keras: Adam at its default rate; the tutorial passes batch_size=100
-    return Budget.keras_adam(epochs, 100, precision=precision)
+def _study(run: Run, teacher: str, student: str) -> StudyConfig:
+    """The study of a teacher role and a student role of :data:`PROTOCOL` in the run's profile: the
+    tutorial's data (a fresh draw per seed; validation = half of the test split), soft targets alone
+    without T², Keras's initialisation."""
+    t = PROTOCOL.model(teacher, run)
+    return StudyConfig(n_samples=per_profile(N_SAMPLES, run), teacher_hidden=tuple(t["hidden"]),
+                       teacher_dropout=t["dropout"], teacher=PROTOCOL.budget(teacher, run),
+                       student=PROTOCOL.budget(student, run), alpha=1.0, t2_scale=False, val_fraction=0.0,
+                       data_seed="per_seed", init="glorot")
 
 
 def tutorial_study(run: Run) -> StudyConfig:
     """The tutorial's protocol: 50,000 samples, an 80/20 split, a 3 × 100 teacher with dropout 0.2,
     Adam 1e-3 at batch 100 for 50 epochs, soft targets alone without T², Keras's initialisation,
     a fresh data draw per seed; validation = half of the test split (the tutorial chose on test)."""
-    n, epochs = run.pick(smoke=(2_000, 2), cpu=(50_000, 50), full=(50_000, 50))
-    return StudyConfig(n_samples=n, teacher_hidden=(100, 100, 100), teacher_dropout=0.2,
-                       teacher=_keras_adam(epochs), student=_keras_adam(epochs), alpha=1.0, t2_scale=False,
-                       val_fraction=0.0, data_seed="per_seed", init="glorot")
+    return _study(run, "teacher", "student")
 
 
 def width_study(run: Run) -> StudyConfig:
     """The width study: the tutorial's optimiser, loss and data, a 3 × 400 teacher (wider than
     every student); the cpu profile trains 20 epochs in bf16 (a 300-unit student costs 9 times a
     50-unit one), the full profile 50 in float32."""
-    n, epochs, precision = run.pick(smoke=(2_000, 2, "auto"), cpu=(50_000, 20, "auto"),
-                                    full=(50_000, 50, "float32"))
-    return StudyConfig(n_samples=n, teacher_hidden=(400, 400, 400), teacher_dropout=0.2,
-                       teacher=_keras_adam(epochs, precision), student=_keras_adam(epochs, precision), alpha=1.0,
-                       t2_scale=False, val_fraction=0.0, data_seed="per_seed", init="glorot")
+    return _study(run, "width_teacher", "width_student")
 
 
 def _mlp_flops(widths, n_in: int = 100, n_out: int = 10) -> float:
@@ -487,7 +517,8 @@ def plan(run: Run, tutorial: StudyConfig, width: StudyConfig, *, n_cells: int, n
     n_fit = int(tutorial.n_samples * 0.8)
     K = 1 + len(temperatures)
     jobs = [("tutorial teachers 3 × 100", tutorial.teacher, list(tutorial.teacher_hidden), n_cells * n_seeds),
-            ("tutorial students 2 × 50", tutorial.student, [50, 50], n_cells * n_seeds * K),
+            ("tutorial students 2 × 50", tutorial.student, PROTOCOL.model("student", run)["hidden"],
+             n_cells * n_seeds * K),
             ("width teachers 3 × 400", width.teacher, list(width.teacher_hidden), len(WIDTH_CELLS) * n_seeds)]
     jobs += [(f"width students 2 × {w}", width.student, [w, w], len(WIDTH_CELLS) * n_seeds * K) for w in WIDTHS]
     for what, budget, hidden, members in jobs:
@@ -523,21 +554,18 @@ def width_table(metrics: dict, widths) -> "pd.DataFrame":
 
 
 def tutorial_card(run: Run):
+    """The tutorial's protocol beside its rerun here: our column is :data:`PROTOCOL`'s (tutorial grid)."""
     p = run.profile
-    cfg = tutorial_study(run)
-    data = ("make_classification: 50,000 samples, 100 features (round(p·100) informative, the rest redundant), "
-            "10 classes, 1 cluster per class; 80/20 split; standardised with the training statistics")
-    common = dict(teacher="3 × 100 ReLU, dropout 0.2 (Keras initialisation)", student="2 × 50 ReLU",
-                  loss="CE(softmax(t/T), softmax(s/T)): soft targets alone, no T²",
-                  temperature="2, 2.5, 3, 4, 5, 10, 15, 20", weights="soft term only")
-    published = describe(data=data + "; no random_state: a fresh draw per run", budget=cfg.student, **common,
-                         teacher_training="Adam, batch 100, 50 epochs", seeds="one run per setting",
-                         selection="best T read off the test set", precision="float32 (Keras)")
-    ours = describe(data=(data if p != "smoke" else data.replace("50,000", "2,000"))
-                    + "; a fresh draw per seed", budget=cfg.student, **{**common, "temperature": "1, " + common["temperature"]},
-                    teacher_training=f"Adam, batch 100, {cfg.teacher.epochs} epochs", seeds="3 seeds",
-                    selection="T chosen on half A of the test split, reported on half B (and on the whole test set "
-                              "as the tutorial did)")
+    # column()'s teacher and student are roles: the rows that name the tutorial's networks replace its own
+    nets = {"teacher": "3 × 100 ReLU, dropout 0.2 (Keras initialisation)", "student": "2 × 50 ReLU"}
+    common = dict(temperature="2, 2.5, 3, 4, 5, 10, 15, 20", weights="soft term only")
+    published = PROTOCOL.column(run, teacher=None, data=_DATA.format(n=50_000) + "; no random_state: a fresh draw "
+                                "per run", teacher_training="Adam, batch 100, 50 epochs", seeds="one run per setting",
+                                selection="best T read off the test set", precision="float32 (Keras)", **common) | nets
+    ours = PROTOCOL.column(run, teacher=None, **{**common, "temperature": "1, " + common["temperature"]},
+                           teacher_training=f"Adam, batch 100, {PROTOCOL.budget('teacher', run).epochs} epochs",
+                           selection="T chosen on half A of the test split, reported on half B (and on the whole "
+                                     "test set as the tutorial did)") | nets
     return Card({f"{TUTORIAL}, as published": published, f"rerun here ({p} profile)": ours}, deviations={
         "data": "the smoke profile checks that the code runs, on 2,000 samples",
         "teacher training": "the smoke profile trains 2 epochs", "epochs": "the smoke profile trains 2 epochs",
