@@ -259,3 +259,13 @@ def trained(name: str, model_cfg: dict, data: TensorData, budget: Budget, *, run
 
     return load_or_train(name, parts, lambda: build_model(model_cfg), train, meta=meta, checkpoints=checkpoints,
                          run=run, precision=budget.precision)
+
+
+def trained_as(protocol, role: str, name: str, data: TensorData, *, run: Run | None = None, seed: int = 0,
+               budget: Budget | None = None, **kwargs):
+    """:func:`trained` for the network ``role`` of a chapter's protocol record
+    (:class:`kdhelpers.infra.protocol.Protocol`): its config and budget (or ``budget``) in the run's
+    profile, so the record keys the cache. ``kwargs``: the rest of :func:`trained`'s."""
+    run = as_run(run)
+    return trained(name, protocol.model(role, run), data, budget or protocol.budget(role, run), run=run, seed=seed,
+                   **kwargs)

@@ -20,7 +20,7 @@ from ..budget import Budget
 from ..data import TensorData
 from ..data import cifar10_splits as datasets  # (train, val, test): 45,000 / 5,000 / 10,000 (smoke: 512 / 256 / 512)
 from ..losses import BYOTLoss
-from ..train import predict_logits, trained
+from ..train import predict_logits, trained_as
 from ..infra import claims as C
 from ..infra.protocol import Card, Protocol, describe
 from ..infra.run import Run
@@ -77,8 +77,8 @@ def budget(run: Run) -> Budget:
 def network(run: Run, seed: int, *, exits: bool, transfer: TensorData) -> nn.Module:
     """The network trained with BYOT (``exits=True``) or plainly on the labels (the baseline)."""
     role = "student" if exits else "baseline"
-    return trained("byot" if exits else "byot-baseline", PROTOCOL.model(role, run), transfer, PROTOCOL.budget(role, run),
-                   run=run, seed=seed, loss=copy.deepcopy(PROTOCOL.loss) if exits else None)
+    return trained_as(PROTOCOL, role, "byot" if exits else "byot-baseline", transfer, run=run, seed=seed,
+                      loss=copy.deepcopy(PROTOCOL.loss) if exits else None)
 
 
 @torch.no_grad()

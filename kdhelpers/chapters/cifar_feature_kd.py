@@ -23,7 +23,7 @@ from ..device import amp_dtype
 from ..losses import CosineHiddenLoss, DistillationLoss, FeatureMapMSELoss
 from ..models import DeepNN, LightNN, TeacherFeatures
 from ..models.tutorial import _channels_last
-from ..train import trained
+from ..train import trained, trained_as
 from ..infra.run import Run, as_run
 from ..infra import claims as C
 from ..infra.protocol import Card, Protocol
@@ -113,8 +113,7 @@ def teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None =
     if arch != "deepnn":
         raise ValueError(f"the tutorial's teacher is 'deepnn', got {arch!r}")
     transfer = datasets(run)[0] if transfer is None else transfer
-    return trained("tutorial-deepnn", PROTOCOL.model("teacher", run), transfer,
-                   budget or PROTOCOL.budget("teacher", run), run=run, seed=seed)
+    return trained_as(PROTOCOL, "teacher", "tutorial-deepnn", transfer, run=run, seed=seed, budget=budget)
 
 
 @torch.no_grad()

@@ -32,7 +32,7 @@ from ..losses import DistillationLoss
 from ..models import build_model, count_params
 from ..models.pretrained import weights_file
 from ..infra.run import Run
-from ..train import predict_logits, trained
+from ..train import predict_logits, trained, trained_as
 from ..infra import claims as C
 from ..infra.cost import forward_flops
 from ..infra.protocol import Card, Protocol, budget_line
@@ -311,8 +311,7 @@ def unsw_teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | N
     if arch not in TEACHERS:
         raise ValueError(f"teachers are {TEACHERS}, got {arch!r}")
     transfer = unsw_datasets(run)[0] if transfer is None else transfer
-    return trained(f"cifar-unsw-{UNSW_TORCHVISION[arch]}", UNSW_PROTOCOL.model(arch, run), transfer,
-                   UNSW_PROTOCOL.budget(arch, run), run=run, seed=seed)
+    return trained_as(UNSW_PROTOCOL, arch, f"cifar-unsw-{UNSW_TORCHVISION[arch]}", transfer, run=run, seed=seed)
 
 
 def unsw_student(run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher: nn.Module | None = None,
@@ -326,9 +325,9 @@ def unsw_student(run: Run, seed: int = 0, *, transfer: TensorData | None = None,
         raise ValueError("a distilled student needs its loss, e.g. kd.losses.DistillationLoss(temperature, alpha)")
     transfer = unsw_datasets(run)[0] if transfer is None else transfer
     kind = "kd" if teacher is not None else f"scratch-{budget}"
-    return trained(f"cifar-unsw-resnet18-{kind}", UNSW_PROTOCOL.model("resnet_student", run), transfer,
-                   UNSW_PROTOCOL.budget("resnet_student" if budget == "student" else "baseline", run),
-                   run=run, seed=seed, teacher=teacher, loss=loss)
+    return trained_as(UNSW_PROTOCOL, "resnet_student", f"cifar-unsw-resnet18-{kind}", transfer, run=run, seed=seed,
+                      budget=UNSW_PROTOCOL.budget("resnet_student" if budget == "student" else "baseline", run),
+                      teacher=teacher, loss=loss)
 
 
 # --------------------------------------------------------------------------- card, plan, claims

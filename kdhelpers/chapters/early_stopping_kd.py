@@ -21,7 +21,7 @@ from ..budget import Budget
 from ..data import TensorData, split
 from ..losses import DistillationLoss
 from ..mnist import INPUT, datasets
-from ..train import trained
+from ..train import trained_as
 from ..infra.run import Run
 from ..infra import claims as C
 from ..infra.protocol import Card, Protocol, budget_line, describe
@@ -100,14 +100,13 @@ def teachers(run: Run, seed: int, transfer: TensorData) -> dict[int, nn.Module]:
     """One teacher run of ``max(epochs)`` epochs at a constant rate, kept after each of
     :func:`epochs` (one run, as the report's: its teachers trained afresh for E epochs are exactly
     these checkpoints)."""
-    return trained("toronto-cnn-epochs", PROTOCOL.model("teacher", run), transfer, PROTOCOL.budget("teacher", run),
-                   run=run, seed=seed, checkpoints=epochs(run))
+    return trained_as(PROTOCOL, "teacher", "toronto-cnn-epochs", transfer, run=run, seed=seed, checkpoints=epochs(run))
 
 
 def student(run: Run, seed: int, transfer: TensorData, teacher: nn.Module | None = None) -> nn.Module:
     """The 784-784 student: hard labels, or T = 4, α = 0.5 from ``teacher``, 12 epochs."""
-    return trained("toronto-student784", PROTOCOL.model("student", run), transfer, PROTOCOL.budget("student", run),
-                   run=run, seed=seed, teacher=teacher, loss=None if teacher is None else copy.deepcopy(PROTOCOL.loss))
+    return trained_as(PROTOCOL, "student", "toronto-student784", transfer, run=run, seed=seed, teacher=teacher,
+                      loss=None if teacher is None else copy.deepcopy(PROTOCOL.loss))
 
 
 def prefetch_teachers(run: Run, seed: int) -> None:

@@ -30,7 +30,7 @@ from ..models import build_model, count_params
 from ..models.keras import KerasConvNet
 from ..infra.registry import register
 from .. import mnist
-from ..train import fit, predict_logits, trained
+from ..train import fit, predict_logits, trained_as
 from ..infra import claims as C
 from ..infra.cache import load_or_train
 from ..infra.run import Run
@@ -164,8 +164,7 @@ def teacher(run: Run, seed: int = 0, *, transfer: TensorData | None = None,
     The chapter trains one, with its first seed, and it teaches the students of every seed: the example
     has one teacher, and the seeds measure the students' spread."""
     transfer = datasets(run)[0] if transfer is None else transfer
-    return trained("keras-teacher", PROTOCOL.model("teacher", run), transfer, budget or teacher_budget(run),
-                   run=run, seed=seed)
+    return trained_as(PROTOCOL, "teacher", "keras-teacher", transfer, run=run, seed=seed, budget=budget)
 
 
 def student(run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher: nn.Module | None = None,
@@ -176,8 +175,8 @@ def student(run: Run, seed: int = 0, *, transfer: TensorData | None = None, teac
         raise ValueError("give a teacher and a distillation loss together (or neither, for the scratch student)")
     transfer = datasets(run)[0] if transfer is None else transfer
     kind = "scratch" if loss is None else type(loss).__name__.lower()
-    return trained(f"keras-student-{kind}", PROTOCOL.model("student", run), transfer, budget or student_budget(run),
-                   run=run, seed=seed, teacher=teacher, loss=loss)
+    return trained_as(PROTOCOL, "student", f"keras-student-{kind}", transfer, run=run, seed=seed, budget=budget,
+                      teacher=teacher, loss=loss)
 
 
 class CoTrained(nn.Module):

@@ -19,7 +19,7 @@ from ..data import TensorData, drop_classes, keep_classes
 from ..losses import SoftCrossEntropy
 from ..mnist import INPUT, datasets
 from ..infra.run import Run
-from ..train import trained
+from ..train import trained, trained_as
 from ..infra import claims as C
 from ..infra.protocol import Card, Protocol, budget_line
 from ..infra.references import Ref
@@ -135,13 +135,10 @@ def cnn_config(run: Run) -> dict:
 
 def teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None,
             budget: Budget | None = None) -> nn.Module:
-    """The tutorial's ``"dense"`` or ``"cnn"`` teacher, on all training images (cached)."""
-    if arch not in ("dense", "cnn"):
-        raise ValueError(f"the tutorial's teachers are 'dense' and 'cnn', got {arch!r}")
-    transfer = datasets(run)[0] if transfer is None else transfer
-    role = f"{arch}_teacher"
-    return trained(f"harvard-{arch}", PROTOCOL.model(role, run), transfer, budget or PROTOCOL.budget(role, run),
-                   run=run, seed=seed)
+    """The tutorial's ``"dense"`` or ``"cnn"`` teacher (the record's ``dense_teacher`` /
+    ``cnn_teacher``), on all training images (cached)."""
+    return trained_as(PROTOCOL, f"{arch}_teacher", f"harvard-{arch}", datasets(run)[0] if transfer is None else transfer,
+                      run=run, seed=seed, budget=budget)
 
 
 def student(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher=None,

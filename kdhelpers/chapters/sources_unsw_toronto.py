@@ -20,7 +20,7 @@ from ..data import TensorData
 from ..losses import DistillationLoss, TorontoLoss
 from ..mnist import INPUT, datasets
 from ..infra.run import Run
-from ..train import trained
+from ..train import trained_as
 from ..infra import claims as C
 from ..infra.protocol import Card, Protocol, describe
 from ..infra.references import Ref
@@ -137,13 +137,10 @@ class LogProbs(nn.Module):
 
 def teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None,
             budget: Budget | None = None) -> nn.Module:
-    """``"unsw"`` (the fully connected teacher) or ``"toronto"`` (the CNN, softmax output)."""
-    if arch not in ("unsw", "toronto"):
-        raise ValueError(f"teachers are 'unsw' and 'toronto', got {arch!r}")
-    transfer = datasets(run)[0] if transfer is None else transfer
-    role = f"{arch}_teacher"
-    return trained(f"{arch}-teacher", PROTOCOL.model(role, run), transfer, budget or PROTOCOL.budget(role, run),
-                   run=run, seed=seed)
+    """``"unsw"`` (the fully connected teacher) or ``"toronto"`` (the CNN, softmax output): the
+    record's ``unsw_teacher`` / ``toronto_teacher``."""
+    return trained_as(PROTOCOL, f"{arch}_teacher", f"{arch}-teacher", datasets(run)[0] if transfer is None else transfer,
+                      run=run, seed=seed, budget=budget)
 
 
 def student(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher=None,
@@ -155,10 +152,8 @@ def student(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None =
         raise ValueError(f"students are {sorted(roles)}, got {arch!r}")
     if (teacher is None) != (loss is None):
         raise ValueError("give a teacher and a loss together (or neither, for hard labels)")
-    transfer = datasets(run)[0] if transfer is None else transfer
-    role = roles[arch]
-    return trained(f"{arch}-student", PROTOCOL.model(role, run), transfer, budget or PROTOCOL.budget(role, run),
-                   run=run, seed=seed, teacher=teacher, loss=loss)
+    return trained_as(PROTOCOL, roles[arch], f"{arch}-student", datasets(run)[0] if transfer is None else transfer,
+                      run=run, seed=seed, budget=budget, teacher=teacher, loss=loss)
 
 
 def prefetch_unsw(run: Run, seeds) -> None:
