@@ -130,7 +130,7 @@ def card(run: Run):
                            weights=f"α = {loss.alpha:g} on the deepest exit's soft targets, λ = {loss.feature_weight:g} "
                                    "on the feature hint (the public BYOT implementations' values)",
                            selection="last epoch; the baseline is the same network without exits, same budget")
-    return Card({f"{REPORT}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
+    return Card.versus(REPORT, published, ours, run, deviations={
         "data": "offline, the JPEG copy of CIFAR-10; a validation split held out",
         "student": "ResNet50 with exits is days of CPU; the cpu profile uses ResNet-8 (full: ResNet-18, the paper's)",
         "seeds": "three seeds", "selection": "the last epoch, so no test-set choice flatters it",

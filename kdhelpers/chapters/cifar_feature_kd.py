@@ -194,7 +194,7 @@ def card(run: Run):
     b = budget(run)
     ours = PROTOCOL.column(run, teacher_training=f"Adam 1e-3, batch 128, constant, {b.epochs} epochs, cross-entropy",
                            seeds=f"{len(seeds(run))} seeds for the students (one teacher)", **common)
-    return Card({f"{TUTORIAL}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
+    return Card.versus(TUTORIAL, published, ours, run, deviations={
         "data": "offline, the JPEG copy is what we have; the smoke profile uses a few hundred images",
         "epochs": "the smoke profile trains 1 epoch", "teacher training": "the smoke profile trains 1 epoch",
         "precision": "bf16 where the CPU has it (float32 in the smoke profile)",

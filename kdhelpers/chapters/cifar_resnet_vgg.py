@@ -362,7 +362,7 @@ def card(run: Run):
         "teacher": "; ".join(f"{NAMES[m]}: {_model_line(config(m, run))}" for m in TEACHERS),
         "teacher training": budget_line(budget(run, "teacher")) + ", from scratch",
         "student": _model_line(config("resnet_student", run))}
-    return Card({f"{UNSW}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
+    return Card.versus(UNSW, published, ours, run, deviations={
         "data": "5,000 training images held out to choose (T, β) on; offline, the JPEG copy is what we have",
         "teacher": "from scratch, on a CPU in minutes: airbench's 94 % net and a residual net of the same cost "
                    "stand in for VGG16 and ResNet50" if p != "full" else "from scratch (the report's own "

@@ -138,7 +138,7 @@ def card(run: Run):
                               "networks at a constant rate), " + budget_line(PROTOCOL.budget("teacher", run)),
         seeds=f"one teacher run; {len(seeds(run))} student seeds per teacher epoch",
         selection="teacher epoch picked on the students' mean validation accuracy")
-    return Card({f"{TORONTO}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
+    return Card.versus(TORONTO, published, ours, run, deviations={
         "data": "5,000 training images held out to choose the teacher epoch",
         "teacher": "its softmax output fed to losses as logits (a defect, see sources_unsw_toronto): logits here",
         "epochs": "the smoke profile trains 1 epoch", "precision": "bf16 where the CPU has it",

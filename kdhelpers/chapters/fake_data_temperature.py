@@ -566,7 +566,7 @@ def tutorial_card(run: Run):
                            teacher_training=f"Adam, batch 100, {PROTOCOL.budget('teacher', run).epochs} epochs",
                            selection="T chosen on half A of the test split, reported on half B (and on the whole "
                                      "test set as the tutorial did)") | nets
-    return Card({f"{TUTORIAL}, as published": published, f"rerun here ({p} profile)": ours}, deviations={
+    return Card.versus(TUTORIAL, published, ours, run, ours_label="rerun here", deviations={
         "data": "the smoke profile checks that the code runs, on 2,000 samples",
         "teacher training": "the smoke profile trains 2 epochs", "epochs": "the smoke profile trains 2 epochs",
         "temperature": "T = 1 added: does a high temperature help at all?",

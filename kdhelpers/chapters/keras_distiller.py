@@ -356,7 +356,7 @@ def card(run: Run):
                                        "within the first epoch. Keras's own run of the printed code is set beside "
                                        "this one below (benchmarks/keras_reference.py)",
     }
-    return Card({f"{SOURCE}, as published": published, f"this chapter ({p} profile)": ours}, deviations=reasons,
+    return Card.versus(SOURCE, published, ours, run, deviations=reasons,
                 title="The Keras Distiller example: as published, and rerun here")
 
 

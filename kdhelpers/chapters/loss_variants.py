@@ -169,7 +169,7 @@ def card(run: Run):
                "learning rate": "chosen per loss", "augmentation": "no augmentation on MNIST",
                "other": "each loss may need clipping or not; both are tried",
                "seeds": "three seeds", "selection": "a loss whose scale differs needs its own rate"}
-    return Card({f"{KIM}, as published": published, f"this chapter ({p} profile)": ours}, deviations=dev,
+    return Card.versus(KIM, published, ours, run, deviations=dev,
                 title=f"KL against MSE: {KIM}'s setting, and this chapter's")
 
 

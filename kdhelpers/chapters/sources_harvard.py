@@ -171,7 +171,7 @@ def card(run: Run):
         selection="the test set is never used to choose; the paper's post-hoc bias shift is chosen on one "
                   "half of the test set and measured on the other (and, as the paper did, on the whole test set)",
         other="CNN teacher: " + budget_line(PROTOCOL.budget("cnn_teacher", run)))
-    return Card({f"{SOURCE}, as published": published, f"this chapter ({p} profile)": ours}, deviations={
+    return Card.versus(SOURCE, published, ours, run, deviations={
         "data": "the smoke profile checks that the code runs, on 2,000 images",
         "teacher training": "the smoke profile trains 1 epoch",
         "epochs": "the smoke profile trains 2 epochs",

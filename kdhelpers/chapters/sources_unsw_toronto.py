@@ -222,7 +222,7 @@ def unsw_card(run: Run):
         run, teacher="unsw_teacher", student="unsw_student", loss=unsw_loss(10),
         temperature=", ".join(map(str, UNSW_TEMPERATURES)),
         selection="test accuracy after the last epoch", weights="β = 0.5 on the soft term (β here = α)")
-    return Card({f"{UNSW}, as published": published, f"rerun here ({p} profile)": ours}, deviations={
+    return Card.versus(UNSW, published, ours, run, ours_label="rerun here", deviations={
         "data": "the smoke profile checks that the code runs",
         "teacher": "widths and dropout rate not stated: Hinton's 1200-1200 (2.4 M), dropout 0.5",
         "teacher training": "as published; PyTorch's Adam defaults",
@@ -247,7 +247,7 @@ def toronto_card(run: Run):
                            temperature=", ".join(f"{t:g}" for t in temps),
                            weights="α ∈ {" + ", ".join(f"{a:g}" for a in alphas) + "} on the soft term",
                            selection="last-epoch test accuracy; no cell is picked")
-    return Card({f"{TORONTO}, as published": published, f"rerun here ({p} profile)": ours}, deviations={
+    return Card.versus(TORONTO, published, ours, run, ours_label="rerun here", deviations={
         "data": "the smoke profile checks that the code runs",
         "teacher training": "bf16 in the cpu profile, where the CPU has it: 51 students of 1.2 M parameters fit in "
                             "the chapter's 30 minutes only at bf16's speed (full: float32, as published)",

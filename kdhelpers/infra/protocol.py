@@ -130,6 +130,13 @@ class Card:
         if missing:
             raise ValueError("every deviation from the source needs its reason; missing for " + "; ".join(missing))
 
+    @classmethod
+    def versus(cls, source: str, published: dict, ours: dict, run, *, ours_label: str = "this chapter",
+               deviations: dict | None = None, title: str = "Protocol card") -> "Card":
+        """The usual card: ``source``'s protocol as published beside ours in the run's profile."""
+        return cls({f"{source}, as published": published, f"{ours_label} ({run.profile} profile)": ours}, deviations,
+                   title=title)
+
     def table(self):
         return pd.DataFrame({name: [col.get(r, "—") for r in self.rows] for name, col in self.columns.items()},
                             index=self.rows)
