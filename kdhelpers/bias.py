@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .infra import claims as C
-from .infra.run import Run
+from .infra.run import Run, as_run
 from .train import predict_logits
 
 
@@ -44,12 +44,15 @@ def best_shift(table: pd.DataFrame, column: str = "errors") -> float:
     return float(best.loc[best["shift"].abs().idxmin(), "shift"])
 
 
-def shift_bias(model: nn.Module, classes, shift: float) -> nn.Module:
-    """A copy of ``model`` whose output-layer bias is raised by ``shift`` for ``classes``."""
-    model = copy.deepcopy(model)
+def shift_bias(model: nn.Module, classes, shift: float, run: Run | None = None) -> nn.Module:
+    """A copy of ``model`` whose output-layer bias is raised by ``shift`` for ``classes``. The run
+    (default: the current one) computes the copy in the model's precision (a float32 protocol stays
+    float32); the copy is no cached model, so it has no cache key."""
+    run = as_run(run)
+    shifted = copy.deepcopy(model)
     with torch.no_grad():
-        model.output_layer.bias[list(classes)] += shift
-    return model
+        shifted.output_layer.bias[list(classes)] += shift
+    return run.remember(shifted, None, precision=run.precision_of(model))
 
 
 def shift_grid(stop: float, step: float = 0.1) -> np.ndarray:

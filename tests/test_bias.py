@@ -51,3 +51,14 @@ def test_two_protocols_choose_on_their_own_split_and_report_test_numbers():
     assert chosen["val"]["errors_on_classes"] == 3       # the val choice, measured on test
     assert chosen["test"]["errors_on_classes"] == 0 and chosen["test"]["errors"] == 2
     assert set(table["split"]) == {"val", "test"}
+
+
+def test_a_shifted_copy_computes_in_its_models_precision():
+    """A float32 protocol's student stays float32 once its bias is shifted (the copy is not a cached
+    model, so it has no key of its own)."""
+    run = kd.Run(profile="cpu", device="cpu")
+    model = kd.build_model({"arch": "mlp", "hidden": [8, 8]})
+    run.remember(model, "a-key", precision="float32")
+    shifted = kd.bias.shift_bias(model, [3], 1.0, run=run)
+    assert run.precision_of(shifted) == "float32" and run.key_of(shifted) is None
+    assert torch.equal(shifted.output_layer.bias[3], model.output_layer.bias[3] + 1.0)
