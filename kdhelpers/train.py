@@ -18,7 +18,7 @@ from .callbacks import (CancelEpoch, CancelFit, Callback, ChannelsLast, DryRunSt
                         MaxNorm, OnEpochEnd, ProgressBar, Recorder, Schedule, Teacher, TeacherOutputCache, has_conv)
 from .infra.cache import load_or_train  # up into the infrastructure: trained() goes through the model cache
 from .infra.run import Run, as_run  # and the run object carries the profile, precision and model records
-from .data import AUGMENTATIONS, VIEW_AUGMENTATIONS, TensorData, batches
+from .data import AUGMENTATIONS, TensorData, batches
 from .device import amp_dtype, default_device, grad_scaler, precision_name, seed_everything, show_progress
 from .losses import CrossEntropy
 from .models import build_model
@@ -181,9 +181,9 @@ def callbacks_for(model: nn.Module, data: TensorData, budget: Budget, *, teacher
     Lookahead, the loss record, the progress bar, ``on_epoch_end``, the dry run's stop."""
     images = data.x.dim() == 4
     model_conv, teacher_conv = images and has_conv(model), images and teacher is not None and has_conv(teacher)
-    whole_set = teacher is not None and budget.cache_teacher and budget.augment is None
-    mirrored = teacher is not None and budget.cache_teacher and budget.augment in VIEW_AUGMENTATIONS
-    per_batch = teacher is not None and not (whole_set or mirrored)
+    views = budget.teacher_views() if teacher is not None else None  # the budget says how the teacher runs
+    whole_set, mirrored = views == 1, views is not None and views > 1
+    per_batch = teacher is not None and views is None
     cbs: list[Callback] = []
     if model_conv or (teacher_conv and per_batch):
         cbs.append(ChannelsLast(model=model_conv))
