@@ -26,7 +26,7 @@ $(error PROFILE='$(PROFILE)' is invalid; use one of: $(PROFILES))
 endif
 endif
 
-.PHONY: help book test test-browser reproduce dry-run smoke-reference clean
+.PHONY: help book test test-browser reproduce dry-run teachers smoke-reference clean
 
 help:
 	@echo "make book                     build the HTML book into _build/html"
@@ -36,7 +36,10 @@ help:
 	@echo "      print the regression report (_build/regression/report.md); fails if a claim fails"
 	@echo "      NOTEBOOKS=notebooks/x.ipynb to run a single notebook; ALL=1 to run every one;"
 	@echo "      two at a time, one thread each, longest first (JOBS=1: one at a time, every thread)"
+	@echo "      COLD=1: never load the book's shipped teachers (teachers/), train them"
 	@echo "make dry-run                  every notebook's full profile on the CPU, 2 batches per loop"
+	@echo "make teachers                 retrain every shipped teacher from an empty cache, rewrite teachers/"
+	@echo "      (about 2.8 h of one thread); CACHE=dir exports them from an existing model cache instead"
 	@echo "make smoke-reference          rewrite tests/smoke_reference.json on purpose"
 	@echo "make clean                    remove _build"
 
@@ -73,7 +76,7 @@ reproduce: $(STAMP)
 	res=results; [ "$$profile" = cpu ] || res=results/$$profile; \
 	rm -rf $(REGRESSION)/before && mkdir -p $(REGRESSION)/before; \
 	cp $$res/*.json $(REGRESSION)/before/ 2>/dev/null || true; \
-	ran=0; KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m kdhelpers.infra.reproduce --profile $$profile --results $$res \
+	ran=0; $(if $(filter 1,$(COLD)),KD_TEACHERS=0) KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m kdhelpers.infra.reproduce --profile $$profile --results $$res \
 	  $(if $(JOBS),--jobs $(JOBS)) $$nbs || ran=$$?; \
 	$(PY) -m kdhelpers.infra.regression report --before $(REGRESSION)/before --after $$res --out $(REGRESSION) $$nbs; \
 	exit $$ran
@@ -88,6 +91,13 @@ dry-run: $(STAMP)
 	  KD_CACHE_DIR=$(abspath _build/dry-run/cache) $(PY) -m papermill "$$nb" \
 	    "_build/dry-run/$$(basename $$nb)" -p profile full --cwd notebooks; \
 	done
+
+# The book's trained teachers (kdhelpers/infra/teachers.py): trained afresh in an empty cache, as the
+# chapters' notebooks train them (kdhelpers/chapters/teachers.py), then exported with a new manifest.
+TEACHERS_CACHE := _build/teachers-cache
+teachers: $(STAMP)
+	$(if $(CACHE),,rm -rf $(TEACHERS_CACHE))
+	KD_TEACHERS=0 KD_CACHE_DIR=$(abspath $(or $(CACHE),$(TEACHERS_CACHE))) $(PY) -m kdhelpers.chapters.teachers --out teachers
 
 smoke-reference: $(STAMP)
 	$(PY) -m kdhelpers.infra.regression smoke-reference --out tests/smoke_reference.json $(NOTEBOOKS)

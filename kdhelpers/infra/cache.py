@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .. import dryrun
+from . import teachers
 from .run import Run, as_run
 
 CACHE_FORMAT = 1  # bump when training code changes what a config produces
@@ -66,14 +67,16 @@ def cache_key(parts: dict) -> str:
 
 
 def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple], load: Callable,
-                  what: str, meta: dict | None = None, run: Run | None = None) -> tuple:
+                  what: str, meta: dict | None = None, run: Run | None = None,
+                  shipped: Callable[[str], tuple | None] | None = None) -> tuple:
     """The one cache protocol: ``load(payload[field])`` from ``<cache>/<name>-<key>.pt`` if it is
-    there and sound; otherwise ``make() -> (result, stored)`` and save ``stored`` atomically, with
-    the seconds it took and ``meta`` (device, precision; ``make`` may add to it, e.g. a training
-    curve). Returns ``(result, key, hit, meta)``. A corrupt
-    or mismatched file warns and is made again. Every call is entered in the run's ledger
-    (``run.ledger``: key -> name, seconds, device, precision), which ``kd.record`` sums into the
-    run's cold compute cost."""
+    there and sound; else ``shipped(key) -> (result, stored, entry)``, the book's own file for this
+    key (:mod:`kdhelpers.infra.teachers`), copied into the cache; otherwise ``make() -> (result,
+    stored)`` and save ``stored`` atomically, with the seconds it took, the commit, and ``meta``
+    (device, precision; ``make`` may add to it, e.g. a training curve). Returns ``(result, key,
+    hit, meta)``. A corrupt or mismatched cache file warns and is made again. Every call is entered
+    in the run's ledger (``run.ledger``: key -> name, seconds, device, precision), which
+    ``kd.record`` sums into the run's cold compute cost."""
     ledger = as_run(run).ledger
     key = cache_key(parts)
     path = cache_dir() / f"{name}-{key}.pt"
@@ -92,14 +95,41 @@ def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple],
         except Exception as err:
             warnings.warn(f"cached {what} {path.name} is corrupt or unreadable "
                           f"({type(err).__name__}: {err}); making it again", RuntimeWarning, stacklevel=3)
+    book = shipped(key) if shipped is not None else None
+    if book is not None:
+        result, stored, entry = book
+        stored_meta = {"device": entry.get("device"), "precision": entry.get("precision"),
+                       "commit": entry.get("commit"), "from_book": True,
+                       **({"history": entry["history"]} if entry.get("history") else {})}
+        atomic_save({"key": key, "parts": json.dumps(parts, sort_keys=True), field: stored,
+                     "seconds": entry.get("training_s"), "meta": stored_meta}, path)
+        print(f"{name}: loaded from the book's teachers ({entry['file']})")
+        ledger.setdefault(key, {"name": name, "hit": True, "seconds": entry.get("training_s"),
+                                **{k: v for k, v in stored_meta.items() if k != "history"}})
+        return result, key, True, stored_meta
     start = time.perf_counter()
     result, stored = make()
     seconds = round(time.perf_counter() - start, 2)
+    meta = {**(meta or {}), "commit": _commit()}  # provenance: the shipped teachers' manifest names it
     atomic_save({"key": key, "parts": json.dumps(parts, sort_keys=True), field: stored,
                  "seconds": seconds, "meta": dict(meta or {})}, path)
     ledger[key] = {"name": name, "hit": False, "seconds": seconds,
                    **{k: v for k, v in (meta or {}).items() if k != "history"}}
     return result, key, False, dict(meta or {})
+
+
+def _commit() -> str | None:
+    """The repository's HEAD (with ``+modified`` if kdhelpers has uncommitted changes), or None."""
+    import subprocess
+
+    try:
+        here = Path(__file__).resolve().parents[2]
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=here, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "kdhelpers"], capture_output=True,
+                               text=True, cwd=here, timeout=10)
+        return (head.stdout.strip() + ("+modified" if dirty.stdout.strip() else "")) if head.returncode == 0 else None
+    except Exception:
+        return None
 
 
 def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module], train: Callable,
@@ -125,7 +155,11 @@ def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module], train:
             model = train()
             return model, snapshot(model)
 
-        model, key, hit, stored = _load_or_make(name, parts, "state_dict", make, load, "model", meta, run)
+        def shipped(key):
+            found = teachers.load_shipped(name, key, build, cache_dir())
+            return None if found is None else (found[0], snapshot(found[0]), found[1])
+
+        model, key, hit, stored = _load_or_make(name, parts, "state_dict", make, load, "model", meta, run, shipped)
         as_run(run).remember(model, key, hit=hit, history=stored.get("history"), precision=precision)
         return model.eval()
 

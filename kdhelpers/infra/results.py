@@ -207,6 +207,7 @@ def _cost(run: Run, wall: float) -> dict:
         "trained_now": len(trained), "trained_now_s": round(sum(e["seconds"] for e in trained), 1),
         "loaded": len(loaded), "loaded_training_s": round(loaded_s, 1),
         "loaded_without_recorded_cost": len(unknown),
+        "loaded_from_book": sum(bool(e.get("from_book")) for e in loaded),  # the shipped teachers (teachers/)
         "devices": sorted({e.get("device", "?") for e in run.ledger.values()}),
         "precisions": sorted({e.get("precision", "?") for e in run.ledger.values()}),
         "estimate_s": None if plan is None else round(plan.seconds, 1),

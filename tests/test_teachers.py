@@ -1,0 +1,141 @@
+"""The book's shipped teachers: loading order (cache, book file, training), sha256 checks, the manifest."""
+import importlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import kdhelpers as kd
+from kdhelpers import train as train_module
+from kdhelpers.data import TensorData
+from kdhelpers.infra import teachers as shipping
+from kdhelpers.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+MLP = {"arch": "mlp", "hidden": [32], "in_features": 16}
+BUDGET = kd.Budget(epochs=2, batch_size=50, lr=0.05)
+
+
+def _toy(n=300):
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 10, (n,), generator=g)
+    x = torch.randint(0, 255, (n, 1, 4, 4), generator=g, dtype=torch.uint8)
+    return TensorData(x, y, name=f"toyship{n}")
+
+
+def _teacher(run):
+    return kd.trained("toy-teacher", MLP, _toy(), BUDGET, run=run, seed=0, device="cpu")
+
+
+@pytest.fixture
+def book(tmp_path, monkeypatch):
+    """A toy book: one teacher trained into one cache and exported as the book's file; then a fresh,
+    empty cache, as on a reader's machine."""
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache-a"))
+    monkeypatch.setenv("KD_TEACHERS", "0")
+    run = kd.Run(profile="smoke", device="cpu")
+    teacher = _teacher(run)
+    key = run.key_of(teacher)
+    out = tmp_path / "teachers"
+    shipping.export([{"name": "toy-teacher", "key": key, "model": teacher, "chapter": "toy", "seconds": 1.5,
+                      "device": "cpu", "precision": "float32", "commit": None, "parts": {}}], out, None)
+    monkeypatch.setenv("KD_TEACHERS", "1")
+    monkeypatch.setenv("KD_TEACHERS_DIR", str(out))
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache-b"))
+    shipping._MANIFESTS.clear()
+    yield out, key, {k: v.clone() for k, v in teacher.state_dict().items()}
+    shipping._MANIFESTS.clear()
+
+
+def _no_training(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("trained although the book ships this model")
+    monkeypatch.setattr(train_module, "fit", refuse)
+
+
+def _same(model, state):
+    return all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+
+
+def test_a_shipped_teacher_loads_from_the_book_not_by_training(book, monkeypatch, capsys):
+    out, key, state = book
+    _no_training(monkeypatch)
+    run = kd.Run(profile="smoke", device="cpu")
+    model = _teacher(run)
+    assert _same(model, state) and run.key_of(model) == key
+    assert "loaded from the book's teachers" in capsys.readouterr().out
+    entry = run.ledger[key]
+    assert entry["hit"] and entry["from_book"] and entry["seconds"] == 1.5  # its training cost still counts
+    # copied into the local cache: the next run reads the cache, not the book's file
+    (out / f"toy-teacher-{key}.safetensors").unlink()
+    run2 = kd.Run(profile="smoke", device="cpu")
+    assert _same(_teacher(run2), state) and run2.ledger[key]["hit"]
+
+
+def test_a_corrupt_book_file_is_an_error_naming_it_never_a_silent_retrain(book, monkeypatch):
+    out, key, _ = book
+    _no_training(monkeypatch)
+    path = out / f"toy-teacher-{key}.safetensors"
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0xFF  # one flipped byte in a weight
+    path.write_bytes(bytes(raw))
+    with pytest.raises(shipping.ShippedTeacherError, match=re.escape(path.name) + ".*sha256"):
+        _teacher(kd.Run(profile="smoke", device="cpu"))
+
+
+def test_a_book_file_with_the_wrong_tensors_is_an_error(book, monkeypatch):
+    out, key, _ = book
+    _no_training(monkeypatch)
+    path = out / f"toy-teacher-{key}.safetensors"
+    from safetensors.torch import save_file
+    save_file({"something": torch.zeros(3)}, str(path))
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["teachers"][0]["sha256"] = shipping.sha256_of(path)  # a consistent manifest, a wrong model
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    shipping._MANIFESTS.clear()
+    with pytest.raises(shipping.ShippedTeacherError, match="do not fit"):
+        _teacher(kd.Run(profile="smoke", device="cpu"))
+
+
+def test_without_the_repository_the_file_comes_from_the_url_and_is_checked(book, tmp_path, monkeypatch):
+    out, key, state = book
+    _no_training(monkeypatch)
+    monkeypatch.setenv("KD_TEACHERS_DIR", str(tmp_path / "no-repository"))
+    monkeypatch.setenv("KD_TEACHERS_URL", out.as_uri())  # file:// stands in for GitHub
+    monkeypatch.setenv("KD_OFFLINE", "0")
+    shipping._MANIFESTS.clear()
+    assert _same(_teacher(kd.Run(profile="smoke", device="cpu")), state)
+    assert (tmp_path / "cache-b" / "book-teachers" / f"toy-teacher-{key}.safetensors").exists()
+
+
+def test_kd_teachers_0_trains_as_before(book, monkeypatch):
+    monkeypatch.setenv("KD_TEACHERS", "0")
+    run = kd.Run(profile="smoke", device="cpu")
+    _teacher(run)
+    assert not next(iter(run.ledger.values()))["hit"]
+
+
+MANIFEST = json.loads((ROOT / "teachers" / "manifest.json").read_text())
+
+
+def test_the_shipped_set_is_small_and_every_file_is_the_one_its_manifest_names():
+    entries = MANIFEST["teachers"]
+    total = sum((ROOT / "teachers" / e["file"]).stat().st_size for e in entries)
+    assert total == MANIFEST["total_bytes"] <= shipping.MAX_BYTES
+    files = {p.name for p in (ROOT / "teachers").glob("*.safetensors")}
+    assert files == {e["file"] for e in entries}, "a file without a manifest entry, or the reverse"
+    for e in entries:
+        assert shipping.sha256_of(ROOT / "teachers" / e["file"]) == e["sha256"], e["file"]
+        assert e["training_s"] > 0 and e["precision"] and e["chapter"]
+
+
+@pytest.mark.parametrize("entry", MANIFEST["teachers"], ids=lambda e: e["file"])
+def test_each_shipped_teacher_fits_its_config_and_is_the_one_its_chapter_uses(entry):
+    importlib.import_module(f"kdhelpers.chapters.{entry['chapter']}")  # a chapter may register its own arch
+    model = build_model(entry["parts"]["model"])
+    model.load_state_dict(load_file(str(ROOT / "teachers" / entry["file"])))  # strict: every tensor fits
+    # the chapter's committed run asked the cache for exactly this key
+    assert f"{entry['name']}-{entry['key']}" in (ROOT / "notebooks" / f"{entry['chapter']}.ipynb").read_text()
