@@ -1,4 +1,5 @@
-"""Training many small MLPs at once: the batched ensemble behind the temperature studies.
+"""Training many small networks at once: the batched ensemble behind the temperature studies, and
+:func:`trained_together`, :func:`kdhelpers.train.trained` for many students of one shape.
 
 :class:`kdhelpers.models.EnsembleMLP` stacks ``M`` same-shaped MLPs; :func:`train_ensemble` trains
 them in one loop with one optimiser. The members never interact: the loss is the *sum* of the
@@ -9,17 +10,26 @@ with its own temperature and α (α = 0: hard labels only).
 """
 from __future__ import annotations
 
+import copy
+import json
 import math
+import time
+from dataclasses import dataclass
 
 import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from . import dryrun
 from .budget import Budget, make_optimizer, make_schedule
-from .device import amp_dtype, default_device, grad_scaler, show_progress
-from .losses import check_alpha, check_temperature, distillation_loss, hard_loss
-from .models import EnsembleMLP
-from .infra.run import current  # the run's default precision (float32 in smoke)
+from .data import TensorData
+from .device import amp_dtype, default_device, grad_scaler, seed_everything, show_progress
+from .losses import CrossEntropy, check_alpha, check_temperature, distillation_loss, hard_loss
+from .models import EnsembleMLP, build_model
+from .infra.cache import cache_dir, cache_key, load_or_train
+from .infra.run import Run, as_run, current  # the run's default precision (float32 in smoke)
+from .train import cache_parts, teacher_outputs
 
 
 def _as_stack(xs, name):
@@ -139,3 +149,139 @@ def accuracy(logits: torch.Tensor, y, source) -> torch.Tensor:
     y = _as_stack(y, "y").to(logits.device)
     src = torch.as_tensor(source, dtype=torch.long, device=logits.device)
     return 100.0 * (logits.argmax(-1) == y[src]).float().mean(1)
+
+
+# --------------------------------------------------------------------------- many students of one shape
+@dataclass(eq=False)
+class Request:
+    """One network for :func:`trained_together`: what :func:`kdhelpers.train.trained` takes."""
+    name: str
+    model_cfg: dict
+    data: TensorData
+    budget: Budget
+    seed: int = 0
+    teacher: nn.Module | None = None
+    loss: nn.Module | None = None
+
+
+def _why_not_together(model: nn.Module, budget: Budget) -> str | None:
+    """Why ``model`` under ``budget`` cannot train in a stack (None: it can). The stacked step is
+    fit's plain step, so every callback fit would add beyond the teacher's cached outputs is out."""
+    for what, present in (("augmentation", budget.augment), ("a learning-rate schedule", budget.schedule != "constant"),
+                          ("gradient clipping", budget.clip_grad_norm), ("max-norm", budget.max_norm),
+                          ("Lookahead", budget.lookahead), ("a per-batch teacher", budget.cache_teacher is False)):
+        if present:
+            return what
+    if hasattr(model, "param_groups") or hasattr(model, "fit_callbacks"):
+        return f"{type(model).__name__}'s own parameter groups or callbacks"
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) or (isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0):
+            return f"{type(m).__name__} (its batch statistics or random masks are not per member)"
+    return None
+
+
+def _group_key(r: Request, parts: dict) -> str:
+    shape = {k: v for k, v in r.model_cfg.items() if k != "logit_bias"}  # an initial bias: same shape
+    return json.dumps([shape, parts["budget"], parts["data"], parts["n"], parts["computed_in"]], sort_keys=True)
+
+
+def fit_together(models: list[nn.Module], data: TensorData, budget: Budget, *, seeds: list[int],
+                 teachers: list, losses: list, device, run: Run, desc: str = "together",
+                 progress: bool | None = None) -> None:
+    """:func:`kdhelpers.train.fit` for ``M`` same-shaped ``models`` on one transfer set, as one
+    stacked network (``torch.func``: one batched matmul per layer instead of ``M``). Member m gets
+    what ``fit`` would give it alone: its own batch order (a generator seeded with ``seeds[m]``),
+    its teacher's outputs over the set (``teachers[m]``, or None) and its loss (``losses[m]``); the
+    loss summed over members gives each its own gradient, and Adam/SGD step element-wise."""
+    M, dtype = len(models), amp_dtype(device, run.precision_for(budget.precision))
+    params, buffers = stack_module_state([m.to(device) for m in models])  # [M, ...] leaves
+    skeleton = copy.deepcopy(models[0]).to("meta")
+    forward = vmap(lambda p, b, x: functional_call(skeleton, (p, b), (x,)))
+    data = data.to(device)
+    losses = [CrossEntropy(budget.label_smoothing) if loss is None else loss for loss in losses]
+    # members that share a loss (its settings) and teacher-or-not: one call on their stacked batch;
+    # the per-example mean over k·B rows, times k, is the sum of the k members' own mean losses
+    groups: dict = {}
+    for m, (loss, teacher) in enumerate(zip(losses, teachers)):
+        groups.setdefault((repr(loss), teacher is None), []).append(m)
+    t_out = [None if t is None else teacher_outputs(run, t, data, device) for t in teachers]
+    opt = make_optimizer(list(params.values()), budget, fused=device.type in ("cpu", "cuda"))
+    scaler = grad_scaler(device, dtype)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]  # fit's: its Loop.gen
+    batch_size, N, done = dryrun.batch_size(budget.batch_size), len(data), 0
+    for _ in tqdm(range(budget.epochs), desc=desc, disable=not show_progress(progress), leave=False):
+        order = torch.stack([torch.randperm(N, generator=g) for g in gens]).to(device)  # fit's draws
+        for idx in order.split(batch_size, dim=1):  # [M, B]
+            if dryrun.stop(done):
+                break
+            done += 1
+            B = idx.shape[1]
+            xb = data.prepare(data.x.index_select(0, idx.reshape(-1))).view(M, B, *data.x.shape[1:])
+            yb = data.y.index_select(0, idx.reshape(-1)).view(M, B)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                out = forward(params, buffers, xb)  # [M, B, classes]
+                total = 0
+                for (_, no_teacher), ms in groups.items():
+                    tb = None if no_teacher else torch.stack([t_out[m].index_select(0, idx[m]) for m in ms])
+                    fn = losses[ms[0]]
+                    total = total + len(ms) * fn(out[ms].flatten(0, 1), None if tb is None else tb.flatten(0, 1),
+                                                 yb[ms].flatten())
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(total).backward()
+            scaler.step(opt)
+            scaler.update()
+    for m, model in enumerate(models):
+        state = {**{k: v[m].detach() for k, v in params.items()}, **{k: v[m] for k, v in buffers.items()}}
+        model.load_state_dict(state)
+        model.eval()
+
+
+def trained_together(requests: list[Request], *, run: Run | None = None, device=None,
+                     progress: bool | None = None) -> list[nn.Module]:
+    """:func:`kdhelpers.train.trained` for many small networks: each is keyed, cached and recorded
+    as ``trained`` would (its key adds ``"trainer": "together"``: the stacked matmuls sum in another
+    order, so the weights agree with a lone run only to float rounding, tested in
+    ``tests/test_batched_students.py``); the missing ones that share a shape, budget, transfer set
+    and precision train together (:func:`fit_together`), each recorded with its share of the time."""
+    run = as_run(run)
+    device = torch.device(device) if device is not None else run.device
+    plans = []
+    for r in requests:
+        if r.teacher is not None and run.key_of(r.teacher) is None:
+            raise ValueError("a teacher must come from trained() in this run, so the student's cache key can name it")
+        parts, meta = cache_parts(run, r.model_cfg, r.data, r.budget, seed=r.seed, teacher=r.teacher, loss=r.loss,
+                                  device=device)
+        plans.append((r, {**parts, "trainer": "together"}, meta))
+    groups: dict = {}
+    for i, (r, parts, _) in enumerate(plans):
+        if not (cache_dir() / f"{r.name}-{cache_key(parts)}.pt").exists():
+            groups.setdefault(_group_key(r, parts), []).append(i)
+    made: dict = {}
+    for members in groups.values():
+        reqs = [plans[i][0] for i in members]
+        models = []
+        for r in reqs:
+            seed_everything(r.seed)  # trained()'s initialisation, member by member
+            models.append(build_model(r.model_cfg))
+        why = _why_not_together(models[0], reqs[0].budget)
+        if why is not None:
+            raise ValueError(f"{reqs[0].name}: cannot train in a stack with {why}; use kd.trained")
+        start = time.perf_counter()
+        fit_together(models, reqs[0].data, reqs[0].budget, seeds=[r.seed for r in reqs],
+                     teachers=[r.teacher for r in reqs], losses=[r.loss for r in reqs], device=device, run=run,
+                     desc=f"{reqs[0].name} ×{len(reqs)}", progress=progress)
+        share = (time.perf_counter() - start) / len(reqs)
+        made.update({i: (m, share) for i, m in zip(members, models)})
+    out = []
+    for i, (r, parts, meta) in enumerate(plans):
+        def train(r=r):  # only if the cache file went bad since: train this one alone, in a stack of one
+            seed_everything(r.seed)
+            model = build_model(r.model_cfg)
+            fit_together([model], r.data, r.budget, seeds=[r.seed], teachers=[r.teacher], losses=[r.loss],
+                         device=device, run=run, progress=progress)
+            return model
+        model, share = made.get(i, (None, None))
+        out.append(load_or_train(r.name, parts, lambda r=r: build_model(r.model_cfg),
+                                 train if model is None else (lambda model=model: model), meta=dict(meta),
+                                 run=run, precision=r.budget.precision, seconds=share))
+    return out

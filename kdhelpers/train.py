@@ -209,6 +209,21 @@ def callbacks_for(model: nn.Module, data: TensorData, budget: Budget, *, teacher
     return cbs
 
 
+def cache_parts(run: Run, model_cfg: dict, data: TensorData, budget: Budget, *, seed: int, teacher, loss,
+                device, track: TensorData | None = None) -> tuple[dict, dict]:
+    """What keys a trained model in the cache (model config, budget, loss, profile, seed, data,
+    teacher's key, precision), and the meta stored beside it (device, precision)."""
+    precision = run.precision_for(budget.precision)
+    parts = {"model": model_cfg, "budget": budget.parts(), "loss": None if loss is None else repr(loss),
+             "profile": run.profile, "seed": seed, "data": data.name, "n": len(data),
+             "teacher": run.key_of(teacher) if teacher is not None else None,
+             # bf16 and float32 runs of one config are different models
+             "computed_in": precision_name(device, precision)}
+    if track is not None:
+        parts["track"] = f"{track.name}|{len(track)}"
+    return parts, {"device": str(device), "precision": precision_name(device, precision)}
+
+
 def trained(name: str, model_cfg: dict, data: TensorData, budget: Budget, *, run: Run | None = None,
             seed: int = 0, teacher: nn.Module | None = None, loss: nn.Module | None = None, checkpoints=None,
             track: TensorData | None = None, device=None, progress: bool | None = None):
@@ -228,15 +243,8 @@ def trained(name: str, model_cfg: dict, data: TensorData, budget: Budget, *, run
     if loss is not None and not (isinstance(loss, nn.Module) and (loss.extra_repr() or type(loss).__name__)):
         raise ValueError("loss must be a kd.losses module (its repr, with its settings, keys the cache)")
     device = torch.device(device) if device is not None else run.device
-    precision = run.precision_for(budget.precision)
-    parts = {"model": model_cfg, "budget": budget.parts(), "loss": None if loss is None else repr(loss),
-             "profile": run.profile, "seed": seed, "data": data.name, "n": len(data),
-             "teacher": run.key_of(teacher) if teacher is not None else None,
-             # bf16 and float32 runs of one config are different models
-             "computed_in": precision_name(device, precision)}
-    if track is not None:
-        parts["track"] = f"{track.name}|{len(track)}"
-    meta = {"device": str(device), "precision": precision_name(device, precision)}
+    parts, meta = cache_parts(run, model_cfg, data, budget, seed=seed, teacher=teacher, loss=loss, device=device,
+                              track=track)
 
     def train(keep=None):
         seed_everything(seed)

@@ -19,7 +19,8 @@ from ..data import TensorData, drop_classes, keep_classes
 from ..losses import SoftCrossEntropy
 from ..mnist import INPUT, datasets
 from ..infra.run import Run
-from ..train import trained, trained_as
+from ..batched import Request, trained_together
+from ..train import trained_as
 from ..infra import claims as C
 from ..infra.protocol import Card, Protocol, budget_line
 from ..infra.references import Ref
@@ -141,16 +142,29 @@ def teacher(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None =
                       run=run, seed=seed, budget=budget)
 
 
-def student(arch: str, run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher=None,
-            loss=None, budget: Budget | None = None, logit_bias: dict | None = None) -> nn.Module:
-    """A 20-20 student (``arch="20-20"``): hard labels without a teacher, else distilled with ``loss``."""
-    if arch != "20-20":
-        raise ValueError(f"the tutorial's students are '20-20', got {arch!r}")
+def student_request(run: Run, seed: int = 0, *, transfer: TensorData | None = None, teacher=None, loss=None,
+                    budget: Budget | None = None, logit_bias: dict | None = None) -> Request:
+    """One 20-20 student: hard labels without a teacher, else distilled with ``loss``."""
     if (teacher is None) != (loss is None):
         raise ValueError("give a teacher and a loss together (or neither, for hard labels)")
     transfer = datasets(run)[0] if transfer is None else transfer
-    return trained("harvard-student", student_config(logit_bias), transfer, budget or student_budget(run),
-                   run=run, seed=seed, teacher=teacher, loss=loss)
+    return Request("harvard-student", student_config(logit_bias), transfer, budget or student_budget(run),
+                   seed=seed, teacher=teacher, loss=loss)
+
+
+def students(run: Run, wanted: dict) -> dict:
+    """``{name: keyword arguments of one student}`` → ``{name: trained 20-20 student}``. Students that
+    share a transfer set and a budget train together, as one stacked network
+    (:func:`kdhelpers.batched.trained_together`), each as it would alone, cached one by one."""
+    requests = {name: student_request(run, **kwargs) for name, kwargs in wanted.items()}
+    return dict(zip(requests, trained_together(list(requests.values()), run=run)))
+
+
+def student(arch: str, run: Run, seed: int = 0, **kwargs) -> nn.Module:
+    """One 20-20 student (``arch="20-20"``); keywords as :func:`student_request`."""
+    if arch != "20-20":
+        raise ValueError(f"the tutorial's students are '20-20', got {arch!r}")
+    return students(run, {0: {"seed": seed, **kwargs}})[0]
 
 
 def transfer_sets(train: TensorData) -> dict:

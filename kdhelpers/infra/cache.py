@@ -68,12 +68,13 @@ def cache_key(parts: dict) -> str:
 
 def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple], load: Callable,
                   what: str, meta: dict | None = None, run: Run | None = None,
-                  shipped: Callable[[str], tuple | None] | None = None) -> tuple:
+                  shipped: Callable[[str], tuple | None] | None = None, seconds: float | None = None) -> tuple:
     """The one cache protocol: ``load(payload[field])`` from ``<cache>/<name>-<key>.pt`` if it is
     there and sound; else ``shipped(key) -> (result, stored, entry)``, the book's own file for this
     key (:mod:`kdhelpers.infra.teachers`), copied into the cache; otherwise ``make() -> (result,
     stored)`` and save ``stored`` atomically, with the seconds it took, the commit, and ``meta``
-    (device, precision; ``make`` may add to it, e.g. a training curve). Returns ``(result, key,
+    (device, precision; ``make`` may add to it, e.g. a training curve); ``seconds``, when given, is
+    the training time to record instead (a model trained together with others: its share). Returns ``(result, key,
     hit, meta)``. A corrupt or mismatched cache file warns and is made again. Every call is entered
     in the run's ledger (``run.ledger``: key -> name, seconds, device, precision), which
     ``kd.record`` sums into the run's cold compute cost."""
@@ -109,7 +110,7 @@ def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple],
         return result, key, True, stored_meta
     start = time.perf_counter()
     result, stored = make()
-    seconds = round(time.perf_counter() - start, 2)
+    seconds = round(time.perf_counter() - start if seconds is None else seconds, 2)
     meta = {**(meta or {}), "commit": _commit()}  # provenance: the shipped teachers' manifest names it
     atomic_save({"key": key, "parts": json.dumps(parts, sort_keys=True), field: stored,
                  "seconds": seconds, "meta": dict(meta or {})}, path)
@@ -134,7 +135,7 @@ def _commit() -> str | None:
 
 def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module], train: Callable,
                   meta: dict | None = None, checkpoints=None, run: Run | None = None,
-                  precision: str | None = None):
+                  precision: str | None = None, seconds: float | None = None):
     """Load ``<cache>/<name>-<key>.pt`` into ``build()``; if absent or corrupt, ``train()`` and save it.
 
     The run (default: the current one) remembers each returned model's cache key (so students can
@@ -159,7 +160,8 @@ def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module], train:
             found = teachers.load_shipped(name, key, build, cache_dir())
             return None if found is None else (found[0], snapshot(found[0]), found[1])
 
-        model, key, hit, stored = _load_or_make(name, parts, "state_dict", make, load, "model", meta, run, shipped)
+        model, key, hit, stored = _load_or_make(name, parts, "state_dict", make, load, "model", meta, run, shipped,
+                                                seconds)
         as_run(run).remember(model, key, hit=hit, history=stored.get("history"), precision=precision)
         return model.eval()
 

@@ -1,0 +1,91 @@
+#!/usr/bin/env python
+"""The Harvard chapter's 20-20 students, one by one (``kd.fit``) and stacked (``kd.batched.fit_together``).
+
+The run: ``sources_harvard``'s student budget in the ``cpu`` profile (Adam as Keras has it, batch 128,
+float32 as published) on all 60,000 MNIST training images, ``--epochs`` epochs (default 2) of
+``--members`` students (default 9: the chapter's largest group), distilled at T = 3 from random
+teacher logits (only time matters). Both paths start from the same initial weights.
+
+Prints each path's seconds per student-epoch, the achieved TFLOP/s (training FLOPs counted by
+``torch.utils.flop_counter`` on one step, times the steps) and the speed-up. One thread unless
+``OMP_NUM_THREADS`` says otherwise: the book runs two one-thread jobs side by side.
+Usage: KD_DATA_DIR=... KD_OFFLINE=1 OMP_NUM_THREADS=1 python benchmarks/students_together.py [--json out.json]
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # work from a plain checkout too
+import kdhelpers as kd  # noqa: E402
+from kdhelpers.batched import fit_together  # noqa: E402
+from kdhelpers.chapters import sources_harvard as H  # noqa: E402
+
+
+def step_flops(run, data, budget) -> float:
+    """Training FLOPs of one student on one full batch: forward, loss and backward."""
+    model = kd.build_model(H.student_config())
+    xb = data.prepare(data.x[:budget.batch_size])
+    with FlopCounterMode(display=False) as counter:
+        loss = torch.nn.functional.cross_entropy(model(xb), data.y[:budget.batch_size])
+        loss.backward()
+    return counter.get_total_flops()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--members", type=int, default=9)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    run = kd.Run(profile="cpu", device="cpu")
+    train, _ = kd.mnist.datasets(run)
+    budget = H.student_budget(run).replace(epochs=args.epochs)
+    seeds = list(range(args.members))
+    torch.manual_seed(0)
+    teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))  # random logits, only time matters
+    run.remember(teacher, "benchmark-teacher")  # its outputs are computed once, as the chapter's teachers' are
+    loss = H.soft_loss()
+
+    def fresh():
+        models = []
+        for s in seeds:
+            kd.seed_everything(s)
+            models.append(kd.build_model(H.student_config()))
+        return models
+
+    alone = fresh()
+    start = time.perf_counter()
+    for s, m in zip(seeds, alone):
+        kd.fit(m, train, budget, teacher=teacher, loss=loss, seed=s,
+               device="cpu", progress=False, run=run)
+    one_by_one = time.perf_counter() - start
+    stacked = fresh()
+    start = time.perf_counter()
+    fit_together(stacked, train, budget, seeds=seeds, teachers=[teacher] * len(seeds),
+                 losses=[loss] * len(seeds), device=torch.device("cpu"), run=run, progress=False)
+    together = time.perf_counter() - start
+
+    flops = step_flops(run, train, budget) * math.ceil(len(train) / budget.batch_size) * args.epochs * len(seeds)
+    out = {"members": len(seeds), "epochs": args.epochs, "threads": torch.get_num_threads(),
+           "precision": "float32", "training_flops": flops,
+           "one_by_one_s": round(one_by_one, 2), "together_s": round(together, 2),
+           "one_by_one_s_per_student_epoch": round(one_by_one / len(seeds) / args.epochs, 3),
+           "together_s_per_student_epoch": round(together / len(seeds) / args.epochs, 3),
+           "one_by_one_tflops": round(flops / one_by_one / 1e12, 4), "together_tflops": round(flops / together / 1e12, 4),
+           "speedup": round(one_by_one / together, 2)}
+    for k, v in out.items():
+        print(f"{k:34s} {v}")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""kd.batched.trained_together: many students of one shape trained as one stacked network equal
+the same students trained one by one with kd.trained."""
+import pytest
+import torch
+
+import kdhelpers as kd
+from kdhelpers.batched import Request, trained_together
+from kdhelpers.data import TensorData
+from kdhelpers.losses import SoftCrossEntropy
+
+
+def _toy(n=400, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 10, (n,), generator=g)
+    x = torch.randint(0, 40, (n, 1, 4, 4), generator=g, dtype=torch.uint8)
+    x.view(n, -1)[torch.arange(n), y] = 255
+    return TensorData(x, y, name=f"toytogether{n}s{seed}")
+
+
+STUDENT = {"arch": "keras_mlp", "hidden": [12, 12], "in_features": 16}
+ADAM = kd.Budget.keras_adam(3, 64, 1e-2, precision="float32")
+
+
+def _run():
+    return kd.Run(profile="smoke", device="cpu")
+
+
+def _requests(run, data):
+    teacher = kd.trained("toy-teacher", {"arch": "mlp", "hidden": [32], "in_features": 16}, data,
+                         kd.Budget(epochs=3, batch_size=50, lr=0.05), run=run, device="cpu")
+    soft = SoftCrossEntropy(3.0, alpha=1.0, t2_scale=False)
+    return [Request("toy-student", STUDENT, data, ADAM, seed=s) for s in (0, 1, 2)] + [
+        Request("toy-student", STUDENT, data, ADAM, seed=0, teacher=teacher, loss=soft),
+        Request("toy-student", STUDENT, data, ADAM, seed=1, teacher=teacher, loss=SoftCrossEntropy(3.0, alpha=0.9, t2_scale=False)),
+        Request("toy-student", {**STUDENT, "logit_bias": {3: 3.5}}, data, ADAM, seed=2, teacher=teacher, loss=soft),
+        Request("toy-student", STUDENT, data, ADAM.replace(batch_size=50), seed=0),  # a group of its own
+    ]
+
+
+def test_students_trained_together_equal_the_same_students_trained_one_by_one():
+    run, data = _run(), _toy()
+    requests = _requests(run, data)
+    together = trained_together(requests, run=run, device="cpu")
+    assert sum(not e["hit"] for e in run.ledger.values()) == 1 + len(requests)  # the teacher, then each student
+    for r, m in zip(requests, together):
+        alone = kd.trained(r.name, r.model_cfg, r.data, r.budget, run=run, seed=r.seed, teacher=r.teacher,
+                           loss=r.loss, device="cpu")
+        assert run.key_of(alone) != run.key_of(m)  # each trainer has its own cache entries
+        for (k, a), b in zip(alone.state_dict().items(), m.state_dict().values()):
+            # float32, 3 epochs: the stacked matmuls sum in another order, nothing else differs
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), (r.seed, r.loss, k, (a - b).abs().max())
+        assert not torch.equal(together[0].state_dict()["1.weight"], together[1].state_dict()["1.weight"])
+
+
+def test_a_second_call_loads_every_student_from_the_cache():
+    run, data = _run(), _toy(seed=1)
+    requests = _requests(run, data)
+    first = trained_together(requests, run=run, device="cpu")
+    run2 = _run()
+    requests2 = _requests(run2, data)
+    second = trained_together(requests2, run=run2, device="cpu")
+    assert all(e["hit"] for e in run2.ledger.values())
+    assert all(torch.equal(a.state_dict()["1.weight"], b.state_dict()["1.weight"]) for a, b in zip(first, second))
+    seconds = [e["seconds"] for k, e in run.ledger.items() if e["name"] == "toy-student"]
+    assert len(seconds) == len(requests) and all(s > 0 for s in seconds)  # each records its share
+
+
+def test_what_cannot_train_in_a_stack_is_refused_with_the_reason():
+    data = _toy(seed=2)
+    with pytest.raises(ValueError, match="max-norm"):
+        trained_together([Request("toy-student", STUDENT, data, ADAM.replace(max_norm=3.0))], run=_run(), device="cpu")
+    with pytest.raises(ValueError, match="Dropout"):
+        trained_together([Request("toy-student", {**STUDENT, "dropout": 0.5}, data, ADAM)], run=_run(), device="cpu")
