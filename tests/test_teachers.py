@@ -139,3 +139,26 @@ def test_each_shipped_teacher_fits_its_config_and_is_the_one_its_chapter_uses(en
     model.load_state_dict(load_file(str(ROOT / "teachers" / entry["file"])))  # strict: every tensor fits
     # the chapter's committed run asked the cache for exactly this key
     assert f"{entry['name']}-{entry['key']}" in (ROOT / "notebooks" / f"{entry['chapter']}.ipynb").read_text()
+
+
+def test_make_teachers_trains_each_registered_teacher_and_writes_a_manifest(tmp_path, monkeypatch):
+    """`make teachers` (kdhelpers.chapters.teachers.build) on a toy registry: trained afresh, exported,
+    with the training time and the commit the cache recorded; the export then loads as the book's file."""
+    from kdhelpers.chapters import teachers as book
+
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(book, "SHIPPED", {"toy": lambda run: [_teacher(run)]})
+    payload = book.build(tmp_path / "out", profile="smoke")
+    (entry,) = payload["teachers"]
+    assert entry["chapter"] == "toy" and entry["training_s"] > 0 and entry["parts"]["model"] == MLP
+    assert entry["commit"] is None or len(entry["commit"].split("+")[0]) == 40
+    assert shipping.sha256_of(tmp_path / "out" / entry["file"]) == entry["sha256"]
+    monkeypatch.setenv("KD_TEACHERS", "1")
+    monkeypatch.setenv("KD_TEACHERS_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "empty"))
+    shipping._MANIFESTS.clear()
+    _no_training(monkeypatch)
+    run = kd.Run(profile="smoke", device="cpu")
+    _teacher(run)
+    assert run.ledger[entry["key"]]["from_book"]
+    shipping._MANIFESTS.clear()

@@ -80,10 +80,8 @@ def _parts(name: str, key: str) -> dict:
     return json.loads(payload["parts"])
 
 
-def build(out: Path, profile: str = "cpu") -> dict:
-    """Make every shipped teacher (from the model cache when it holds them, else by training), then
-    export them to ``out`` with a new manifest. ``make teachers`` runs this with an empty cache."""
-    os.environ["KD_TEACHERS"] = "0"  # never read the files being rewritten
+def _made(profile: str) -> list[dict]:
+    """Each shipped teacher, made by its chapter's recipe, with what the manifest records of it."""
     models = []
     for chapter, make in SHIPPED.items():
         run = activate(Run(profile=profile))
@@ -97,6 +95,21 @@ def build(out: Path, profile: str = "cpu") -> dict:
                            "seconds": entry["seconds"], "device": entry.get("device"),
                            "precision": entry.get("precision"), "commit": entry.get("commit"),
                            "parts": _parts(entry["name"], info.key), "history": info.history})
+    return models
+
+
+def build(out: Path, profile: str = "cpu") -> dict:
+    """Make every shipped teacher (from the model cache when it holds them, else by training), then
+    export them to ``out`` with a new manifest. ``make teachers`` runs this with an empty cache."""
+    before = os.environ.get("KD_TEACHERS")
+    os.environ["KD_TEACHERS"] = "0"  # never read the files being rewritten
+    try:
+        models = _made(profile)
+    finally:
+        if before is None:
+            os.environ.pop("KD_TEACHERS")
+        else:
+            os.environ["KD_TEACHERS"] = before
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[2]).stdout.strip() or None
     payload = shipping.export(models, out, head)
