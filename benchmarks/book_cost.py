@@ -1,40 +1,80 @@
 #!/usr/bin/env python
 """The whole book's cold reproduction time (``make reproduce PROFILE=cpu``, every chapter), from the
-committed ``results/*.json``: each chapter's cold cost is its run's wall time plus the recorded
-training time of every network it loaded from the model cache (``kdhelpers.infra.results._cost``), so the
-figure holds even when the committed runs were warm. A network shared by chapters (the MNIST
-teacher) counts in every chapter that loads it, so the total is an upper bound on one cold
-``make reproduce``. Prints each chapter's share and, for a run that trained everything itself (none
-loaded), its achieved rate: its cost plan's training FLOPs (``cost.training_flops``) over its wall
-time, in TFLOP/s. (A plan does not always list the teachers a chapter loads, so no rate is given
-for warm runs.)
-Usage: python benchmarks/book_cost.py
+committed ``results/*.json``, with and without the book's shipped teachers (``teachers/``).
+
+Each chapter's cold cost is its run's wall time plus the recorded training time of every network it
+loaded from the model cache or from the book's files (``kdhelpers.infra.results._cost``), so the
+figure holds even when the committed runs were warm. "With the book's teachers" takes off the
+training time of the shipped teachers the chapter uses (their cache keys, found in its committed
+outputs). A network shared by chapters (the MNIST teacher) counts in every chapter that loads it;
+the de-duplicated total counts each shipped teacher once. All figures are one thread's time. The
+achieved rate is the chapter's cost plan's training FLOPs (``cost.training_flops``) over its cold cost.
+Usage: python benchmarks/book_cost.py [--markdown book/reproduce_cost.md]
 """
+import argparse
 import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
-    rows = []
+def rows() -> list[dict]:
+    manifest = json.loads((ROOT / "teachers" / "manifest.json").read_text())["teachers"]
+    out = []
     for path in sorted((ROOT / "results").glob("*.json")):
         r = json.loads(path.read_text())
         cost = r.get("cost") or {}
-        rows.append((path.stem, r.get("profile"), cost.get("cold_time_s") or r.get("wall_time_s") or 0.0,
-                     cost.get("loaded_training_s") or 0.0, cost.get("estimate_s"), ", ".join(cost.get("precisions", [])),
-                     cost.get("training_flops")))
-    total = sum(r[2] for r in rows)
-    print(f"{'chapter':24} {'profile':7} {'cold min':>8} {'share':>6} {'of it loaded':>12} {'estimate':>9} "
-          f"{'PFLOP':>6} {'TFLOP/s':>7}  precision")
-    for name, profile, cold, loaded, est, prec, flops in sorted(rows, key=lambda r: -r[2]):
-        est_text = f"{est / 60:8.1f}" if est else "       —"
-        rate = f"{flops / cold / 1e12:7.3f}" if flops and cold and not loaded else "      —"
-        pflop = f"{flops / 1e15:6.3f}" if flops else "     —"
-        print(f"{name:24} {profile or '?':7} {cold / 60:8.1f} {cold / total:6.1%} {loaded / 60:11.1f}m {est_text}m "
-              f"{pflop} {rate}  {prec}")
-    print(f"whole book, cold: {total / 60:.1f} min ({total / 3600:.2f} h) over {len(rows)} chapters "
-          "(shared teachers counted in every chapter that loads them: an upper bound)")
+        notebook = (ROOT / "notebooks" / f"{path.stem}.ipynb").read_text()
+        shipped = {e["key"]: e["training_s"] for e in manifest if f"{e['name']}-{e['key']}" in notebook}
+        cold = cost.get("cold_time_s") or r.get("wall_time_s") or 0.0
+        out.append({"chapter": path.stem, "cold_s": cold, "book_teachers_s": sum(shipped.values()),
+                    "shipped": shipped, "flops": cost.get("training_flops"),
+                    "precision": ", ".join(cost.get("precisions", []))})
+    return sorted(out, key=lambda row: -row["cold_s"])
+
+
+def totals(table: list[dict]) -> dict:
+    shipped = {k: s for row in table for k, s in row["shipped"].items()}
+    counted = sum(row["book_teachers_s"] for row in table)
+    cold = sum(row["cold_s"] for row in table)
+    return {"cold_s": cold, "cold_once_s": cold - counted + sum(shipped.values()),
+            "with_book_s": cold - counted, "book_teachers_s": sum(shipped.values())}
+
+
+def markdown(table: list[dict] | None = None) -> str:
+    table = rows() if table is None else table
+    t = totals(table)
+    lines = ["<!-- written by `python benchmarks/book_cost.py --markdown book/reproduce_cost.md`; "
+             "tests/test_teachers.py checks it -->",
+             "| chapter | cold, teachers trained (min) | with the book's teachers (min) | training PFLOP | TFLOP/s, cold | precision |",
+             "|---|---:|---:|---:|---:|---|"]
+    for row in table:
+        rate = f"{row['flops'] / row['cold_s'] / 1e12:.3f}" if row["flops"] and row["cold_s"] else "—"
+        pflop = f"{row['flops'] / 1e15:.3f}" if row["flops"] else "—"
+        lines.append(f"| `{row['chapter']}` | {row['cold_s'] / 60:.1f} | {(row['cold_s'] - row['book_teachers_s']) / 60:.1f} "
+                     f"| {pflop} | {rate} | {row['precision']} |")
+    lines.append(f"| **all {len(table)} chapters** | **{t['cold_s'] / 60:.0f}** ({t['cold_once_s'] / 60:.0f} with each "
+                 f"shipped teacher once) | **{t['with_book_s'] / 60:.0f}** | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--markdown", type=Path, help="also write the table as Markdown (the how-to-run page's)")
+    args = ap.parse_args()
+    table = rows()
+    t = totals(table)
+    print(f"{'chapter':24} {'cold min':>8} {'book-teachers min':>17} {'PFLOP':>6} {'TFLOP/s':>7}  precision")
+    for row in table:
+        rate = f"{row['flops'] / row['cold_s'] / 1e12:7.3f}" if row["flops"] and row["cold_s"] else "      —"
+        pflop = f"{row['flops'] / 1e15:6.3f}" if row["flops"] else "     —"
+        print(f"{row['chapter']:24} {row['cold_s'] / 60:8.1f} {(row['cold_s'] - row['book_teachers_s']) / 60:17.1f} "
+              f"{pflop} {rate}  {row['precision']}")
+    print(f"whole book, cold, one thread: {t['cold_s'] / 3600:.2f} h summed over chapters, {t['cold_once_s'] / 3600:.2f} h "
+          f"with each shipped teacher trained once; with the book's teachers: {t['with_book_s'] / 3600:.2f} h "
+          f"(the teachers' training: {t['book_teachers_s'] / 3600:.2f} h)")
+    if args.markdown:
+        args.markdown.write_text(markdown(table))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -74,7 +75,8 @@ def main() -> None:
     together = time.perf_counter() - start
 
     flops = step_flops(run, train, budget) * math.ceil(len(train) / budget.batch_size) * args.epochs * len(seeds)
-    out = {"members": len(seeds), "epochs": args.epochs, "threads": torch.get_num_threads(),
+    out = {"machine": f"{platform.machine()}, {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}",
+           "members": len(seeds), "epochs": args.epochs, "threads": torch.get_num_threads(),
            "precision": "float32", "training_flops": flops,
            "one_by_one_s": round(one_by_one, 2), "together_s": round(together, 2),
            "one_by_one_s_per_student_epoch": round(one_by_one / len(seeds) / args.epochs, 3),

@@ -1,5 +1,6 @@
 """The book's shipped teachers: loading order (cache, book file, training), sha256 checks, the manifest."""
 import importlib
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -162,3 +163,17 @@ def test_make_teachers_trains_each_registered_teacher_and_writes_a_manifest(tmp_
     _teacher(run)
     assert run.ledger[entry["key"]]["from_book"]
     shipping._MANIFESTS.clear()
+
+
+def test_the_how_to_run_pages_cost_table_is_the_one_the_committed_results_give():
+    spec = importlib.util.spec_from_file_location("book_cost", ROOT / "benchmarks" / "book_cost.py")
+    book_cost = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(book_cost)
+    assert (ROOT / "book" / "reproduce_cost.md").read_text() == book_cost.markdown(), \
+        "rewrite it: python benchmarks/book_cost.py --markdown book/reproduce_cost.md"
+
+
+def test_colab_fetches_the_teachers_from_the_books_own_repository():
+    url = re.search(r"repository:\s*\n\s*url:\s*(\S+)", (ROOT / "_config.yml").read_text()).group(1)
+    owner_repo = url.removeprefix("https://github.com/").rstrip("/")
+    assert shipping.DEFAULT_URL == f"https://raw.githubusercontent.com/{owner_repo}/main/teachers"
