@@ -1,15 +1,18 @@
 #!/usr/bin/env python
-"""The Harvard chapter's 20-20 students, one by one (``kd.fit``) and stacked (``kd.batched.fit_together``).
+"""Students of one shape trained one by one (``kd.fit``) and stacked (``kd.batched.fit_together``).
 
-The run: ``sources_harvard``'s student budget in the ``cpu`` profile (Adam as Keras has it, batch 128,
-float32 as published) on all 60,000 MNIST training images, ``--epochs`` epochs (default 2) of
-``--members`` students (default 9: the chapter's largest group), distilled at T = 3 from random
-teacher logits (only time matters). Both paths start from the same initial weights.
+``--students harvard`` (default): ``sources_harvard``'s 20-20 students with its ``cpu`` budget (Adam as
+Keras has it, batch 128, float32 as published), distilled at T = 3. ``--students mnistW``: the
+W-W students of ``kd.mnist`` (SGD, cosine schedule, clipping; the run's precision), distilled at
+mnist_hinton's temperatures. All 60,000 MNIST training images, ``--epochs`` epochs (default 2) of
+``--members`` students (default 9), from random teacher logits (only time matters). Both paths
+start from the same initial weights.
 
 Prints each path's seconds per student-epoch, the achieved TFLOP/s (training FLOPs counted by
 ``torch.utils.flop_counter`` on one step, times the steps) and the speed-up. One thread unless
 ``OMP_NUM_THREADS`` says otherwise: the book runs two one-thread jobs side by side.
-Usage: KD_DATA_DIR=... KD_OFFLINE=1 OMP_NUM_THREADS=1 python benchmarks/students_together.py [--json out.json]
+Usage: KD_DATA_DIR=... KD_OFFLINE=1 OMP_NUM_THREADS=1 python benchmarks/students_together.py
+       [--students harvard|mnist30|mnist300|mnist800] [--members 9] [--json out.json]
 """
 import argparse
 import json
@@ -29,9 +32,9 @@ from kdhelpers.batched import fit_together  # noqa: E402
 from kdhelpers.chapters import sources_harvard as H  # noqa: E402
 
 
-def step_flops(run, data, budget) -> float:
+def step_flops(config, data, budget) -> float:
     """Training FLOPs of one student on one full batch: forward, loss and backward."""
-    model = kd.build_model(H.student_config())
+    model = kd.build_model(config)
     xb = data.prepare(data.x[:budget.batch_size])
     with FlopCounterMode(display=False) as counter:
         loss = torch.nn.functional.cross_entropy(model(xb), data.y[:budget.batch_size])
@@ -41,6 +44,9 @@ def step_flops(run, data, budget) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--students", default="harvard", choices=["harvard", "mnist30", "mnist300", "mnist800"],
+                    help="harvard: the Harvard 20-20 students (float32); mnistW: kd.mnist's W-W students, "
+                         "distilled at T = 1…20 (the run's precision, bf16 where the CPU has it)")
     ap.add_argument("--members", type=int, default=9)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--json", type=Path)
@@ -48,36 +54,41 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     run = kd.Run(profile="cpu", device="cpu")
     train, _ = kd.mnist.datasets(run)
-    budget = H.student_budget(run).replace(epochs=args.epochs)
+    if args.students == "harvard":
+        config, budget, losses = H.student_config(), H.student_budget(run), [H.soft_loss()] * args.members
+    else:
+        config, budget = kd.mnist.student_config(int(args.students[5:])), kd.mnist.student_budget(run)
+        grid = [1, 2, 2.5, 3, 4, 8, 20]  # mnist_hinton's temperatures
+        losses = [kd.DistillationLoss(grid[i % len(grid)], alpha=1.0) for i in range(args.members)]
+    budget = budget.replace(epochs=args.epochs)
     seeds = list(range(args.members))
     torch.manual_seed(0)
     teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))  # random logits, only time matters
     run.remember(teacher, "benchmark-teacher")  # its outputs are computed once, as the chapter's teachers' are
-    loss = H.soft_loss()
 
     def fresh():
         models = []
         for s in seeds:
             kd.seed_everything(s)
-            models.append(kd.build_model(H.student_config()))
+            models.append(kd.build_model(config))
         return models
 
     alone = fresh()
     start = time.perf_counter()
-    for s, m in zip(seeds, alone):
+    for s, m, loss in zip(seeds, alone, losses):
         kd.fit(m, train, budget, teacher=teacher, loss=loss, seed=s,
                device="cpu", progress=False, run=run)
     one_by_one = time.perf_counter() - start
     stacked = fresh()
     start = time.perf_counter()
     fit_together(stacked, train, budget, seeds=seeds, teachers=[teacher] * len(seeds),
-                 losses=[loss] * len(seeds), device=torch.device("cpu"), run=run, progress=False)
+                 losses=losses, device=torch.device("cpu"), run=run, progress=False)
     together = time.perf_counter() - start
 
-    flops = step_flops(run, train, budget) * math.ceil(len(train) / budget.batch_size) * args.epochs * len(seeds)
-    out = {"machine": f"{platform.machine()}, {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}",
+    flops = step_flops(config, train, budget) * math.ceil(len(train) / budget.batch_size) * args.epochs * len(seeds)
+    out = {"students": args.students, "machine": f"{platform.machine()}, {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}",
            "members": len(seeds), "epochs": args.epochs, "threads": torch.get_num_threads(),
-           "precision": "float32", "training_flops": flops,
+           "precision": kd.device.precision_name(torch.device("cpu"), run.precision_for(budget.precision)), "training_flops": flops,
            "one_by_one_s": round(one_by_one, 2), "together_s": round(together, 2),
            "one_by_one_s_per_student_epoch": round(one_by_one / len(seeds) / args.epochs, 3),
            "together_s_per_student_epoch": round(together / len(seeds) / args.epochs, 3),

@@ -166,9 +166,9 @@ class Request:
 
 def _why_not_together(model: nn.Module, budget: Budget) -> str | None:
     """Why ``model`` under ``budget`` cannot train in a stack (None: it can). The stacked step is
-    fit's plain step, so every callback fit would add beyond the teacher's cached outputs is out."""
-    for what, present in (("augmentation", budget.augment), ("a learning-rate schedule", budget.schedule != "constant"),
-                          ("gradient clipping", budget.clip_grad_norm), ("max-norm", budget.max_norm),
+    fit's step with its schedule and per-member gradient clipping; the other callbacks fit would
+    add (augmentation, max-norm, Lookahead, a per-batch teacher, a model's own) are out."""
+    for what, present in (("augmentation", budget.augment), ("max-norm", budget.max_norm),
                           ("Lookahead", budget.lookahead), ("a per-batch teacher", budget.cache_teacher is False)):
         if present:
             return what
@@ -183,6 +183,18 @@ def _why_not_together(model: nn.Module, budget: Budget) -> str | None:
 def _group_key(r: Request, parts: dict) -> str:
     shape = {k: v for k, v in r.model_cfg.items() if k != "logit_bias"}  # an initial bias: same shape
     return json.dumps([shape, parts["budget"], parts["data"], parts["n"], parts["computed_in"]], sort_keys=True)
+
+
+@torch.no_grad()
+def clip_per_member(stacked: list[torch.Tensor], max_norm: float) -> None:
+    """fit's gradient clipping (:func:`kdhelpers.callbacks.clip_grad_norm`) for each member of a
+    stack on its own: member m's gradients, over all its tensors, scaled to norm ≤ ``max_norm``."""
+    grads = [p.grad for p in stacked if p.grad is not None]
+    norms = torch.stack([g.flatten(1).float().norm(dim=1) for g in grads], dim=1)  # [M, tensors]
+    total = torch.linalg.vector_norm(norms, dim=1)  # [M]
+    coef = torch.where(total + 1e-6 > max_norm, max_norm / (total + 1e-6), torch.ones_like(total))
+    for g in grads:
+        g.mul_(coef.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
 
 
 def fit_together(models: list[nn.Module], data: TensorData, budget: Budget, *, seeds: list[int],
@@ -209,6 +221,8 @@ def fit_together(models: list[nn.Module], data: TensorData, budget: Budget, *, s
     scaler = grad_scaler(device, dtype)
     gens = [torch.Generator().manual_seed(s) for s in seeds]  # fit's: its Loop.gen
     batch_size, N, done = dryrun.batch_size(budget.batch_size), len(data), 0
+    # fit's Schedule callback: the same schedule for every member, stepped after every optimiser step
+    sched = None if budget.schedule == "constant" else make_schedule(opt, budget, budget.epochs * math.ceil(N / batch_size))
     for _ in tqdm(range(budget.epochs), desc=desc, disable=not show_progress(progress), leave=False):
         order = torch.stack([torch.randperm(N, generator=g) for g in gens]).to(device)  # fit's draws
         for idx in order.split(batch_size, dim=1):  # [M, B]
@@ -228,8 +242,13 @@ def fit_together(models: list[nn.Module], data: TensorData, budget: Budget, *, s
                                                  yb[ms].flatten())
             opt.zero_grad(set_to_none=True)
             scaler.scale(total).backward()
+            if budget.clip_grad_norm:
+                scaler.unscale_(opt)
+                clip_per_member(list(params.values()), budget.clip_grad_norm)
             scaler.step(opt)
             scaler.update()
+            if sched is not None:
+                sched.step()
     for m, model in enumerate(models):
         state = {**{k: v[m].detach() for k, v in params.items()}, **{k: v[m] for k, v in buffers.items()}}
         model.load_state_dict(state)

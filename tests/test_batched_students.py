@@ -65,6 +65,28 @@ def test_a_second_call_loads_every_student_from_the_cache():
     assert len(seconds) == len(requests) and all(s > 0 for s in seconds)  # each records its share
 
 
+MNIST_LIKE = kd.Budget(epochs=3, batch_size=64, lr=0.1, optimizer="sgd", momentum=0.9, schedule="cosine",
+                       clip_grad_norm=0.1, precision="float32")  # the MNIST students' budget, clipped harder: it binds
+
+
+def test_a_schedule_and_per_member_gradient_clipping_match_fit():
+    """The MNIST students' budget (SGD, cosine schedule, gradient-norm clipping, here at 0.1 so that it
+    binds) and a temperature grid: each member is clipped on its own, as fit clips a student alone."""
+    run, data = _run(), _toy(seed=3)
+    teacher = kd.trained("toy-teacher", {"arch": "mlp", "hidden": [32], "in_features": 16}, data,
+                         kd.Budget(epochs=3, batch_size=50, lr=0.05), run=run, device="cpu")
+    mlp = {"arch": "mlp", "hidden": [24, 24], "in_features": 16}
+    requests = [Request("toy-mnist", mlp, data, MNIST_LIKE, seed=s) for s in (0, 1)] + [
+        Request("toy-mnist", mlp, data, MNIST_LIKE, seed=s, teacher=teacher, loss=kd.DistillationLoss(T, alpha=1.0))
+        for s, T in ((0, 1.0), (1, 4.0), (2, 20.0), (0, 20.0))]
+    together = trained_together(requests, run=run, device="cpu")
+    for r, m in zip(requests, together):
+        alone = kd.trained(r.name, r.model_cfg, r.data, r.budget, run=run, seed=r.seed, teacher=r.teacher,
+                           loss=r.loss, device="cpu")
+        for (k, a), b in zip(alone.state_dict().items(), m.state_dict().values()):
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), (r.seed, r.loss, k, (a - b).abs().max())
+
+
 def test_what_cannot_train_in_a_stack_is_refused_with_the_reason():
     data = _toy(seed=2)
     with pytest.raises(ValueError, match="max-norm"):
