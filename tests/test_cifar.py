@@ -248,7 +248,9 @@ def test_gflops_counts_a_convolution_by_its_formula():
 
 def test_latency_is_positive_and_checks_arguments():
     net = kd.build_model(cifar.TINY["resnet_student"])
+    threads = torch.get_num_threads()
     assert cifar.latency_ms(net, 2, reps=2, warmup=0) > 0
+    assert torch.get_num_threads() == threads  # timed on one thread, then given back
     with pytest.raises(ValueError):
         cifar.latency_ms(net, 0)
 

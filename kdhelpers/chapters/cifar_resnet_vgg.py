@@ -242,20 +242,26 @@ def gflops(model: nn.Module, image_size: int = 32) -> float:
 
 
 def latency_ms(model: nn.Module, batch: int, *, reps: int = 5, warmup: int = 1, image_size: int = 32) -> float:
-    """Median wall-clock ms of one forward pass on the CPU (eval mode, ``inference_mode``,
-    float32), after ``warmup`` untimed passes (a dry run times small batches)."""
+    """Median wall-clock ms of one forward pass on one CPU thread (eval mode, ``inference_mode``,
+    float32), after ``warmup`` untimed passes (a dry run times small batches). One thread, because
+    ``make reproduce`` runs two notebooks side by side: measured on two threads beside another job,
+    a forward pass read up to 100× slow."""
     if batch < 1 or reps < 1 or warmup < 0:
         raise ValueError(f"need batch ≥ 1, reps ≥ 1, warmup ≥ 0; got {batch}, {reps}, {warmup}")
     batch = dryrun.batch_size(batch)
     model = model.eval().cpu()
     x = torch.randn(batch, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + reps):
-            start = time.perf_counter()
-            model(x)
-            if i >= warmup:
-                times.append(1e3 * (time.perf_counter() - start))
+    times, threads = [], torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            for i in range(warmup + reps):
+                start = time.perf_counter()
+                model(x)
+                if i >= warmup:
+                    times.append(1e3 * (time.perf_counter() - start))
+    finally:
+        torch.set_num_threads(threads)
     return statistics.median(times)
 
 
