@@ -4,17 +4,14 @@ import pytest
 import torch
 
 import kdhelpers as kd
+from toydata import pixel_digits
 from kdhelpers.batched import Request, trained_together
 from kdhelpers.data import TensorData
 from kdhelpers.losses import SoftCrossEntropy
 
 
 def _toy(n=400, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 10, (n,), generator=g)
-    x = torch.randint(0, 40, (n, 1, 4, 4), generator=g, dtype=torch.uint8)
-    x.view(n, -1)[torch.arange(n), y] = 255
-    return TensorData(x, y, name=f"toytogether{n}s{seed}")
+    return pixel_digits(n, seed, prefix="toytogether")
 
 
 STUDENT = {"arch": "keras_mlp", "hidden": [12, 12], "in_features": 16}

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import kdhelpers as kd
+from toydata import pixel_digits
 from kdhelpers.chapters import self_reverse_online as gen
 from kdhelpers import losses as L
 from kdhelpers import models as M
@@ -13,11 +14,7 @@ from kdhelpers.data import TensorData
 
 
 def _toy(n=300, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 10, (n,), generator=g)
-    x = torch.randint(0, 40, (n, 1, 4, 4), generator=g, dtype=torch.uint8)
-    x.view(n, -1)[torch.arange(n), y] = 255
-    return TensorData(x, y, name=f"gen-toy{n}s{seed}")
+    return pixel_digits(n, seed, prefix="gen-toy")
 
 
 MLP = {"arch": "mlp", "hidden": [16], "in_features": 16}

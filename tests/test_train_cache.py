@@ -6,18 +6,14 @@ import torch
 from torch import nn
 
 import kdhelpers as kd
+from toydata import pixel_digits
 from kdhelpers.data import TensorData
 
 SMOKE = kd.Run(profile="smoke", device="cpu")  # the run these tests train in
 
 
 def _toy(n=600, seed=0):
-    """Images whose class k lights pixel k: any decent teacher reads the label off the pixels."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 10, (n,), generator=g)
-    x = torch.randint(0, 40, (n, 1, 4, 4), generator=g, dtype=torch.uint8)
-    x.view(n, -1)[torch.arange(n), y] = 255
-    return TensorData(x, y, name=f"toy{n}s{seed}")
+    return pixel_digits(n, seed, prefix="toy")
 
 
 class PixelTeacher(nn.Module):
