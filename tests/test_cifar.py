@@ -239,6 +239,41 @@ def test_tta_averages_the_six_views():
     assert torch.allclose(cifar.tta_logits(net, data).float(), expected, atol=1e-4)
 
 
+def test_accuracy_is_remembered_per_cached_model_and_data_set(monkeypatch):
+    data, other = _data(40), _data(40, seed=1)
+    torch.manual_seed(0)
+    net = kd.build_model(cifar.TINY["resnet_student"]).eval()
+    run = kd.Run(profile="smoke", device="cpu")
+    monkeypatch.setattr(kd.infra.run, "_CURRENT", run)
+    monkeypatch.setattr(cifar, "_ACCURACY", {})
+    calls = []
+    real = cifar.tta_logits
+    monkeypatch.setattr(cifar, "tta_logits", lambda m, d: calls.append(d.name) or real(m, d))
+    # a model the run did not get from the cache is evaluated every time (it may still be training)
+    first = cifar.accuracy(net, data)
+    assert cifar.accuracy(net, data) == first and calls == [data.name, data.name]
+    run.remember(net, "key-of-net")
+    calls.clear()
+    assert cifar.accuracy(net, data) == first
+    assert cifar.accuracy(net, data) == first and calls == [data.name]  # once per model and set
+    cifar.accuracy(net, other)
+    assert calls == [data.name, other.name]  # another data set is evaluated
+    cifar.accuracy(net, data, tta=False)
+    assert calls == [data.name, other.name]  # without TTA: predict_logits, not tta_logits
+    assert len(cifar._ACCURACY) == 3
+
+
+def test_tta_logits_do_not_depend_on_the_evaluation_batch(monkeypatch):
+    data = _data(300)
+    torch.manual_seed(0)
+    net = kd.build_model(cifar.TINY["resnet_student"]).eval()
+    small = cifar.tta_logits(net, data)
+    monkeypatch.setattr(cifar, "EVAL_BATCH", 4096)
+    big = cifar.tta_logits(net, data)
+    # bit for bit on one thread (how the book runs); with more threads oneDNN may split a batch differently
+    assert torch.allclose(big, small, atol=1e-5, rtol=1e-4) and torch.equal(big.argmax(1), small.argmax(1))
+
+
 # --------------------------------------------------------------------------- cost and statistics
 def test_gflops_counts_a_convolution_by_its_formula():
     conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
