@@ -9,7 +9,9 @@ training time of the shipped teachers the chapter uses (their cache keys, found 
 outputs). A network shared by chapters (the MNIST teacher) counts in every chapter that loads it;
 the de-duplicated total counts each shipped teacher once. All figures are one thread's time. The
 achieved rate is the chapter's cost plan's training FLOPs (``cost.training_flops``) over its cold cost.
-Usage: python benchmarks/book_cost.py [--markdown book/reproduce_cost.md]
+A recorded cold run of the book (``benchmarks/results/book_run-cpu.json``: each chapter's queue, start,
+wall time and training FLOPs) becomes the how-to-run page's run table with ``--run-markdown``.
+Usage: python benchmarks/book_cost.py [--markdown book/reproduce_cost.md] [--run-markdown book/reproduce_run.md]
 """
 import argparse
 import json
@@ -58,10 +60,50 @@ def markdown(table: list[dict] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+RUN_RECORD = ROOT / "benchmarks" / "results" / "book_run-cpu.json"  # a cold run of the whole book, kept apart from
+# reproduce-cpu.json, which every `make reproduce` overwrites with its own chapters
+
+
+def run_markdown(record: dict | None = None) -> str:
+    """The recorded cold run of the book (``benchmarks/results/book_run-cpu.json``) as the how-to-run
+    page's table: each chapter's queue, start and wall time, how many networks it trained, and its
+    plan's training FLOPs (networks it loaded from the cache or the book count too), in the order the
+    chapters finished."""
+    record = json.loads(RUN_RECORD.read_text()) if record is None else record
+    lines = ["<!-- written by `python benchmarks/book_cost.py --run-markdown book/reproduce_run.md` from "
+             "benchmarks/results/book_run-cpu.json; tests/test_teachers.py checks it -->",
+             "| chapter | queue | started (min) | wall (min) | networks trained | training PFLOP of its plan |",
+             "|---|---|---:|---:|---:|---:|"]
+    chapters = sorted(record["chapters"], key=lambda c: c["start_s"] + c["wall_s"])
+    notes = []
+    for c in chapters:
+        flops = c.get("training_flops")  # the chapter's plan: networks loaded from the cache or the book included
+        pflop = f"{flops / 1e15:.3f}" if flops else "—"
+        state = "" if c["exit"] == 0 else f" (failed, exit {c['exit']})"
+        if c.get("note"):
+            notes.append(c["note"])
+            state += f" ({len(notes)})"
+        lines.append(f"| `{c['notebook']}`{state} | {c.get('lane', '—')} | {c['start_s'] / 60:.1f} "
+                     f"| {c['wall_s'] / 60:.1f} | {c.get('trained_now', '—')} | {pflop} |")
+    busy = sum(c["wall_s"] for c in chapters)
+    lines.append(f"| **{len(chapters)} chapters** | {record['jobs']} queues, {record['threads_each']} thread each | "
+                 f"| **{record['wall_s'] / 60:.1f}** wall ({busy / 60:.0f} queue-minutes) | "
+                 f"{sum(c.get('trained_now') or 0 for c in chapters)} | |")
+    for i, note in enumerate(notes, 1):
+        lines += ["", f"({i}) {note}"]
+    if record.get("not_run"):
+        lines += ["", "Not in this run: " + ", ".join(f"`{c}`" for c in sorted(record["not_run"]))
+                  + " (their outputs are from earlier runs)."]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--markdown", type=Path, help="also write the table as Markdown (the how-to-run page's)")
+    ap.add_argument("--run-markdown", type=Path, help="write the recorded whole-book run's table as Markdown")
     args = ap.parse_args()
+    if args.run_markdown:
+        args.run_markdown.write_text(run_markdown())
     table = rows()
     t = totals(table)
     print(f"{'chapter':24} {'cold min':>8} {'book-teachers min':>17} {'PFLOP':>6} {'TFLOP/s':>7}  precision")

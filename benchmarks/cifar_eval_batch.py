@@ -14,7 +14,6 @@ Usage: OMP_NUM_THREADS=1 python benchmarks/cifar_eval_batch.py [--n 8192] [--jso
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from kdhelpers.data import TensorData  # noqa: E402
 from kdhelpers.train import predict_logits  # noqa: E402
 from kdhelpers.device import precision_name  # noqa: E402
 from kdhelpers.infra.cache import atomic_write_text  # noqa: E402
+from kdhelpers.infra.regression import machine  # noqa: E402
 
 BATCHES = (256, 512, 1024, 4096)
 
@@ -42,7 +42,7 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     data = TensorData(torch.randint(0, 256, (a.n, 3, 32, 32), dtype=torch.uint8, generator=g),
                       torch.randint(0, 10, (a.n,), generator=g), "random", (0.49, 0.48, 0.45), (0.25, 0.24, 0.26))
-    out = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+    out = {"machine": machine(), "threads": torch.get_num_threads(),
            "torch": torch.__version__, "precision": precision_name(run.device, run.precision), "n": a.n, "networks": {}}
     for name, cfg in cifar.FAST.items():
         torch.manual_seed(0)

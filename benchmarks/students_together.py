@@ -44,11 +44,12 @@ def step_flops(config, data, budget) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--students", default="harvard", choices=["harvard", "mnist30", "mnist300", "mnist800"],
+    ap.add_argument("--students", default="harvard", choices=["harvard", "mnist30", "mnist100", "mnist300", "mnist800"],
                     help="harvard: the Harvard 20-20 students (float32); mnistW: kd.mnist's W-W students, "
                          "distilled at T = 1…20 (the run's precision, bf16 where the CPU has it)")
     ap.add_argument("--members", type=int, default=9)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, help="the budget's batch (default: the students' own; loss_variants: 512)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -60,7 +61,7 @@ def main() -> None:
         config, budget = kd.mnist.student_config(int(args.students[5:])), kd.mnist.student_budget(run)
         grid = [1, 2, 2.5, 3, 4, 8, 20]  # mnist_hinton's temperatures
         losses = [kd.DistillationLoss(grid[i % len(grid)], alpha=1.0) for i in range(args.members)]
-    budget = budget.replace(epochs=args.epochs)
+    budget = budget.replace(epochs=args.epochs, **({"batch_size": args.batch_size} if args.batch_size else {}))
     seeds = list(range(args.members))
     torch.manual_seed(0)
     teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))  # random logits, only time matters

@@ -173,6 +173,20 @@ def test_the_how_to_run_pages_cost_table_is_the_one_the_committed_results_give()
         "rewrite it: python benchmarks/book_cost.py --markdown book/reproduce_cost.md"
 
 
+def test_the_how_to_run_pages_whole_book_run_is_the_recorded_one():
+    spec = importlib.util.spec_from_file_location("book_cost", ROOT / "benchmarks" / "book_cost.py")
+    book_cost = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(book_cost)
+    record = json.loads(book_cost.RUN_RECORD.read_text())
+    assert (ROOT / "book" / "reproduce_run.md").read_text() == book_cost.run_markdown(record), \
+        "rewrite it: python benchmarks/book_cost.py --run-markdown book/reproduce_run.md"
+    # the record names chapters of this book, once each, and its wall covers every chapter's own span
+    ran = [c["notebook"] for c in record["chapters"]]
+    assert len(ran) == len(set(ran)) and set(ran) <= {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert all(c["start_s"] + c["wall_s"] <= record["wall_s"] + 1 for c in record["chapters"])
+    assert set(record["not_run"]) == {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")} - set(ran)
+
+
 def test_colab_fetches_the_teachers_from_the_books_own_repository():
     url = re.search(r"repository:\s*\n\s*url:\s*(\S+)", (ROOT / "_config.yml").read_text()).group(1)
     owner_repo = url.removeprefix("https://github.com/").rstrip("/")
