@@ -187,7 +187,9 @@ SAME_MACHINE = {"rel": 1e-6, "abs": 1e-9}
 ROUNDING_LEVEL = re.compile(r"_rel_diff$|_abs_err$")
 ROUNDING_BOUND = 1e-5
 OTHER_MACHINE = [  # (pattern, absolute, relative): first match wins
-    (re.compile(r"^(params|gflops|flops|n_|test_|num_)|_(epochs|count|width|seeds)$|^(n_seeds|grid_seeds)$"), 0.0, 1e-9),
+    # counts are exact; a measurement "over epochs" (student_range_over_epochs) is not a count
+    (re.compile(r"^(params|gflops|flops|n_|test_|num_)|(?<!_over)_(epochs|count|width|seeds)$|^(n_seeds|grid_seeds)$"),
+     0.0, 1e-9),
     (re.compile(r"T_opt|best_T|best_beta|bias_shift|best_teacher_epoch|best_variant"), math.inf, 0.0),
     (re.compile(r"errors"), 25.0, 0.1),
     (re.compile(r"acc|accuracy|error_rate|gain|minus|range|spread"), 3.0, 0.0),
