@@ -187,6 +187,27 @@ def test_the_how_to_run_pages_whole_book_run_is_the_recorded_one():
     assert set(record["not_run"]) == {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")} - set(ran)
 
 
+def test_the_run_record_counts_finished_chapters_only(tmp_path):
+    """book_run_record.py: times from the first start; a chapter still running at the end is not_run."""
+    spec = importlib.util.spec_from_file_location("book_run_record", ROOT / "benchmarks" / "book_run_record.py")
+    rec_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rec_mod)
+    log = tmp_path / "_build" / "reproduce" / "queues.tsv"
+    log.parent.mkdir(parents=True)
+    log.write_text("A\tcifar_resnet_vgg\tstart\t1000\nB\ttemperature\tstart\t1004\n"
+                   "B\ttemperature\tend\t1020\t0\t16\nB\tmnist_omit3\tstart\t1020\n"
+                   "B\tmnist_omit3\tend\t1300\t1\t280\nB\tmnist_only78\tstart\t1300\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "temperature.json").write_text(json.dumps({"cost": {"trained_now": 0, "training_flops": 5.0}}))
+    r = rec_mod.record(tmp_path, {"temperature": "a note"}, "test")
+    rows = {c["notebook"]: c for c in r["chapters"]}
+    assert set(rows) == {"temperature", "mnist_omit3"} and r["wall_s"] == 300
+    assert (rows["temperature"]["lane"], rows["temperature"]["start_s"], rows["temperature"]["wall_s"]) == ("B", 4, 16)
+    assert rows["temperature"]["trained_now"] == 0 and rows["temperature"]["note"] == "a note"
+    assert rows["mnist_omit3"]["exit"] == 1 and rows["mnist_omit3"]["training_flops"] is None  # failed: no cost read
+    assert {"cifar_resnet_vgg", "mnist_only78"} <= set(r["not_run"]) and "temperature" not in r["not_run"]
+
+
 def test_colab_fetches_the_teachers_from_the_books_own_repository():
     url = re.search(r"repository:\s*\n\s*url:\s*(\S+)", (ROOT / "_config.yml").read_text()).group(1)
     owner_repo = url.removeprefix("https://github.com/").rstrip("/")
