@@ -13,6 +13,8 @@ Prints each path's seconds per student-epoch, the achieved TFLOP/s (training FLO
 ``OMP_NUM_THREADS`` says otherwise: the book runs two one-thread jobs side by side.
 Usage: KD_DATA_DIR=... KD_OFFLINE=1 OMP_NUM_THREADS=1 python benchmarks/students_together.py
        [--students harvard|mnist30|mnist300|mnist800] [--members 9] [--json out.json]
+       python benchmarks/students_together.py --markdown book/students_together.md
+       (the table of every benchmarks/results/students_together*.json, for the how-to-run page)
 """
 import argparse
 import json
@@ -30,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # work from a plai
 import kdhelpers as kd  # noqa: E402
 from kdhelpers.batched import fit_together  # noqa: E402
 from kdhelpers.chapters import sources_harvard as H  # noqa: E402
+from kdhelpers.infra.regression import machine  # noqa: E402
 
 
 def step_flops(config, data, budget) -> float:
@@ -42,6 +45,29 @@ def step_flops(config, data, budget) -> float:
     return counter.get_total_flops()
 
 
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def markdown_table(paths) -> str:
+    """One row per recorded run: seconds per student-epoch one by one and stacked, on which machine."""
+    rows = ["<!-- written by `python benchmarks/students_together.py --markdown book/students_together.md` "
+            "from benchmarks/results/students_together*.json -->",
+            "| students | CPU | precision | members | one by one (s per student-epoch) | together | speed-up "
+            "| TFLOP/s one by one → together |",
+            "|---|---|---|---:|---:|---:|---:|---|"]
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    order = {"harvard": 0}
+    for r in sorted(runs, key=lambda r: (order.get(r["students"], 1), int(r["students"][5:] or 0)
+                                         if r["students"].startswith("mnist") else 0, r["machine"])):
+        width = r["students"][5:]
+        what = "Harvard 20-20" if r["students"] == "harvard" else f"MNIST {width}-{width}"
+        cpu = r.get("cpu") or f"not recorded ({r['machine'].split(', ')[1]} kernels)"  # older records
+        rows.append(f"| {what} | {cpu} | {r['precision']} | {r['members']} | {r['one_by_one_s_per_student_epoch']:.3f} "
+                    f"| {r['together_s_per_student_epoch']:.3f} | {r['speedup']:.2f}× "
+                    f"| {r['one_by_one_tflops']:.3f} → {r['together_tflops']:.3f} |")
+    return "\n".join(rows) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--students", default="harvard", choices=["harvard", "mnist30", "mnist100", "mnist300", "mnist800"],
@@ -51,7 +77,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, help="the budget's batch (default: the students' own; loss_variants: 512)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--markdown", type=Path, help="write the table of the recorded results to this file, and stop")
     args = ap.parse_args()
+    if args.markdown:
+        args.markdown.write_text(markdown_table(sorted(RESULTS.glob("students_together*.json"))))
+        print(f"wrote {args.markdown}")
+        return
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     run = kd.Run(profile="cpu", device="cpu")
     train, _ = kd.mnist.datasets(run)
@@ -88,6 +119,7 @@ def main() -> None:
 
     flops = step_flops(config, train, budget) * math.ceil(len(train) / budget.batch_size) * args.epochs * len(seeds)
     out = {"students": args.students, "machine": f"{platform.machine()}, {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}",
+           "cpu": f"{machine()['cpu']} ({torch.backends.cpu.get_cpu_capability()})",
            "members": len(seeds), "epochs": args.epochs, "threads": torch.get_num_threads(),
            "precision": kd.device.precision_name(torch.device("cpu"), run.precision_for(budget.precision)), "training_flops": flops,
            "one_by_one_s": round(one_by_one, 2), "together_s": round(together, 2),

@@ -1,9 +1,12 @@
 """kd.batched.trained_together: many students of one shape trained as one stacked network equal
 the same students trained one by one with kd.trained."""
+import importlib.util
+
 import pytest
 import torch
 
 import kdhelpers as kd
+from conftest import ROOT
 from toydata import pixel_digits
 from kdhelpers.batched import Request, trained_together
 from kdhelpers.data import TensorData
@@ -90,3 +93,14 @@ def test_what_cannot_train_in_a_stack_is_refused_with_the_reason():
         trained_together([Request("toy-student", STUDENT, data, ADAM.replace(max_norm=3.0))], run=_run(), device="cpu")
     with pytest.raises(ValueError, match="Dropout"):
         trained_together([Request("toy-student", {**STUDENT, "dropout": 0.5}, data, ADAM)], run=_run(), device="cpu")
+
+
+def test_the_how_to_run_pages_students_table_is_the_recorded_one():
+    spec = importlib.util.spec_from_file_location("students_together", ROOT / "benchmarks" / "students_together.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    recorded = sorted((ROOT / "benchmarks" / "results").glob("students_together*.json"))
+    table = (ROOT / "book" / "students_together.md").read_text()
+    assert table == bench.markdown_table(recorded), \
+        "rewrite it: python benchmarks/students_together.py --markdown book/students_together.md"
+    assert table.count("\n| MNIST") + table.count("\n| Harvard") == len(recorded)
