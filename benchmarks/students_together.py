@@ -31,6 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # work from a plain checkout too
 import kdhelpers as kd  # noqa: E402
 from kdhelpers.batched import fit_together  # noqa: E402
+from kdhelpers.chapters import keras_distiller as K  # noqa: E402
 from kdhelpers.chapters import sources_harvard as H  # noqa: E402
 from kdhelpers.infra.regression import machine  # noqa: E402
 
@@ -56,11 +57,11 @@ def markdown_table(paths) -> str:
             "| TFLOP/s one by one → together |",
             "|---|---|---|---:|---:|---:|---:|---|"]
     runs = [json.loads(Path(p).read_text()) for p in paths]
-    order = {"harvard": 0}
-    for r in sorted(runs, key=lambda r: (order.get(r["students"], 1), int(r["students"][5:] or 0)
+    order = {"harvard": 0, "keras": 1}
+    for r in sorted(runs, key=lambda r: (order.get(r["students"], 2), int(r["students"][5:] or 0)
                                          if r["students"].startswith("mnist") else 0, r["machine"])):
         width = r["students"][5:]
-        what = "Harvard 20-20" if r["students"] == "harvard" else f"MNIST {width}-{width}"
+        what = {"harvard": "Harvard 20-20", "keras": "Keras convnet 16/32"}.get(r["students"], f"MNIST {width}-{width}")
         cpu = r.get("cpu") or f"not recorded ({r['machine'].split(', ')[1]} kernels)"  # older records
         rows.append(f"| {what} | {cpu} | {r['precision']} | {r['members']} | {r['one_by_one_s_per_student_epoch']:.3f} "
                     f"| {r['together_s_per_student_epoch']:.3f} | {r['speedup']:.2f}× "
@@ -70,8 +71,8 @@ def markdown_table(paths) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--students", default="harvard", choices=["harvard", "mnist30", "mnist100", "mnist300", "mnist800"],
-                    help="harvard: the Harvard 20-20 students (float32); mnistW: kd.mnist's W-W students, "
+    ap.add_argument("--students", default="harvard", choices=["harvard", "keras", "mnist30", "mnist100", "mnist300", "mnist800"],
+                    help="harvard: the Harvard 20-20 students (float32); keras: keras_distiller's convnet students (float32); mnistW: kd.mnist's W-W students, "
                          "distilled at T = 1…20 (the run's precision, bf16 where the CPU has it)")
     ap.add_argument("--members", type=int, default=9)
     ap.add_argument("--epochs", type=int, default=2)
@@ -88,6 +89,8 @@ def main() -> None:
     train, _ = kd.mnist.datasets(run)
     if args.students == "harvard":
         config, budget, losses = H.student_config(), H.student_budget(run), [H.soft_loss()] * args.members
+    elif args.students == "keras":  # keras_distiller's 16/32-filter convnet students, Adam, batch 32, float32
+        config, budget, losses = K.STUDENT, K.student_budget(run), [K.book_loss()] * args.members
     else:
         config, budget = kd.mnist.student_config(int(args.students[5:])), kd.mnist.student_budget(run)
         grid = [1, 2, 2.5, 3, 4, 8, 20]  # mnist_hinton's temperatures
