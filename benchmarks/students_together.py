@@ -12,7 +12,7 @@ Prints each path's seconds per student-epoch, the achieved TFLOP/s (training FLO
 ``torch.utils.flop_counter`` on one step, times the steps) and the speed-up. One thread unless
 ``OMP_NUM_THREADS`` says otherwise: the book runs two one-thread jobs side by side.
 Usage: KD_DATA_DIR=... KD_OFFLINE=1 OMP_NUM_THREADS=1 python benchmarks/students_together.py
-       [--students harvard|mnist30|mnist300|mnist800] [--members 9] [--json out.json]
+       [--students harvard|keras|mnist30|mnist100|mnist300|mnist800] [--members 9] [--json out.json]
        python benchmarks/students_together.py --markdown book/students_together.md
        (the table of every benchmarks/results/students_together*.json, for the how-to-run page)
 """

@@ -1,12 +1,10 @@
 """kd.batched.trained_together: many students of one shape trained as one stacked network equal
 the same students trained one by one with kd.trained."""
-import importlib.util
-
 import pytest
 import torch
 
 import kdhelpers as kd
-from conftest import ROOT
+from conftest import ROOT, load_script
 from toydata import pixel_digits
 from kdhelpers.batched import Request, trained_together
 from kdhelpers.data import TensorData
@@ -96,9 +94,7 @@ def test_what_cannot_train_in_a_stack_is_refused_with_the_reason():
 
 
 def test_the_how_to_run_pages_students_table_is_the_recorded_one():
-    spec = importlib.util.spec_from_file_location("students_together", ROOT / "benchmarks" / "students_together.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/students_together.py")
     recorded = sorted((ROOT / "benchmarks" / "results").glob("students_together*.json"))
     table = (ROOT / "book" / "students_together.md").read_text()
     assert table == bench.markdown_table(recorded), \

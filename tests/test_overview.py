@@ -1,15 +1,12 @@
 """The results overview page is generated from results/*.json and refuses to invent numbers."""
-import importlib.util
 import json
 
 import pytest
 from sphinx.errors import ExtensionError
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
-spec = importlib.util.spec_from_file_location("results_overview", ROOT / "book" / "_ext" / "results_overview.py")
-overview = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(overview)
+overview = load_script("book/_ext/results_overview.py")
 
 
 def _ours_cell(line):

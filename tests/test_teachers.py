@@ -1,9 +1,7 @@
 """The book's shipped teachers: loading order (cache, book file, training), sha256 checks, the manifest."""
 import importlib
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,8 +12,8 @@ from kdhelpers import train as train_module
 from kdhelpers.data import TensorData
 from kdhelpers.infra import teachers as shipping
 from kdhelpers.models import build_model
+from conftest import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 MLP = {"arch": "mlp", "hidden": [32], "in_features": 16}
 BUDGET = kd.Budget(epochs=2, batch_size=50, lr=0.05)
 
@@ -166,17 +164,13 @@ def test_make_teachers_trains_each_registered_teacher_and_writes_a_manifest(tmp_
 
 
 def test_the_how_to_run_pages_cost_table_is_the_one_the_committed_results_give():
-    spec = importlib.util.spec_from_file_location("book_cost", ROOT / "benchmarks" / "book_cost.py")
-    book_cost = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(book_cost)
+    book_cost = load_script("benchmarks/book_cost.py")
     assert (ROOT / "book" / "reproduce_cost.md").read_text() == book_cost.markdown(), \
         "rewrite it: python benchmarks/book_cost.py --markdown book/reproduce_cost.md"
 
 
 def test_the_how_to_run_pages_whole_book_run_is_the_recorded_one():
-    spec = importlib.util.spec_from_file_location("book_cost", ROOT / "benchmarks" / "book_cost.py")
-    book_cost = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(book_cost)
+    book_cost = load_script("benchmarks/book_cost.py")
     record = json.loads(book_cost.RUN_RECORD.read_text())
     assert (ROOT / "book" / "reproduce_run.md").read_text() == book_cost.run_markdown(record), \
         "rewrite it: python benchmarks/book_cost.py --run-markdown book/reproduce_run.md"
@@ -189,9 +183,7 @@ def test_the_how_to_run_pages_whole_book_run_is_the_recorded_one():
 
 def test_the_run_record_counts_finished_chapters_only(tmp_path):
     """book_run_record.py: times from the first start; a chapter still running at the end is not_run."""
-    spec = importlib.util.spec_from_file_location("book_run_record", ROOT / "benchmarks" / "book_run_record.py")
-    rec_mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rec_mod)
+    rec_mod = load_script("benchmarks/book_run_record.py")
     log = tmp_path / "_build" / "reproduce" / "queues.tsv"
     log.parent.mkdir(parents=True)
     log.write_text("A\tcifar_resnet_vgg\tstart\t1000\nB\ttemperature\tstart\t1004\n"
