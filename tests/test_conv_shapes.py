@@ -19,10 +19,11 @@ import torch
 from torch import nn
 
 import kdhelpers.chapters as chapters
+from kdhelpers.callbacks import ONEDNN_SAFE_CHANNELS, narrow_strided_1x1
 from kdhelpers.infra.protocol import Protocol
 from kdhelpers.models import build_model
 
-SAFE_CHANNELS = 16  # the widest channel block among the CPU kernels (AVX-512)
+SAFE_CHANNELS = ONEDNN_SAFE_CHANNELS  # the widest channel block among the CPU kernels (AVX-512)
 
 
 def _configs(obj, where, depth=0):
@@ -54,10 +55,7 @@ def chapter_configs() -> dict[str, dict]:
 
 
 def risky_convs(model: nn.Module) -> list[str]:
-    return [f"{name}: {m.in_channels} → {m.out_channels}, stride {m.stride}"
-            for name, m in model.named_modules()
-            if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and max(m.stride) > 1
-            and m.in_channels < SAFE_CHANNELS]
+    return narrow_strided_1x1(model)
 
 
 def test_the_scan_finds_the_chapters_networks():
@@ -100,3 +98,24 @@ def test_the_width_the_chapters_use_trains_channels_last():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+@pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"),
+                    reason="the faulty kernels are oneDNN's x86 AVX2 / AVX-512 ones")
+def test_fit_trains_a_narrow_resnet_contiguous_and_says_why():
+    """A reader's own narrow ResNet (an exercise that shrinks a chapter's) must not crash or hang kd.fit:
+    it trains contiguous, with a warning naming the layers. A child process, as above."""
+    code = (
+        "import warnings, torch; torch.set_num_threads(1)\n"
+        "import kdhelpers as kd\n"
+        "model = kd.build_model({'arch': 'cifar_resnet_he', 'blocks': [1, 1, 1], 'width': 4, 'exits': False})\n"
+        "data = kd.TensorData(torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 10, (64,)), name='noise', mean=(0.5,) * 3, std=(0.25,) * 3)\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    kd.fit(model, data, kd.Budget(epochs=2, batch_size=32, lr=0.01, optimizer='sgd'), device='cpu')\n"
+        "said = [str(w.message) for w in caught if 'oneDNN issue 6035' in str(w.message)]\n"
+        "assert said and 'stages.1.0.shortcut.0: 4 → 8' in said[0], [str(w.message) for w in caught]\n"
+        "assert all(p.is_contiguous() for p in model.parameters())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, f"rc {out.returncode}: {out.stderr[-2000:]}"

@@ -6,6 +6,7 @@ import torch
 import kdhelpers as kd
 from kdhelpers.infra import parallel
 from kdhelpers.chapters import fake_data_temperature as syn
+from toydata import pixel_digits
 
 
 def _cfg():
@@ -33,6 +34,25 @@ def test_workers_train_what_the_process_would_and_the_run_loads_it(tmp_path, mon
     assert len(list((tmp_path / "workers").glob("synthetic-teachers-*.pt"))) == 2
     assert torch.equal(loaded["test_logits"], here["test_logits"])
     assert len([e for e in kd.current().ledger.values() if not e["hit"]]) == 2  # still counted as trained now
+
+
+def _job_with_run(run, seed):
+    """A job as the chapters write them (early_stopping_kd's): the chapter's run passed in."""
+    kd.trained("toy-prefetch", {"arch": "keras_mlp", "hidden": [8], "in_features": 16},
+               pixel_digits(200, 0, prefix="toyprefetch"), kd.Budget.keras_adam(1, 50, 1e-2, precision="float32"),
+               run=run, seed=seed)
+
+
+def test_a_job_given_the_run_counts_its_models_as_trained_now_once(tmp_path, monkeypatch):
+    """Models a worker trained for a job that takes the run are the run's trained-now models, not
+    models loaded later with their training time added to the wall time that already holds it."""
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path))
+    run = kd.current()
+    parallel.prefetch([(_job_with_run, run, 0), (_job_with_run, run, 1)], workers=2)
+    for seed in (0, 1):
+        _job_with_run(run, seed)  # the chapter's own call: loads what the worker trained
+    entries = list(run.ledger.values())
+    assert len(entries) == 2 and not any(e["hit"] for e in entries), entries
 
 
 def test_prefetch_rejects_what_is_not_a_job():

@@ -26,6 +26,9 @@ def _worker_init(run: Run) -> None:
 
 
 def _run(fn, args) -> tuple[dict, float]:
+    for a in args:  # a job given the chapter's run (a copy of it here) records into that run: make it current
+        if isinstance(a, Run):
+            activate(a)
     current().ledger.clear()
     start = time.perf_counter()
     fn(*args)
