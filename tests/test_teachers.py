@@ -117,6 +117,51 @@ def test_kd_teachers_0_trains_as_before(book, monkeypatch):
     assert not next(iter(run.ledger.values()))["hit"]
 
 
+def _ship_as_trained_in(precision, tmp_path, monkeypatch, **change):
+    """The toy teacher, trained here, shipped as if trained in ``precision`` on another machine (its
+    parts and key say so), with any other part changed by ``change``; returns (key, state)."""
+    from kdhelpers.infra.cache import cache_key
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache-a"))
+    monkeypatch.setenv("KD_TEACHERS", "0")
+    run = kd.Run(profile="smoke", device="cpu")
+    teacher = _teacher(run)
+    ours = json.loads(torch.load(tmp_path / "cache-a" / f"toy-teacher-{run.key_of(teacher)}.pt",
+                                 weights_only=True)["parts"])
+    parts = {**ours, "computed_in": precision, **change}
+    key = cache_key(parts)
+    shipping.export([{"name": "toy-teacher", "key": key, "model": teacher, "chapter": "toy", "seconds": 900.0,
+                      "device": "cpu", "precision": precision, "commit": None, "parts": parts}],
+                    tmp_path / "teachers", None)
+    monkeypatch.setenv("KD_TEACHERS", "1")
+    monkeypatch.setenv("KD_TEACHERS_DIR", str(tmp_path / "teachers"))
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache-b"))
+    shipping._MANIFESTS.clear()
+    return ours["computed_in"], key, {k: v.clone() for k, v in teacher.state_dict().items()}
+
+
+def test_a_teacher_shipped_from_a_bf16_cpu_loads_on_a_float32_one(tmp_path, monkeypatch, capsys):
+    """Only the precision differs (most CPUs have no bf16): the book's file is used, under its own
+    key, and the ledger says what it was trained in; it is not retrained for an hour."""
+    here, key, state = _ship_as_trained_in("bfloat16 autocast", tmp_path, monkeypatch)
+    assert here == "float32"  # the smoke profile computes in float32 on every CPU
+    _no_training(monkeypatch)
+    run = kd.Run(profile="smoke", device="cpu")
+    model = _teacher(run)
+    assert _same(model, state) and run.key_of(model) == key  # students key on the teacher they got
+    assert "trained in bfloat16 autocast" in capsys.readouterr().out
+    assert run.ledger[key]["from_book"] and run.ledger[key]["precision"] == "bfloat16 autocast"
+    assert run.ledger[key]["seconds"] == 900.0
+    shipping._MANIFESTS.clear()
+
+
+def test_a_shipped_teacher_that_differs_in_more_than_precision_is_not_used(tmp_path, monkeypatch):
+    _ship_as_trained_in("bfloat16 autocast", tmp_path, monkeypatch, seed=1)
+    run = kd.Run(profile="smoke", device="cpu")
+    _teacher(run)
+    assert [e["hit"] for e in run.ledger.values()] == [False]  # trained: another seed is another teacher
+    shipping._MANIFESTS.clear()
+
+
 MANIFEST = json.loads((ROOT / "teachers" / "manifest.json").read_text())
 
 

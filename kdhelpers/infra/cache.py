@@ -71,7 +71,8 @@ def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple],
                   shipped: Callable[[str], tuple | None] | None = None, seconds: float | None = None) -> tuple:
     """The one cache protocol: ``load(payload[field])`` from ``<cache>/<name>-<key>.pt`` if it is
     there and sound; else ``shipped(key) -> (result, stored, entry)``, the book's own file for this
-    key (:mod:`kdhelpers.infra.teachers`), copied into the cache; otherwise ``make() -> (result,
+    key (:mod:`kdhelpers.infra.teachers`; one trained in another precision keeps its own key, which
+    is then the one returned), copied into the cache; otherwise ``make() -> (result,
     stored)`` and save ``stored`` atomically, with the seconds it took, the commit, and ``meta``
     (device, precision; ``make`` may add to it, e.g. a training curve); ``seconds``, when given, is
     the training time to record instead (a model trained together with others: its share). Returns ``(result, key,
@@ -99,6 +100,11 @@ def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple],
     book = shipped(key) if shipped is not None else None
     if book is not None:
         result, stored, entry = book
+        if entry["key"] != key:  # the book's teacher trained in another precision: it keeps its own key
+            print(f"{name}: this machine computes in {parts.get('computed_in')}; the book's teacher was "
+                  f"trained in {entry['parts'].get('computed_in')} and is used as it is")
+            key, parts = entry["key"], entry["parts"]
+            path = cache_dir() / f"{name}-{key}.pt"
         stored_meta = {"device": entry.get("device"), "precision": entry.get("precision"),
                        "commit": entry.get("commit"), "from_book": True,
                        **({"history": entry["history"]} if entry.get("history") else {})}
@@ -157,7 +163,7 @@ def load_or_train(name: str, parts: dict, build: Callable[[], nn.Module], train:
             return model, snapshot(model)
 
         def shipped(key):
-            found = teachers.load_shipped(name, key, build, cache_dir())
+            found = teachers.load_shipped(name, key, build, cache_dir(), parts=parts, key_of=cache_key)
             return None if found is None else (found[0], snapshot(found[0]), found[1])
 
         model, key, hit, stored = _load_or_make(name, parts, "state_dict", make, load, "model", meta, run, shipped,

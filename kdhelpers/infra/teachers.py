@@ -11,6 +11,10 @@ looks for a model in this order:
    once into the cache; its sha256 is checked against the manifest before it is read;
 3. training.
 
+Step 2 also takes the book's teacher when only the precision it was trained in differs from this
+machine's (a bf16-trained file on a CPU without bf16): the teacher is a given of its chapters, and
+retraining it would cost an hour. It keeps its own key, and the run's ledger records its precision.
+
 A file whose sha256 or tensors do not match its manifest entry raises :class:`ShippedTeacherError`
 naming the file: it is never replaced by a silent retrain. ``KD_TEACHERS=0`` skips step 2 (a cold
 run, and ``make teachers``, which retrains them all and rewrites the manifest).
@@ -100,14 +104,33 @@ def _file_for(entry: dict, cache: Path) -> Path:
     return target
 
 
-def load_shipped(name: str, key: str, build, cache: Path):
-    """``(model, entry)`` from the book's file for ``key``, or ``None`` when the book ships none
-    (or shipping is off). Raises :class:`ShippedTeacherError` if the file is not the one the
-    manifest describes: a wrong sha256, or tensors that do not fit ``build()``."""
+def entry_for(name: str, key: str, parts: dict | None = None, key_of=None) -> dict | None:
+    """The manifest's entry for ``key``; else the book's teacher that differs from ``parts`` only in
+    the precision it was trained in (``computed_in``), if ``key_of(its parts)`` is its key (the same
+    cache format, not a dry run). A teacher is a given of the chapters that use it: a CPU without
+    bf16 loads the bf16-trained file, and its ledger says so, rather than retraining it for an hour."""
+    entry = manifest().get(key)
+    if entry is not None:
+        return entry if entry.get("name") == name else None
+    if parts is None or key_of is None:
+        return None
+    ours = {k: v for k, v in json.loads(json.dumps(parts, sort_keys=True)).items() if k != "computed_in"}
+    for e in manifest().values():
+        theirs = {k: v for k, v in (e.get("parts") or {}).items() if k != "computed_in"}
+        if e.get("name") == name and theirs == ours and key_of(e["parts"]) == e["key"]:
+            return e
+    return None
+
+
+def load_shipped(name: str, key: str, build, cache: Path, parts: dict | None = None, key_of=None):
+    """``(model, entry)`` from the book's file for ``key`` (or for ``parts`` at another precision:
+    :func:`entry_for`), or ``None`` when the book ships none (or shipping is off). Raises
+    :class:`ShippedTeacherError` if the file is not the one the manifest describes: a wrong sha256,
+    or tensors that do not fit ``build()``."""
     if not enabled():
         return None
-    entry = manifest().get(key)
-    if entry is None or entry.get("name") != name:
+    entry = entry_for(name, key, parts, key_of)
+    if entry is None:
         return None
     try:
         path = _file_for(entry, cache)
