@@ -48,6 +48,22 @@ METRIC_KEYS = ({f"{k}{s}" for s in ("_acc", "_acc_std") for k in
                                 ("kl_T3", "kl_T20", "soft_ce_T3", "mse_logits", "cosine_probs_T3")))}
                | {f"{k}_tuned_{s}" for k in ("hard", "kl_T3", "kl_T20", "mse_logits") for s in ("acc", "acc_std", "lr")})
 
+# Kim et al.'s three orderings and distillation itself, each (a, b): "a beats b" at tuned rates. A seed's
+# students start from the same weights and see the same batches under every loss, so each verdict is on
+# the per-seed differences: a beats b when their 95 % interval lies above 0. The rule this replaced (the
+# gain against twice the larger seed spread) sat at its bar for KL at τ = 3 against hard labels and
+# flipped with the CPU: 0.26 > 0.24 on a bf16 one, 0.28 ≤ 0.32 on a float32 one, where the per-seed
+# differences were 0.23, 0.28 and 0.33 points.
+ORDERINGS = (("mse_logits", "kl_T3"), ("mse_logits", "kl_T20"), ("kl_T20", "kl_T3"), ("kl_T3", "hard"))
+
+
+def paired_key(a: str, b: str, end: str = "lo95") -> str:
+    """The metric key of one end of the 95 % interval of a − b, per seed, at tuned rates."""
+    return f"{a}_minus_{b}_tuned_{end}"
+
+
+METRIC_KEYS |= {paired_key(a, b, end) for a, b in ORDERINGS for end in ("lo95", "hi95")}
+
 KIM = "Kim et al. (2021)"
 LOSS_NAMES = ("hard", "kl_T3", "kl_T20", "mse_logits")
 LOSS_TEXT = "KL at τ = 3 or 20 (×τ²), or MSE between logits"
@@ -173,32 +189,33 @@ def card(run: Run):
                 title=f"KL against MSE: {KIM}'s setting, and this chapter's")
 
 
+def _beats(id, a, b, text, against, negative=False):
+    return C.at_least(id, paired_key(a, b), {"cpu": 0, "full": 0},
+                      f"{text}, significantly (the 95 % interval of the per-seed difference lies above 0), each "
+                      "at its own tuned rate", against=against, negative=negative, fmt=".2f")
+
+
 def claims():
     hard, kl3, kl20, mse = (REFERENCES[f"{k}_tuned_acc"] for k in ("hard", "kl_T3", "kl_T20", "mse_logits"))
     return [
-        C.better("mse_beats_kl_T3", "mse_logits_tuned_acc", "kl_T3_tuned_acc",
-                 "MSE between logits beats KL at τ = 3 by more than 2 seeds' std, each at its own tuned rate",
-                 against=f"{KIM}: {mse.value} vs {kl3.number} on CIFAR-100", k=2, fmt=".2f",
-                 negative=True),  # cpu (MNIST): KL at τ = 3 is ahead, 98.65 vs 98.55 %
-        C.better("mse_beats_kl_T20", "mse_logits_tuned_acc", "kl_T20_tuned_acc",
-                 "MSE between logits beats KL at τ = 20 by more than 2 seeds' std, each at its own tuned rate",
-                 against=f"{KIM}: {mse.value} vs {kl20.number}", k=2, fmt=".2f",
-                 negative=True),  # cpu (MNIST): equal, 98.55 vs 98.56 %
-        C.better("kl_T20_beats_kl_T3", "kl_T20_tuned_acc", "kl_T3_tuned_acc",
-                 "KL at τ = 20 beats KL at τ = 3 by more than 2 seeds' std (tuned rates)",
-                 against=f"{KIM}: {kl20.value} vs {kl3.number}", k=2, fmt=".2f",
-                 negative=True),  # cpu (MNIST): τ = 3 is ahead, 98.65 vs 98.56 %
-        # what MNIST shows instead: the losses are level (cpu: 98.50 ± 0.11, 98.62 ± 0.06, 98.67 ± 0.07 %;
-        # an earlier run, with a teacher trained on another day, had KL at τ = 3 ahead beyond 2 std)
+        # cpu (MNIST, float32 run): per-seed MSE − KL τ = 3 0.32, 0.23, −0.08; MSE − KL τ = 20 0.14, 0.19, −0.06;
+        # KL τ = 20 − KL τ = 3 0.18, 0.04, −0.02: every interval holds 0
+        _beats("mse_beats_kl_T3", "mse_logits", "kl_T3", "MSE between logits beats KL at τ = 3",
+               f"{KIM}: {mse.value} vs {kl3.number} on CIFAR-100", negative=True),
+        _beats("mse_beats_kl_T20", "mse_logits", "kl_T20", "MSE between logits beats KL at τ = 20",
+               f"{KIM}: {mse.value} vs {kl20.number}", negative=True),
+        _beats("kl_T20_beats_kl_T3", "kl_T20", "kl_T3", "KL at τ = 20 beats KL at τ = 3",
+               f"{KIM}: {kl20.value} vs {kl3.number}", negative=True),
+        # what MNIST shows instead: the losses are level (an earlier run, with a teacher trained on another
+        # day, had KL at τ = 3 ahead of MSE beyond 2 std)
         C.close("kl_T3_level_with_mse", "kl_T3_tuned_acc", "mse_logits_tuned_acc",
                 "KL at τ = 3 and the logit MSE agree within 2 seeds' std (tuned rates)",
                 against="our MSE students", k=2, fmt=".2f"),
         C.close("kl_T20_level_with_mse", "kl_T20_tuned_acc", "mse_logits_tuned_acc",
                 "KL at τ = 20 and the logit MSE agree within 2 seeds' std (tuned rates)",
                 against="our MSE students", k=2, fmt=".2f"),
-        C.better("kd_beats_hard", "kl_T3_tuned_acc", "hard_tuned_acc",
-                 "KL at τ = 3 beats hard labels by more than 2 seeds' std (tuned rates)",
-                 against=f"{KIM}: {kl3.value} vs {hard.number} (cross-entropy)", k=2, fmt=".2f"),
+        _beats("kd_beats_hard", "kl_T3", "hard", "KL at τ = 3 beats hard labels",
+               f"{KIM}: {kl3.value} vs {hard.number} (cross-entropy)"),
         C.at_most("curves_flat", "max_last5_change", {"cpu": 0.1, "full": 0.3},
                   "every tuned run has converged: its validation accuracy moves by at most 0.1 points over the last "
                   "5 epochs", against="the issue's requirement: train each loss to convergence", fmt=".3f"),
