@@ -43,7 +43,8 @@ HEADLINES = [
 # the metric keys the chapter must record (tests/test_notebooks.py)
 METRIC_KEYS = {f"seedproto_{k}" for k in
                ("unsw_teacher_acc", "unsw_student_acc", *(f"unsw_kd_T{T}_acc" for T in (5, 7, 10)),
-                "toronto_teacher_acc", "toronto_hard_acc", "toronto_grid_range", "toronto_cells_above_hard")} \
+                "toronto_teacher_acc", "toronto_hard_acc", "toronto_grid_range", "toronto_cells_above_hard",
+                "toronto_grid_minus_hard", "toronto_grid_minus_hard_lo95", "toronto_grid_minus_hard_hi95")} \
     | {"toronto_fixed_best_acc"}
 
 PREFIX = "seedproto_"
@@ -281,9 +282,14 @@ def claims():
         C.at_most("toronto_grid_flat", f"{P}toronto_grid_range", {"cpu": 1.0, "full": 1.0},
                   "Toronto: as published, the grid's cells' mean accuracies (over seeds) span less than 1 point",
                   against=f"{TORONTO}: the hyperparameters do not affect the accuracy (variance < 1 %)", fmt=".2f"),
-        C.at_least("toronto_cells_beat_hard", f"{P}toronto_cells_above_hard", {"cpu": 1, "full": 1},
-                   "Toronto: as published, at least one cell beats the hard-label student beyond noise (paired "
-                   "95 % interval above 0)", against=f"{TORONTO}: every KD cell beat the {REFERENCES[P + 'toronto_hard_acc'].number} student", fmt="g"),
+        # The grid taken as a whole, per seed: "at least one of the 12 cells beats hard labels beyond noise"
+        # asked 12 intervals and one clearing 0 by chance is likely (~26 % of runs with no effect); it held
+        # on a bf16 CPU (1 cell) and failed on a float32 one (0 cells). Changed after seeing that flip.
+        C.at_least("toronto_grid_beats_hard", f"{P}toronto_grid_minus_hard_lo95", {"cpu": 0, "full": 0},
+                   "Toronto: as published, distillation beats the hard-label student: per seed, the mean over the "
+                   "grid's cells minus the hard-label student, 95 % interval above 0",
+                   against=f"{TORONTO}: every KD cell beat the {REFERENCES[P + 'toronto_hard_acc'].number} student",
+                   negative=True, fmt=".2f"),
         C.better("fixed_loss_beats_hard", "toronto_fixed_best_acc", "toronto_fixed_hard_acc",
                  "Toronto, loss fixed: the best of T ∈ {1, 4, 16} at α = 0.5 beats the hard-label student by more "
                  "than 2 seeds' std", against="the same student and teacher, cross-entropy on logits", k=2,
