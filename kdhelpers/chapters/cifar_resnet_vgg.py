@@ -452,15 +452,18 @@ def claims():
         C.at_least("student_8x_cheaper", "gflops_ratio_cheaper_teacher_student", {"cpu": 8, "full": 2},
                    "the student needs at least 8× fewer FLOPs than the cheaper teacher (cpu; full: 2×)",
                    against="the issue's requirement", fmt=".1f"),
-        # the cpu run of 2026-12-02 (teachers trained anew that day): from the ResNet-style teacher
-        # 84.13 ± 0.33 vs 83.38 ± 0.53 from scratch, a gain within 2 seeds' std (the run of 2026-11-24, with
-        # other teachers: 84.55 ± 0.13 vs 82.72 ± 0.27, beyond); from the VGG-style one 84.65 ± 0.30, beyond
+        # From the ResNet-style teacher the gain sits at the bar. Beyond 2 seeds' std on 2026-11-24 (other
+        # teachers: 84.55 ± 0.13 vs 82.72 ± 0.27) and with the shipped teachers on two AMD CPUs with
+        # AVX512-BF16 (2026-12-02, 2026-12-04, bit-identical: 84.47 ± 0.17 vs 83.49 ± 0.44, 0.98 > 0.88); within
+        # it on a Xeon with AMX (2026-12-02, the same teachers: 84.13 ± 0.33 vs 83.38 ± 0.53, 0.75 ≤ 1.07).
+        # Re-declared as holding after the 2026-12-04 run (was a documented negative after the Xeon run).
+        # From the VGG-style one: beyond in every run (84.65 ± 0.30 on the Xeon, 84.77 ± 0.35 on the AMDs).
         *(C.better(f"kd_{t}_beats_scratch", f"kd_{t}_best_acc", "student_scratch_acc", text, k=2, fmt=".2f",
                    against=f"{UNSW}: {REFERENCES['scratch'].value} → {REFERENCES[f'kd_{t}'].number}{extra}",
                    negative=negative)
           for t, text, extra, negative in (
               ("resnet", "distilled from the ResNet-style teacher (best T, β on validation), the student beats the "
-                         "scratch student by more than 2 seeds' std", ", different budgets", True),
+                         "scratch student by more than 2 seeds' std", ", different budgets", False),
               ("vgg", "distilled from the VGG-style teacher, the student beats the scratch student by more than 2 "
                       "seeds' std", "", False))),
         C.better("stronger_teacher_teaches_better", "kd_stronger_best_acc", "kd_weaker_best_acc",
