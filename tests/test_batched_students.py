@@ -59,8 +59,10 @@ def test_a_second_call_loads_every_student_from_the_cache():
     second = trained_together(requests2, run=run2, device="cpu")
     assert all(e["hit"] for e in run2.ledger.values())
     assert all(torch.equal(a.state_dict()["1.weight"], b.state_dict()["1.weight"]) for a, b in zip(first, second))
-    seconds = [e["seconds"] for k, e in run.ledger.items() if e["name"] == "toy-student"]
-    assert len(seconds) == len(requests) and all(s > 0 for s in seconds)  # each records its share
+    first_entries = [e for e in run.ledger.values() if e["name"] == "toy-student"]
+    assert len(first_entries) == len(requests) and not any(e["hit"] for e in first_entries)
+    # each records its share of its group's time; the cache rounds to 0.01 s, and on a fast CPU a toy share is 0.00
+    assert all(e["seconds"] >= 0 for e in first_entries)
 
 
 MNIST_LIKE = kd.Budget(epochs=3, batch_size=64, lr=0.1, optimizer="sgd", momentum=0.9, schedule="cosine",
