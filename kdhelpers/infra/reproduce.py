@@ -2,7 +2,8 @@
 
 Small networks leave a core idle, so chapters run two at a time, one thread each (measured here: two
 one-thread jobs train 1.7x as many MLP steps as one two-thread job), longest first by the cold cost
-their last run recorded, so the last to start is a short one. The run's timing, per chapter wall
+their last run recorded, less the training of the book's shipped teachers they load (unless
+``KD_TEACHERS=0``), so the last to start is a short one. The run's timing, per chapter wall
 time and training FLOPs, goes to ``benchmarks/results/reproduce-<profile>.json``.
 
 Command line (the Makefile calls it)::
@@ -20,16 +21,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from . import teachers
 from .cache import atomic_write_text
 
 
-def recorded_cost(nb: Path, results: Path) -> float:
-    """The cold cost the chapter's last recorded run took (0 when unknown): the queue's order."""
+def recorded_cost(nb: Path, results: Path, shipped: dict | None = None) -> float:
+    """The cold cost the chapter's last recorded run took (0 when unknown), less the recorded training
+    time of the ``shipped`` teachers (manifest entries by key) its notebook names, which it loads
+    instead of training: the queue's order. Without that, a chapter whose teacher took an hour once
+    queues before one that trains for an hour every time."""
     path = results / f"{nb.stem}.json"
     if not path.exists():
         return 0.0
     cost = json.loads(path.read_text()).get("cost") or {}
-    return float(cost.get("cold_time_s") or cost.get("wall_time_s") or 0.0)
+    cold = float(cost.get("cold_time_s") or cost.get("wall_time_s") or 0.0)
+    if shipped and nb.exists():
+        text = nb.read_text()
+        cold -= sum(e["training_s"] for e in shipped.values() if f"{e['name']}-{e['key']}" in text)
+    return max(cold, 0.0)
 
 
 def run_one(nb: Path, profile: str, threads: int, log_dir: Path) -> dict:
@@ -53,7 +62,8 @@ def main(argv=None) -> int:
     if a.jobs < 1:
         raise SystemExit("--jobs must be at least 1")
     threads = 1 if a.jobs > 1 else (os.cpu_count() or 1)
-    queue = sorted(a.notebooks, key=lambda nb: -recorded_cost(nb, a.results))
+    shipped = teachers.manifest() if teachers.enabled() else {}
+    queue = sorted(a.notebooks, key=lambda nb: -recorded_cost(nb, a.results, shipped))
     log_dir = Path("_build") / "reproduce"
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"{len(queue)} chapter(s), {a.jobs} at a time, {threads} thread(s) each, longest first: "
