@@ -1,4 +1,4 @@
-"""The record of a cold run of the whole book, from ``benchmarks/book_queues.sh``'s log.
+"""The record of a cold run of the whole book, from the queue log of ``make reproduce`` (or ``benchmarks/book_queues.sh``).
 
     python benchmarks/book_run_record.py RUN_DIR [--note CHAPTER=TEXT ...] [--runner TEXT]
 
@@ -77,7 +77,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--note", action="append", default=[], metavar="CHAPTER=TEXT")
-    ap.add_argument("--runner", default="benchmarks/book_queues.sh: two one-thread queues, one model cache")
+    ap.add_argument("--runner", default="make reproduce ALL=1 PROFILE=cpu: two one-thread queues, one model cache")
     a = ap.parse_args()
     notes = dict(n.split("=", 1) for n in a.note)
     rec = record(a.run_dir.resolve(), notes, a.runner)

@@ -26,3 +26,34 @@ def test_a_shipped_teacher_the_notebook_loads_is_not_queued_as_training(tmp_path
     assert [reproduce.recorded_cost(nb, results, shipped) for nb in nbs] == [3000.0, 5000.0]
     assert [reproduce.recorded_cost(nb, results) for nb in nbs] == [9000.0, 5000.0]  # KD_TEACHERS=0: trained
     assert [nb.stem for nb in sorted(nbs, key=lambda nb: -reproduce.recorded_cost(nb, results, shipped))] == ["grid", "cifar"]
+
+
+def test_the_run_logs_each_chapters_queue_start_and_end_for_the_record(tmp_path, monkeypatch):
+    """benchmarks/book_run_record.py rebuilds the run from queues.tsv: two queues, every chapter once."""
+    import importlib.util
+    import subprocess
+    import time
+    from pathlib import Path
+
+    (tmp_path / "results").mkdir()
+    nbs = []
+    for name in ("a", "b", "c"):
+        nb = tmp_path / "notebooks" / f"{name}.ipynb"
+        nb.parent.mkdir(exist_ok=True)
+        nb.write_text("{}")
+        nbs.append(str(nb))
+
+    def fake_papermill(cmd, **kw):  # papermill stand-in: a chapter that takes a moment and succeeds
+        time.sleep(0.05)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(reproduce.subprocess, "run", fake_papermill)
+    assert reproduce.main(["--profile", "cpu", "--jobs", "2", "--results", "results", *nbs]) == 0
+    spec = importlib.util.spec_from_file_location(
+        "book_run_record", Path(__file__).resolve().parents[1] / "benchmarks" / "book_run_record.py")
+    rec = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rec)
+    _, rows = rec.parse_log(tmp_path / "_build" / "reproduce" / "queues.tsv")
+    assert sorted(r["notebook"] for r in rows) == ["a", "b", "c"]
+    assert {r["lane"] for r in rows} <= {"A", "B"} and all(r["exit"] == 0 and r["end"] >= r["start"] for r in rows)

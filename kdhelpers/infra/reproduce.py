@@ -4,7 +4,8 @@ Small networks leave a core idle, so chapters run two at a time, one thread each
 one-thread jobs train 1.7x as many MLP steps as one two-thread job), longest first by the cold cost
 their last run recorded, less the training of the book's shipped teachers they load (unless
 ``KD_TEACHERS=0``), so the last to start is a short one. The run's timing, per chapter wall
-time and training FLOPs, goes to ``benchmarks/results/reproduce-<profile>.json``.
+time and training FLOPs, goes to ``benchmarks/results/reproduce-<profile>.json``; each chapter's
+queue, start and end to ``_build/reproduce/queues.tsv``, which ``benchmarks/book_run_record.py`` reads.
 
 Command line (the Makefile calls it)::
 
@@ -17,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -41,14 +43,28 @@ def recorded_cost(nb: Path, results: Path, shipped: dict | None = None) -> float
     return max(cold, 0.0)
 
 
+_TSV_LOCK = threading.Lock()
+
+
+def _tsv(log_dir: Path, *fields) -> None:
+    """One line of ``queues.tsv`` (queue, chapter, start|end, epoch seconds[, exit, wall])."""
+    with _TSV_LOCK, open(log_dir / "queues.tsv", "a") as f:
+        f.write("\t".join(str(x) for x in fields) + "\n")
+
+
 def run_one(nb: Path, profile: str, threads: int, log_dir: Path) -> dict:
     """Execute ``nb`` in place in ``profile`` with ``threads`` threads; its log to ``log_dir``."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "KD_PROGRESS": os.environ.get("KD_PROGRESS", "0")}
     log = log_dir / f"{nb.stem}.log"
-    start = time.perf_counter()
+    name = threading.current_thread().name  # "queue_0", "queue_1": the pool's workers, named A, B, ...
+    queue = chr(ord("A") + int(name.rsplit("_", 1)[1])) if name.startswith("queue_") else "A"
+    start, t0 = time.perf_counter(), int(time.time())
+    _tsv(log_dir, queue, nb.stem, "start", t0)
     with open(log, "w") as f:
         code = subprocess.run([sys.executable, "-m", "papermill", str(nb), str(nb), "-p", "profile", profile,
                                "--cwd", str(nb.parent)], stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+    t1 = int(time.time())
+    _tsv(log_dir, queue, nb.stem, "end", t1, code, t1 - t0)
     return {"notebook": nb.stem, "wall_s": round(time.perf_counter() - start, 1), "exit": code, "log": str(log)}
 
 
@@ -66,10 +82,11 @@ def main(argv=None) -> int:
     queue = sorted(a.notebooks, key=lambda nb: -recorded_cost(nb, a.results, shipped))
     log_dir = Path("_build") / "reproduce"
     log_dir.mkdir(parents=True, exist_ok=True)
+    (log_dir / "queues.tsv").write_text("")
     print(f"{len(queue)} chapter(s), {a.jobs} at a time, {threads} thread(s) each, longest first: "
           + ", ".join(nb.stem for nb in queue), flush=True)
     start, rows = time.perf_counter(), []
-    with ThreadPoolExecutor(a.jobs) as pool:
+    with ThreadPoolExecutor(a.jobs, thread_name_prefix="queue") as pool:
         futures = [pool.submit(run_one, nb, a.profile, threads, log_dir) for nb in queue]
         for future in as_completed(futures):
             row = future.result()
