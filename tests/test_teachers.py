@@ -194,7 +194,8 @@ def test_make_teachers_trains_each_registered_teacher_and_writes_a_manifest(tmp_
     monkeypatch.setattr(book, "SHIPPED", {"toy": lambda run: [_teacher(run)]})
     payload = book.build(tmp_path / "out", profile="smoke")
     (entry,) = payload["teachers"]
-    assert entry["chapter"] == "toy" and entry["training_s"] > 0 and entry["parts"]["model"] == MLP
+    # training_s is recorded (the cache rounds to 0.01 s: a toy on a fast CPU can record 0.00)
+    assert entry["chapter"] == "toy" and entry["training_s"] >= 0 and entry["parts"]["model"] == MLP
     assert entry["commit"] is None or len(entry["commit"].split("+")[0]) == 40
     assert shipping.sha256_of(tmp_path / "out" / entry["file"]) == entry["sha256"]
     monkeypatch.setenv("KD_TEACHERS", "1")
