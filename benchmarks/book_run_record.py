@@ -1,4 +1,4 @@
-"""The record of a cold run of the whole book, from the queue log of ``make reproduce`` (or ``benchmarks/book_queues.sh``).
+"""The record of a cold run of the whole book, from the queue log ``make reproduce`` writes.
 
     python benchmarks/book_run_record.py RUN_DIR [--note CHAPTER=TEXT ...] [--runner TEXT]
 
