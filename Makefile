@@ -15,7 +15,7 @@ endif
 
 PROFILE ?= cpu
 PROFILES := smoke cpu full auto
-# reproduce: the NOTEBOOKS given; else every chapter with ALL=1; else the stale ones (kdhelpers.infra.fingerprint)
+# reproduce: the NOTEBOOKS given; else every chapter with ALL=1; else the stale ones (kdbook.fingerprint)
 REPRODUCE_ASKED := $(if $(filter undefined,$(origin NOTEBOOKS)),,$(NOTEBOOKS))
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 
@@ -26,7 +26,7 @@ $(error PROFILE='$(PROFILE)' is invalid; use one of: $(PROFILES))
 endif
 endif
 
-.PHONY: help book test test-browser reproduce dry-run teachers smoke-reference clean
+.PHONY: help book test test-browser reproduce dry-run teachers smoke-reference clean colab
 
 help:
 	@echo "make book                     build the HTML book into _build/html"
@@ -41,6 +41,7 @@ help:
 	@echo "make teachers                 retrain every shipped teacher from an empty cache, rewrite teachers/"
 	@echo "      (about 2.8 h of one thread); CACHE=dir exports them from an existing model cache instead"
 	@echo "make smoke-reference          rewrite tests/smoke_reference.json on purpose"
+	@echo "make colab                    write colab/<chapter>.ipynb, what each chapter's Colab badge opens"
 	@echo "make clean                    remove _build"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -70,15 +71,15 @@ REGRESSION := _build/regression
 reproduce: $(STAMP)
 	set -e; nbs="$(strip $(REPRODUCE_ASKED))"; \
 	if [ -z "$$nbs" ] && [ "$(ALL)" = 1 ]; then nbs="$(NOTEBOOKS)"; fi; \
-	if [ -z "$$nbs" ]; then $(PY) -m kdhelpers.infra.fingerprint; nbs=$$($(PY) -m kdhelpers.infra.fingerprint --names); fi; \
+	if [ -z "$$nbs" ]; then $(PY) -m kdbook.fingerprint; nbs=$$($(PY) -m kdbook.fingerprint --names); fi; \
 	if [ -z "$$nbs" ]; then echo "every chapter is current: nothing to run (ALL=1 runs them all)"; exit 0; fi; \
-	profile=$$($(PY) -c "from kdhelpers.profiles import resolve_profile; print(resolve_profile('$(PROFILE)'))"); \
+	profile=$$($(PY) -c "from kdbook.profiles import resolve_profile; print(resolve_profile('$(PROFILE)'))"); \
 	res=results; [ "$$profile" = cpu ] || res=results/$$profile; \
 	rm -rf $(REGRESSION)/before && mkdir -p $(REGRESSION)/before; \
 	cp $$res/*.json $(REGRESSION)/before/ 2>/dev/null || true; \
-	ran=0; $(if $(filter 1,$(COLD)),KD_TEACHERS=0) KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m kdhelpers.infra.reproduce --profile $$profile --results $$res \
+	ran=0; $(if $(filter 1,$(COLD)),KD_TEACHERS=0) KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m kdbook.reproduce --profile $$profile --results $$res \
 	  $(if $(JOBS),--jobs $(JOBS)) $$nbs || ran=$$?; \
-	$(PY) -m kdhelpers.infra.regression report --before $(REGRESSION)/before --after $$res --out $(REGRESSION) $$nbs; \
+	$(PY) -m kdbook.regression report --before $(REGRESSION)/before --after $$res --out $(REGRESSION) $$nbs; \
 	exit $$ran
 
 # The full profile's code path on the CPU: full-size models, data, budgets and grids, 2 batches
@@ -92,7 +93,7 @@ dry-run: $(STAMP)
 	    "_build/dry-run/$$(basename $$nb)" -p profile full --cwd notebooks; \
 	done
 
-# The book's trained teachers (kdhelpers/infra/teachers.py): trained afresh in an empty cache, as the
+# The book's trained teachers (kdbook/teachers.py): trained afresh in an empty cache, as the
 # chapters' notebooks train them (kdhelpers/chapters/teachers.py), then exported with a new manifest.
 TEACHERS_CACHE := _build/teachers-cache
 teachers: $(STAMP)
@@ -100,7 +101,12 @@ teachers: $(STAMP)
 	KD_TEACHERS=0 KD_CACHE_DIR=$(abspath $(or $(CACHE),$(TEACHERS_CACHE))) $(PY) -m kdhelpers.chapters.teachers --out teachers
 
 smoke-reference: $(STAMP)
-	$(PY) -m kdhelpers.infra.regression smoke-reference --out tests/smoke_reference.json $(NOTEBOOKS)
+	$(PY) -m kdbook.regression smoke-reference --out tests/smoke_reference.json $(NOTEBOOKS)
+
+# What each chapter's "Open in Colab" badge opens: the chapter without papermill's injected profile,
+# with its MyST roles rendered and absolute links (kdbook/colab.py); tests/test_colab.py checks them.
+colab: $(STAMP)
+	$(PY) -m kdbook.colab
 
 clean:
 	rm -rf _build

@@ -3,7 +3,7 @@
 committed ``results/*.json``, with and without the book's shipped teachers (``teachers/``).
 
 Each chapter's cold cost is its run's wall time plus the recorded training time of every network it
-loaded from the model cache or from the book's files (``kdhelpers.infra.results._cost``), so the
+loaded from the model cache or from the book's files (``kdbook.results._cost``), so the
 figure holds even when the committed runs were warm. "With the book's teachers" takes off the
 training time of the shipped teachers the chapter uses (their cache keys, found in its committed
 outputs). A network shared by chapters (the MNIST teacher) counts in every chapter that loads it;

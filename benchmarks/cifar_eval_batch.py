@@ -22,12 +22,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # work from a plain checkout too
 import kdhelpers as kd  # noqa: E402
+import kdbook as kb
 from kdhelpers.chapters import cifar_resnet_vgg as cifar  # noqa: E402
 from kdhelpers.data import TensorData  # noqa: E402
 from kdhelpers.train import predict_logits  # noqa: E402
 from kdhelpers.device import precision_name  # noqa: E402
-from kdhelpers.infra.cache import atomic_write_text  # noqa: E402
-from kdhelpers.infra.regression import machine  # noqa: E402
+from kdbook.cache import atomic_write_text  # noqa: E402
+from kdbook.regression import machine  # noqa: E402
 
 BATCHES = (256, 512, 1024, 4096)
 
@@ -38,7 +39,7 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="also write the figures here")
     a = p.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    run = kd.setup("cifar_eval_batch", "cpu", 0)
+    run = kb.setup("cifar_eval_batch", "cpu", 0)
     g = torch.Generator().manual_seed(0)
     data = TensorData(torch.randint(0, 256, (a.n, 3, 32, 32), dtype=torch.uint8, generator=g),
                       torch.randint(0, 10, (a.n,), generator=g), "random", (0.49, 0.48, 0.45), (0.25, 0.24, 0.26))

@@ -20,13 +20,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # work from a plain checkout too
 import kdhelpers as kd  # noqa: E402
+import kdbook as kb
 from kdhelpers.chapters import cifar_resnet_vgg as cifar  # noqa: E402
 from kdhelpers.data import subset  # noqa: E402
 from kdhelpers.device import default_device, precision_name  # noqa: E402
 from kdhelpers.models import build_model  # noqa: E402
 from kdhelpers.train import fit, predict_logits  # noqa: E402
 
-CPU = kd.Run(profile="cpu")  # the cpu profile's networks and budgets
+CPU = kb.Run(profile="cpu")  # the cpu profile's networks and budgets
 
 N_TRAIN, N_VAL, N_TEST = 45_000, 5_000, 10_000
 TTA_PASSES = 6  # image, mirror, two 1-pixel translations and their mirrors
@@ -70,7 +71,7 @@ def main() -> None:
     out["student_scratch_img_s"], out["student_epoch_s"] = 1 / s, s * N_TRAIN
     torch.manual_seed(0)
     teacher = build_model(cifar.config("vgg_teacher", CPU))
-    kd.current().remember(teacher, "benchmark-teacher")
+    kb.current().remember(teacher, "benchmark-teacher")
     s = epoch_seconds("resnet_student", "student", train, teacher=teacher)
     out["student_kd_img_s"], out["student_kd_epoch_s"] = 1 / s, s * N_TRAIN
     for m in cifar.TEACHERS:

@@ -15,14 +15,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kdhelpers.chapters import cifar_resnet_vgg as cifar  # noqa: E402
-from kdhelpers.infra.cache import atomic_write_text  # noqa: E402
+from kdbook.cache import atomic_write_text  # noqa: E402
 import kdhelpers as kd  # noqa: E402
+import kdbook as kb
 
 EPOCHS = (10, 20)
 
 
 def main() -> None:
-    run = kd.Run(profile="cpu")
+    run = kb.Run(profile="cpu")
     train, val, test = cifar.datasets(run)
     out = {}
     for epochs in EPOCHS:

@@ -3,7 +3,7 @@
 
 The run: the book's MNIST distillation, an 800-800 MLP student from a 1200-1200 teacher (random
 weights: only time matters), T = 20, α = 1, on all 60,000 training images, with the book's student
-budget (``kd.mnist.student_budget(kd.Run(profile="cpu"))``: SGD with momentum, batch 256, cosine schedule, gradient
+budget (``kb.mnist.student_budget(kb.Run(profile="cpu"))``: SGD with momentum, batch 256, cosine schedule, gradient
 norm clipped at 1, 20 epochs).
 
 1. **Tutorial loop**: what a KD tutorial writes — torchvision MNIST with per-sample ``ToTensor`` in
@@ -34,6 +34,7 @@ from torchvision import datasets, transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # work from a plain checkout too
 import kdhelpers as kd  # noqa: E402
+import kdbook as kb
 from kdhelpers.losses import DistillationLoss  # noqa: E402
 from kdhelpers.models import MLP, count_params  # noqa: E402
 
@@ -138,13 +139,13 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    budget = kd.mnist.student_budget(kd.Run(profile="cpu"))
+    budget = kb.mnist.student_budget(kb.Run(profile="cpu"))
     assert budget.epochs == EPOCHS, budget
     bs = budget.batch_size
     load_before = os.getloadavg()[0]  # other jobs on the box skew every number below
     torch.manual_seed(1)
     teacher = MLP(hidden=(1200, 1200)).eval()
-    kd.current().remember(teacher, "benchmark-teacher")
+    kb.current().remember(teacher, "benchmark-teacher")
 
     # 1. tutorial loop; dataset construction is outside the timer, as is loading for kdhelpers
     ds = datasets.MNIST(root=str(kd.data_root()), train=True, download=False, transform=transforms.ToTensor())

@@ -62,6 +62,7 @@ from torch import nn  # noqa: E402
 
 import keras_reference as R  # noqa: E402
 import kdhelpers as kd  # noqa: E402
+import kdbook as kb
 from kdhelpers.chapters import keras_distiller as K  # noqa: E402
 from kdhelpers.budget import make_optimizer  # noqa: E402
 from kdhelpers.losses import KerasDistillerLoss  # noqa: E402
@@ -325,7 +326,7 @@ def check_adam(Distiller, nets, batches_k) -> None:
     w0 = ks.get_weights()
     dist = keras_distiller(Distiller, ks, kt)
     kopt = keras.optimizers.Adam()
-    budget = K.student_budget(kd.Run(profile="cpu"))
+    budget = K.student_budget(kb.Run(profile="cpu"))
     variants = {}
     for name in ("rewrite (kd.fit's optimiser, fused)", "rewrite, unfused", "torch's ε placement"):
         m = kd.build_model(K.STUDENT)
@@ -374,7 +375,7 @@ def check_steps(Distiller, make_student, make_teacher, nets, sub_k, sub_t, perm,
     w0, wt0 = ks.get_weights(), kt.get_weights()
     (xk, yk) = sub_k
     order = [perm[i:i + 32] for i in range(0, len(perm), 32)]
-    budget = K.student_budget(kd.Run(profile="cpu")).replace(epochs=1)
+    budget = K.student_budget(kb.Run(profile="cpu")).replace(epochs=1)
     out = {}
 
     def rewrite(teacher=None):
@@ -382,7 +383,7 @@ def check_steps(Distiller, make_student, make_teacher, nets, sub_k, sub_t, perm,
         copy_keras_to_torch(ks, m)
         loss = None
         if teacher is not None:
-            kd.current().remember(teacher, None, precision="float32")  # its logits in float32, as Keras computes them
+            kb.current().remember(teacher, None, precision="float32")  # its logits in float32, as Keras computes them
             loss = K.keras_loss()
         kd.fit(m, sub_t, budget, teacher=teacher, loss=loss, seed=seed, progress=False, device="cpu")
         return flat(torch_params(ks, m)), m
@@ -519,7 +520,7 @@ def check_eval(Distiller, nets, keras_student, x_test, y_test, test) -> None:
     ks = keras_student
     m = kd.build_model(K.STUDENT)
     copy_keras_to_torch(ks, m)  # the same weights on both sides
-    kd.current().remember(m, None, precision="float32")  # as kd.trained records it for the float32 budget
+    kb.current().remember(m, None, precision="float32")  # as kd.trained records it for the float32 budget
     k_acc = ks.evaluate(x_test, y_test, verbose=0)[1]
     ours = kd.evaluate(m, test, device="cpu")
     kp = ks.predict(x_test, verbose=0, batch_size=1024).argmax(1)
@@ -538,9 +539,9 @@ def check_eval(Distiller, nets, keras_student, x_test, y_test, test) -> None:
     # the teacher's precision in the chapter's cpu profile: "auto" (bf16 on a CPU with AMX/AVX512-BF16)
     t = nets["teacher"][1]
     sub = kd.TensorData(test.x[:64], test.y[:64], "mnist:test|first64")
-    kd.current().remember(t, None, precision="float32")
+    kb.current().remember(t, None, precision="float32")
     f32 = kd.predict_logits(t, sub, device="cpu")
-    kd.current().remember(t, None, precision="auto")
+    kb.current().remember(t, None, precision="auto")
     auto = kd.predict_logits(t, sub, device="cpu")
     dtype = kd.device.amp_dtype("cpu", "auto")
     p32, pa = (torch.softmax(v / K.TEMPERATURE, 1) for v in (f32, auto))
@@ -551,7 +552,7 @@ def check_eval(Distiller, nets, keras_student, x_test, y_test, test) -> None:
 
 
 def check_inputs(x_train, y_train, x_test, y_test) -> tuple:
-    train, test = K.datasets(kd.Run(profile="cpu"))
+    train, test = K.datasets(kb.Run(profile="cpu"))
     worst = 0.0
     for xk, yk, data in ((x_train, y_train, train), (x_test, y_test, test)):
         for i in range(0, len(data), 10_000):

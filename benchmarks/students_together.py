@@ -30,10 +30,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # work from a plain checkout too
 import kdhelpers as kd  # noqa: E402
+import kdbook as kb
 from kdhelpers.batched import fit_together  # noqa: E402
 from kdhelpers.chapters import keras_distiller as K  # noqa: E402
 from kdhelpers.chapters import sources_harvard as H  # noqa: E402
-from kdhelpers.infra.regression import machine  # noqa: E402
+from kdbook.regression import machine  # noqa: E402
 
 
 def step_flops(config, data, budget) -> float:
@@ -85,14 +86,14 @@ def main() -> None:
         print(f"wrote {args.markdown}")
         return
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    run = kd.Run(profile="cpu", device="cpu")
-    train, _ = kd.mnist.datasets(run)
+    run = kb.Run(profile="cpu", device="cpu")
+    train, _ = kb.mnist.datasets(run)
     if args.students == "harvard":
         config, budget, losses = H.student_config(), H.student_budget(run), [H.soft_loss()] * args.members
     elif args.students == "keras":  # keras_distiller's 16/32-filter convnet students, Adam, batch 32, float32
         config, budget, losses = K.STUDENT, K.student_budget(run), [K.book_loss()] * args.members
     else:
-        config, budget = kd.mnist.student_config(int(args.students[5:])), kd.mnist.student_budget(run)
+        config, budget = kb.mnist.student_config(int(args.students[5:])), kb.mnist.student_budget(run)
         grid = [1, 2, 2.5, 3, 4, 8, 20]  # mnist_hinton's temperatures
         losses = [kd.DistillationLoss(grid[i % len(grid)], alpha=1.0) for i in range(args.members)]
     budget = budget.replace(epochs=args.epochs, **({"batch_size": args.batch_size} if args.batch_size else {}))

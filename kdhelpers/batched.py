@@ -1,5 +1,5 @@
 """Training many small networks at once: the batched ensemble behind the temperature studies, and
-:func:`trained_together`, :func:`kdhelpers.train.trained` for many students of one shape.
+:func:`fit_together`, :func:`kdhelpers.fit` for many students of one shape as one stacked network.
 
 :class:`kdhelpers.models.EnsembleMLP` stacks ``M`` same-shaped MLPs; :func:`train_ensemble` trains
 them in one loop with one optimiser. The members never interact: the loss is the *sum* of the
@@ -11,10 +11,7 @@ with its own temperature and α (α = 0: hard labels only).
 from __future__ import annotations
 
 import copy
-import json
 import math
-import time
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -26,10 +23,8 @@ from .budget import Budget, make_optimizer, make_schedule
 from .data import TensorData
 from .device import amp_dtype, default_device, grad_scaler, seed_everything, show_progress
 from .losses import CrossEntropy, check_alpha, check_temperature, distillation_loss, hard_loss
-from .models import EnsembleMLP, build_model
-from .infra.cache import cache_dir, cache_key, load_or_train
-from .infra.run import Run, as_run, current  # the run's default precision (float32 in smoke)
-from .train import cache_parts, teacher_outputs
+from .models import EnsembleMLP
+from .train import predict_logits
 
 
 def _as_stack(xs, name):
@@ -43,7 +38,7 @@ def _as_stack(xs, name):
 
 def train_ensemble(model: EnsembleMLP, x, y, source, budget: Budget, *, teacher_logits=None,
                    temperature=None, alpha=None, t2_scale: bool = True, seed: int = 0, device=None,
-                   desc: str = "ensemble", progress: bool | None = None) -> dict:
+                   desc: str = "ensemble", progress: bool | None = None, precision: str = "float32") -> dict:
     """Train every member of ``model`` on its own data set, in one loop, with ``budget``
     (its optimiser, learning rate, schedule, batch and epochs; fused optimiser steps).
 
@@ -53,6 +48,7 @@ def train_ensemble(model: EnsembleMLP, x, y, source, budget: Budget, *, teacher_
     [D, N, C]`` (the teacher of each set) member m minimises α_m·T_m²·KL + (1−α_m)·CE with its
     own ``temperature[m]`` and ``alpha[m]``; ``t2_scale=False`` drops the T² (the Keras tutorial's
     soft cross-entropy). Without a teacher every member is trained on the hard labels.
+    ``precision``: "float32" (default), "float16", or "auto" (bf16 autocast where the CPU has it).
     """
     if not isinstance(budget, Budget):
         raise TypeError(f"train_ensemble takes a kd.Budget, got {type(budget).__name__}")
@@ -87,7 +83,7 @@ def train_ensemble(model: EnsembleMLP, x, y, source, budget: Budget, *, teacher_
     # a model trained after a cache hit, or in another process, must come out the same
     torch.manual_seed(seed)
     opt = make_optimizer(model.parameters(), budget, fused=device.type in ("cpu", "cuda"))
-    dtype = amp_dtype(device, current().precision_for(budget.precision))
+    dtype = amp_dtype(device, budget.precision if budget.precision in ("float32", "float16") else precision)
     scaler = grad_scaler(device, dtype)
     if dtype is not None:  # the first matmul casts to it anyway: gather half the bytes per batch
         x = x.to(dtype)
@@ -130,13 +126,13 @@ def train_ensemble(model: EnsembleMLP, x, y, source, budget: Budget, *, teacher_
 
 @torch.no_grad()
 def ensemble_logits(model: EnsembleMLP, x, source, *, batch_size: int = 2048, device=None,
-                    precision: str | None = None) -> torch.Tensor:
+                    precision: str = "float32") -> torch.Tensor:
     """Logits ``[M, N, C]`` of member m on set ``x[source[m]]`` (``x [D, N, F]``), eval mode, float32."""
     device = torch.device(device) if device is not None else default_device()
     x = _as_stack(x, "x").to(device)
     src = torch.as_tensor(source, dtype=torch.long, device=device)
     model.to(device).eval()
-    dtype = amp_dtype(device, current().precision_for(precision))
+    dtype = amp_dtype(device, precision)
     outs = []
     for i in range(0, dryrun.eval_rows(x.shape[1]), batch_size):
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
@@ -152,39 +148,6 @@ def accuracy(logits: torch.Tensor, y, source) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- many students of one shape
-@dataclass(eq=False)
-class Request:
-    """One network for :func:`trained_together`: what :func:`kdhelpers.train.trained` takes."""
-    name: str
-    model_cfg: dict
-    data: TensorData
-    budget: Budget
-    seed: int = 0
-    teacher: nn.Module | None = None
-    loss: nn.Module | None = None
-
-
-def _why_not_together(model: nn.Module, budget: Budget) -> str | None:
-    """Why ``model`` under ``budget`` cannot train in a stack (None: it can). The stacked step is
-    fit's step with its schedule and per-member gradient clipping; the other callbacks fit would
-    add (augmentation, max-norm, Lookahead, a per-batch teacher, a model's own) are out."""
-    for what, present in (("augmentation", budget.augment), ("max-norm", budget.max_norm),
-                          ("Lookahead", budget.lookahead), ("a per-batch teacher", budget.cache_teacher is False)):
-        if present:
-            return what
-    if hasattr(model, "param_groups") or hasattr(model, "fit_callbacks"):
-        return f"{type(model).__name__}'s own parameter groups or callbacks"
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) or (isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0):
-            return f"{type(m).__name__} (its batch statistics or random masks are not per member)"
-    return None
-
-
-def _group_key(r: Request, parts: dict) -> str:
-    shape = {k: v for k, v in r.model_cfg.items() if k != "logit_bias"}  # an initial bias: same shape
-    return json.dumps([shape, parts["budget"], parts["data"], parts["n"], parts["computed_in"]], sort_keys=True)
-
-
 @torch.no_grad()
 def clip_per_member(stacked: list[torch.Tensor], max_norm: float) -> None:
     """fit's gradient clipping (:func:`kdhelpers.callbacks.clip_grad_norm`) for each member of a
@@ -198,14 +161,17 @@ def clip_per_member(stacked: list[torch.Tensor], max_norm: float) -> None:
 
 
 def fit_together(models: list[nn.Module], data: TensorData, budget: Budget, *, seeds: list[int],
-                 teachers: list, losses: list, device, run: Run, desc: str = "together",
-                 progress: bool | None = None) -> None:
+                 teachers: list, losses: list, device, precision: str = "float32", outputs=None,
+                 desc: str = "together", progress: bool | None = None) -> None:
     """:func:`kdhelpers.train.fit` for ``M`` same-shaped ``models`` on one transfer set, as one
     stacked network (``torch.func``: one batched matmul per layer instead of ``M``). Member m gets
     what ``fit`` would give it alone: its own batch order (a generator seeded with ``seeds[m]``),
     its teacher's outputs over the set (``teachers[m]``, or None) and its loss (``losses[m]``); the
-    loss summed over members gives each its own gradient, and Adam/SGD step element-wise."""
-    M, dtype = len(models), amp_dtype(device, run.precision_for(budget.precision))
+    loss summed over members gives each its own gradient, and Adam/SGD step element-wise.
+    ``outputs(teacher, data, device)``: the teacher's outputs over the set (default: computed here;
+    the book's run shares them between chapters' students)."""
+    M, dtype = len(models), amp_dtype(device, precision)
+    outputs = outputs or (lambda t, d, dev: predict_logits(t, d, device=dev))
     params, buffers = stack_module_state([m.to(device) for m in models])  # [M, ...] leaves
     skeleton = copy.deepcopy(models[0]).to("meta")
     forward = vmap(lambda p, b, x: functional_call(skeleton, (p, b), (x,)))
@@ -216,7 +182,7 @@ def fit_together(models: list[nn.Module], data: TensorData, budget: Budget, *, s
     groups: dict = {}
     for m, (loss, teacher) in enumerate(zip(losses, teachers)):
         groups.setdefault((repr(loss), teacher is None), []).append(m)
-    t_out = [None if t is None else teacher_outputs(run, t, data, device) for t in teachers]
+    t_out = [None if t is None else outputs(t, data, device) for t in teachers]
     opt = make_optimizer(list(params.values()), budget, fused=device.type in ("cpu", "cuda"))
     scaler = grad_scaler(device, dtype)
     # every member gathers its own batch: prepare the whole set once (the same values fit's per-batch
@@ -257,58 +223,4 @@ def fit_together(models: list[nn.Module], data: TensorData, budget: Budget, *, s
         state = {**{k: v[m].detach() for k, v in params.items()}, **{k: v[m] for k, v in buffers.items()}}
         model.load_state_dict(state)
         model.eval()
-
-
-def trained_together(requests: list[Request], *, run: Run | None = None, device=None,
-                     progress: bool | None = None) -> list[nn.Module]:
-    """:func:`kdhelpers.train.trained` for many small networks: each is keyed, cached and recorded
-    as ``trained`` would (its key adds ``"trainer": "together"``: the stacked matmuls sum in another
-    order, so the weights agree with a lone run only to float rounding, tested in
-    ``tests/test_batched_students.py``); the missing ones that share a shape, budget, transfer set
-    and precision train together (:func:`fit_together`), each recorded with its share of the time.
-
-    It pays for narrow networks, whose steps are too small to keep a core busy: about 2× for 20-20 and
-    30-30 MLPs on MNIST. For 300-300 in bf16 it was slower (0.74×) on a CPU with AMX, whose batched
-    matmul lags its single one (``benchmarks/students_together.py``): measure before stacking wide nets."""
-    run = as_run(run)
-    device = torch.device(device) if device is not None else run.device
-    plans = []
-    for r in requests:
-        if r.teacher is not None and run.key_of(r.teacher) is None:
-            raise ValueError("a teacher must come from trained() in this run, so the student's cache key can name it")
-        parts, meta = cache_parts(run, r.model_cfg, r.data, r.budget, seed=r.seed, teacher=r.teacher, loss=r.loss,
-                                  device=device)
-        plans.append((r, {**parts, "trainer": "together"}, meta))
-    groups: dict = {}
-    for i, (r, parts, _) in enumerate(plans):
-        if not (cache_dir() / f"{r.name}-{cache_key(parts)}.pt").exists():
-            groups.setdefault(_group_key(r, parts), []).append(i)
-    made: dict = {}
-    for members in groups.values():
-        reqs = [plans[i][0] for i in members]
-        models = []
-        for r in reqs:
-            seed_everything(r.seed)  # trained()'s initialisation, member by member
-            models.append(build_model(r.model_cfg))
-        why = _why_not_together(models[0], reqs[0].budget)
-        if why is not None:
-            raise ValueError(f"{reqs[0].name}: cannot train in a stack with {why}; use kd.trained")
-        start = time.perf_counter()
-        fit_together(models, reqs[0].data, reqs[0].budget, seeds=[r.seed for r in reqs],
-                     teachers=[r.teacher for r in reqs], losses=[r.loss for r in reqs], device=device, run=run,
-                     desc=f"{reqs[0].name} ×{len(reqs)}", progress=progress)
-        share = (time.perf_counter() - start) / len(reqs)
-        made.update({i: (m, share) for i, m in zip(members, models)})
-    out = []
-    for i, (r, parts, meta) in enumerate(plans):
-        def train(r=r):  # only if the cache file went bad since: train this one alone, in a stack of one
-            seed_everything(r.seed)
-            model = build_model(r.model_cfg)
-            fit_together([model], r.data, r.budget, seeds=[r.seed], teachers=[r.teacher], losses=[r.loss],
-                         device=device, run=run, progress=progress)
-            return model
-        model, share = made.get(i, (None, None))
-        out.append(load_or_train(r.name, parts, lambda r=r: build_model(r.model_cfg),
-                                 train if model is None else (lambda model=model: model), meta=dict(meta),
-                                 run=run, precision=r.budget.precision, seconds=share))
-    return out
+        model.kd_precision = precision

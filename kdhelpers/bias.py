@@ -13,8 +13,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .infra import claims as C
-from .infra.run import Run, as_run
 from .train import predict_logits
 
 
@@ -44,15 +42,14 @@ def best_shift(table: pd.DataFrame, column: str = "errors") -> float:
     return float(best.loc[best["shift"].abs().idxmin(), "shift"])
 
 
-def shift_bias(model: nn.Module, classes, shift: float, run: Run | None = None) -> nn.Module:
-    """A copy of ``model`` whose output-layer bias is raised by ``shift`` for ``classes``. The run
-    (default: the current one) computes the copy in the model's precision (a float32 protocol stays
-    float32); the copy is no cached model, so it has no cache key."""
-    run = as_run(run)
+def shift_bias(model: nn.Module, classes, shift: float, run=None) -> nn.Module:
+    """A copy of ``model`` whose output-layer bias is raised by ``shift`` for ``classes``; it computes
+    in the model's precision (a float32 protocol stays float32). ``run``: the book's run, told of the
+    copy (it is no cached model, so it has no cache key)."""
     shifted = copy.deepcopy(model)
     with torch.no_grad():
         shifted.output_layer.bias[list(classes)] += shift
-    return run.remember(shifted, None, precision=run.precision_of(model))
+    return shifted if run is None else run.remember(shifted, None, precision=run.precision_of(model))
 
 
 def shift_grid(stop: float, step: float = 0.1) -> np.ndarray:
@@ -61,15 +58,15 @@ def shift_grid(stop: float, step: float = 0.1) -> np.ndarray:
 
 
 def two_protocols(model: nn.Module, val, test, classes, shifts, criterion: str = "errors",
-                  run: Run | None = None) -> tuple[pd.DataFrame, dict]:
+                  run=None) -> tuple[pd.DataFrame, dict]:
     """Sweep ``shifts`` on the validation and the test set and choose a shift both ways:
 
     * ``val``  — the honest protocol: chosen on held-out training images, then measured once on test;
     * ``test`` — the paper's protocol: chosen on the test set itself (an optimistic number).
 
     Returns the long table (``split`` column) and ``{"val": row, "test": row}``, each the test-set
-    row at the shift chosen by that protocol. ``run``: the run the logits are computed in (default:
-    the current one: its device and precision).
+    row at the shift chosen by that protocol. ``run``: the book's run, whose device and record of the
+    model's precision the logits are computed with (default: the model's own precision).
     """
     tables = []
     for name, data in (("val", val), ("test", test)):
@@ -83,12 +80,3 @@ def two_protocols(model: nn.Module, val, test, classes, shifts, criterion: str =
         s = best_shift(table[table["split"] == protocol], criterion)
         chosen[protocol] = {"shift": s, **on_test.loc[s].drop("split").to_dict()}
     return table, chosen
-
-
-def honest_claim(metric: str, what: str, fmt: str = ".1f"):
-    """The claim both bias chapters make of their two protocols: the shift chosen on validation gives
-    the same ``what`` (``metric``) as the paper's, chosen on test (``<metric>_testchosen``), within 2
-    seeds' std."""
-    return C.close("honest_costs_little", metric, f"{metric}_testchosen",
-                   f"the shift chosen on validation gives the same {what} as the one chosen on test, within 2 "
-                   "seeds' std", against="the paper's test-chosen shift", k=2, fmt=fmt)

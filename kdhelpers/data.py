@@ -22,9 +22,22 @@ from tqdm.auto import tqdm
 
 from . import dryrun
 from .device import show_progress
-# up into the infrastructure: the decoded JPEG copy is cached, and a run records what data it read
-from .infra.cache import atomic_save, cache_dir
-from .infra.fingerprint import DATA, files_identity
+from .io import atomic_save, cache_dir
+
+# data set name -> identity (file names and sizes) of every data set this process read: the book's
+# fingerprint of a run records them (kdbook.fingerprint)
+READ: dict[str, str] = {}
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def files_identity(root: Path, files) -> str:
+    """The identity of a data set's files: their paths under ``root`` and sizes (the same on every
+    machine that has the same files; no modification times)."""
+    root = Path(root)
+    return _sha("\n".join(f"{Path(f).relative_to(root).as_posix()}\t{Path(f).stat().st_size}" for f in sorted(files)))
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -125,7 +138,7 @@ def _cifar(ds, root_p: Path, name: str, mean: tuple, std: tuple) -> TensorData:
 def _register(name: str, root: Path, files) -> None:
     """Note the data set's identity (file names and sizes) for the run's fingerprint."""
     files = [Path(f) for f in files if Path(f).is_file()]
-    DATA[name] = files_identity(root, files) if files else "unknown"
+    READ[name] = files_identity(root, files) if files else "unknown"
 
 
 def load_mnist(train: bool = True) -> TensorData:

@@ -65,7 +65,7 @@ def amp_dtype(device, precision: str | None = None) -> torch.dtype | None:
 
     ``precision`` ``"float32"`` always gives None and ``"float16"`` float16 (with a gradient scaler
     in the training loops); None or ``"auto"`` choose by the hardware. (The run's default, float32 in the
-    smoke profile, is applied by the caller: :meth:`kdhelpers.infra.run.Run.precision_for`.)
+    smoke profile, is applied by the caller: :meth:`kdbook.run.Run.precision_for`.)
     ``"auto"``: bfloat16 only where the hardware has it: on CUDA from compute capability 8.0
     (:func:`cuda_has_native_bf16`), else float16 with a gradient scaler; on a CPU only with native
     bf16 matmuls (AMX or AVX512-BF16), where they run 2.5-4x faster than float32 (measured: MLP and

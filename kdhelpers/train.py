@@ -1,7 +1,10 @@
 """One loop for plain training and distillation, plus evaluation helpers.
 
-``fit(model, data, budget, teacher=..., loss=...)`` trains; ``trained(...)`` does the same through
-the model cache, keyed by everything that determines the result.
+``fit(model, data, budget, teacher=..., loss=...)`` trains; the book's ``kdbook.trained(...)`` does
+the same through its model cache. ``run``, where a function takes it, is anything with ``device``,
+``precision_for(p)``, ``precision_of(model)`` and ``outputs_of(teacher, data, device)`` (the book's
+run object); without it a function uses the model's own precision (``model.kd_precision``, set when
+it was trained) and the default device.
 """
 from __future__ import annotations
 
@@ -16,25 +19,21 @@ from . import dryrun
 from .budget import Budget, make_optimizer
 from .callbacks import (CancelEpoch, CancelFit, Callback, ChannelsLast, DryRunStop, GradClip, Loop, Lookahead,
                         MaxNorm, OnEpochEnd, ProgressBar, Recorder, Schedule, Teacher, TeacherOutputCache, has_conv)
-from .infra.cache import load_or_train  # up into the infrastructure: trained() goes through the model cache
-from .infra.run import Run, as_run  # and the run object carries the profile, precision and model records
 from .data import AUGMENTATIONS, TensorData, batches
-from .device import amp_dtype, default_device, grad_scaler, precision_name, seed_everything, show_progress
+from .device import amp_dtype, default_device, grad_scaler, precision_name, show_progress
 from .losses import CrossEntropy
-from .models import build_model
 
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, data: TensorData, *, batch_size: int = 4096,
-                   device=None, run: Run | None = None) -> torch.Tensor:
+                   device=None, run=None) -> torch.Tensor:
     """The model's logits for every example, in eval mode, as float32 on ``device``'s side, in the
-    precision the model was trained in (what :func:`trained` told the run), else the run's."""
-    run = as_run(run)
-    device = torch.device(device) if device is not None else run.device
+    precision the model was trained in (``run``'s record of it, else ``model.kd_precision``, else float32)."""
+    device = torch.device(device) if device is not None else run.device if run is not None else default_device()
     model = model.to(device).eval()
     n = dryrun.eval_rows(len(data))
     x = data.x[:n].to(device)
-    dtype = amp_dtype(device, run.precision_for(run.precision_of(model)))
+    dtype = amp_dtype(device, precision_of(model, run))
     conv = x.dim() == 4 and has_conv(model)
     if conv:
         model.to(memory_format=torch.channels_last)
@@ -49,6 +48,13 @@ def predict_logits(model: nn.Module, data: TensorData, *, batch_size: int = 4096
     return dryrun.fill(torch.cat(outs), len(data))
 
 
+def precision_of(model: nn.Module, run=None) -> str:
+    """The precision ``model`` computes in: the run's record of it, else the one it was trained in."""
+    if run is not None:
+        return run.precision_for(run.precision_of(model))
+    return getattr(model, "kd_precision", None) or "float32"
+
+
 def logits_of(out):
     """Models that also return features (feature-based KD) return ``(logits, features...)``."""
     return out[0] if isinstance(out, (tuple, list)) else out
@@ -59,34 +65,17 @@ def errors(logits: torch.Tensor, y: torch.Tensor) -> int:
     return int((logits.argmax(1).cpu() != y.cpu()).sum())
 
 
-def evaluate(model: nn.Module, data: TensorData, device=None, run: Run | None = None) -> dict:
+def evaluate(model: nn.Module, data: TensorData, device=None, run=None) -> dict:
     """``{"errors": int, "n": int, "accuracy": %, "error_rate": %}`` on ``data``."""
     wrong = errors(predict_logits(model, data, device=device, run=run), data.y)
     n = len(data)
     return {"errors": wrong, "n": n, "accuracy": 100.0 * (n - wrong) / n, "error_rate": 100.0 * wrong / n}
 
 
-def teacher_outputs(run: Run, teacher: nn.Module, data: TensorData, device) -> torch.Tensor:
-    """The teacher's outputs over a whole transfer set, computed once per (cached) teacher and data
-    set in the run (``run.teacher_outputs``): every student of a chapter distilled from one teacher
-    shares them (a CNN teacher's pass over 60,000 images costs a minute on a CPU)."""
-    key = run.key_of(teacher)
-    if key is None:
-        return predict_logits(teacher, data, device=device, run=run)
-    # a wrapper (e.g. a teacher seen as logits + features) shares its teacher's key but not its outputs
-    memo_key = (key, type(teacher).__name__, teacher.extra_repr(), data.name, len(data), str(device),
-                str(amp_dtype(device, run.precision_for(run.precision_of(teacher)))), dryrun.enabled())
-    memo = run.teacher_outputs
-    if memo_key not in memo:
-        if len(memo) >= 8:  # a few teachers' worth (60k × 10 floats = 2.4 MB each)
-            memo.pop(next(iter(memo)))
-        memo[memo_key] = predict_logits(teacher, data, device=device, run=run)
-    return memo[memo_key]
-
-
 def fit(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Module | None = None,
         loss: Callable | None = None, seed: int = 0, on_epoch_end: Callable | None = None,
-        device=None, desc: str = "train", progress: bool | None = None, run: Run | None = None) -> dict:
+        device=None, desc: str = "train", progress: bool | None = None, precision: str | None = None,
+        run=None) -> dict:
     """Train ``model`` on ``data`` with ``budget``; with a ``teacher``, distil.
 
     ``loss(student_out, teacher_out, targets)`` is a module of :mod:`kdhelpers.losses` (default:
@@ -94,17 +83,19 @@ def fit(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Modul
     the teacher's outputs over the transfer set are computed once and indexed per batch; with
     augmentation (or ``budget.cache_teacher=False``) the teacher runs per batch on the very inputs
     the student sees. ``on_epoch_end(epoch, model)`` runs after every epoch (counted from 1).
-    ``run``: the notebook's run (default :func:`kdhelpers.infra.run.current`): its precision, and
-    its record of the teacher.
+    ``precision``: "float32", "float16" or "auto" (bf16 autocast where the CPU has it); default: the
+    budget's own, else ``run``'s, else float32. ``run`` also shares a teacher's outputs between students.
     In a dry run (``KD_DRY_RUN=1``) the loop stops after two small batches.
 
     The loop below is the whole of training; what else a budget, a teacher or a model asks for is a
     callback (:mod:`kdhelpers.callbacks`), called at the events named in the loop, assembled by
     :func:`callbacks_for`. Returns ``{"loss": [mean loss per epoch], "seconds", "precision", "device"}``.
     """
-    loss, run = _checked(budget, teacher, loss), as_run(run)
-    device = torch.device(device) if device is not None else run.device
-    precision = run.precision_for(budget.precision)
+    loss = _checked(budget, teacher, loss)
+    device = torch.device(device) if device is not None else run.device if run is not None else default_device()
+    if precision is None:  # the budget's own (a source's float32), else the run's, else float32
+        own = budget.precision if budget.precision in ("float32", "float16") else None
+        precision = run.precision_for(budget.precision) if run is not None else own or "float32"
     dtype = amp_dtype(device, precision)
     augment = AUGMENTATIONS[budget.augment] if budget.augment else None
     batch_size = dryrun.batch_size(budget.batch_size)
@@ -145,6 +136,7 @@ def fit(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Modul
         pass
     loop("after_fit")  # Lookahead's average into the weights
     model.eval()
+    model.kd_precision = precision  # evaluation computes as training did
     return {"loss": loop.history, "seconds": time.perf_counter() - loop.start,
             "precision": precision_name(device, precision), "device": str(device)}
 
@@ -174,7 +166,7 @@ def param_groups(model: nn.Module, budget: Budget):
 
 def callbacks_for(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Module | None = None,
                   on_epoch_end: Callable | None = None, desc: str = "train",
-                  progress: bool | None = None, run: Run | None = None) -> list[Callback]:
+                  progress: bool | None = None, run=None) -> list[Callback]:
     """fit's callbacks for this model, budget and teacher, in the order they run at every event:
     channels-last, the teacher's outputs (cached over the transfer set, per mirrored view, or per
     batch), the model's own (``model.fit_callbacks()``), gradient clipping, the schedule, max-norm,
@@ -188,7 +180,8 @@ def callbacks_for(model: nn.Module, data: TensorData, budget: Budget, *, teacher
     if model_conv or (teacher_conv and per_batch):
         cbs.append(ChannelsLast(model=model_conv))
     if whole_set or mirrored:
-        outputs = lambda t, d, dev: teacher_outputs(as_run(run), t, d, dev)  # noqa: E731
+        outputs = run.outputs_of if run is not None else (  # noqa: E731
+            lambda t, d, dev: predict_logits(t, d, device=dev))
         cbs.append(TeacherOutputCache(teacher, outputs, mirrored=mirrored, channels_last=teacher_conv))
     elif per_batch:
         cbs.append(Teacher(teacher, channels_last=teacher_conv))
@@ -207,73 +200,3 @@ def callbacks_for(model: nn.Module, data: TensorData, budget: Budget, *, teacher
     if dryrun.enabled():
         cbs.append(DryRunStop(every_epoch=on_epoch_end is not None))
     return cbs
-
-
-def cache_parts(run: Run, model_cfg: dict, data: TensorData, budget: Budget, *, seed: int, teacher, loss,
-                device, track: TensorData | None = None) -> tuple[dict, dict]:
-    """What keys a trained model in the cache (model config, budget, loss, profile, seed, data,
-    teacher's key, precision), and the meta stored beside it (device, precision)."""
-    precision = run.precision_for(budget.precision)
-    parts = {"model": model_cfg, "budget": budget.parts(), "loss": None if loss is None else repr(loss),
-             "profile": run.profile, "seed": seed, "data": data.name, "n": len(data),
-             "teacher": run.key_of(teacher) if teacher is not None else None,
-             # bf16 and float32 runs of one config are different models
-             "computed_in": precision_name(device, precision)}
-    if track is not None:
-        parts["track"] = f"{track.name}|{len(track)}"
-    return parts, {"device": str(device), "precision": precision_name(device, precision)}
-
-
-def trained(name: str, model_cfg: dict, data: TensorData, budget: Budget, *, run: Run | None = None,
-            seed: int = 0, teacher: nn.Module | None = None, loss: nn.Module | None = None, checkpoints=None,
-            track: TensorData | None = None, device=None, progress: bool | None = None):
-    """Build, seed and :func:`fit` a model — or load it from the cache if this exact (model config,
-    budget, loss, profile, seed, data, teacher, precision) was trained before.
-
-    ``run``: the notebook's run (default :func:`kdhelpers.infra.run.current`); its profile keys the
-    cache, its ledger records the model, and it remembers the model's key (a student's key names its
-    teacher's: ``run.key_of(teacher)``), precision and curve. ``checkpoints=[E, ...]`` keeps the
-    model after each of those epochs of the one run and returns ``{epoch: model}`` (the early-stopped
-    teachers of a chapter), cached together. ``track``: a data set whose accuracy is measured after
-    every epoch; the curve is cached with the model: ``run.history_of(model)`` (accuracies in %).
-    """
-    run = as_run(run)
-    if teacher is not None and run.key_of(teacher) is None:
-        raise ValueError("the teacher must come from trained() in this run, so the student's cache key can name it")
-    if loss is not None and not (isinstance(loss, nn.Module) and (loss.extra_repr() or type(loss).__name__)):
-        raise ValueError("loss must be a kd.losses module (its repr, with its settings, keys the cache)")
-    device = torch.device(device) if device is not None else run.device
-    parts, meta = cache_parts(run, model_cfg, data, budget, seed=seed, teacher=teacher, loss=loss, device=device,
-                              track=track)
-
-    def train(keep=None):
-        seed_everything(seed)
-        model = build_model(model_cfg)
-        history = []
-
-        def hook(epoch, m):
-            if track is not None:
-                # a dry run stops training after 2 batches but still ends every epoch: measure once
-                history.append(history[-1] if dryrun.enabled() and history else
-                               evaluate(m, track, device=device, run=run)["accuracy"])
-            if keep is not None:
-                keep(epoch, m)
-
-        fit(model, data, budget, teacher=teacher, loss=loss, seed=seed, device=device, desc=name,
-            on_epoch_end=hook if (track is not None or keep is not None) else None, progress=progress, run=run)
-        if track is not None:
-            meta["history"] = history
-        return model
-
-    return load_or_train(name, parts, lambda: build_model(model_cfg), train, meta=meta, checkpoints=checkpoints,
-                         run=run, precision=budget.precision)
-
-
-def trained_as(protocol, role: str, name: str, data: TensorData, *, run: Run | None = None, seed: int = 0,
-               budget: Budget | None = None, **kwargs):
-    """:func:`trained` for the network ``role`` of a chapter's protocol record
-    (:class:`kdhelpers.infra.protocol.Protocol`): its config and budget (or ``budget``) in the run's
-    profile, so the record keys the cache. ``kwargs``: the rest of :func:`trained`'s."""
-    run = as_run(run)
-    return trained(name, protocol.model(role, run), data, budget or protocol.budget(role, run), run=run, seed=seed,
-                   **kwargs)

@@ -33,7 +33,7 @@ def _isolated_cache(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _fresh_run():
     """Each test starts with a fresh default run: no ledger, models or precision left by another."""
-    from kdhelpers.infra.run import Run, activate
+    from kdbook.run import Run, activate
 
     activate(Run())
     yield

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 import kdhelpers as kd
+import kdbook as kb
 from conftest import ROOT, load_script
 from toydata import pixel_digits
-from kdhelpers.batched import Request, trained_together
+from kdbook.batched import Request, trained_together
 from kdhelpers.data import TensorData
 from kdhelpers.losses import SoftCrossEntropy
 
@@ -20,11 +21,11 @@ ADAM = kd.Budget.keras_adam(3, 64, 1e-2, precision="float32")
 
 
 def _run():
-    return kd.Run(profile="smoke", device="cpu")
+    return kb.Run(profile="smoke", device="cpu")
 
 
 def _requests(run, data):
-    teacher = kd.trained("toy-teacher", {"arch": "mlp", "hidden": [32], "in_features": 16}, data,
+    teacher = kb.trained("toy-teacher", {"arch": "mlp", "hidden": [32], "in_features": 16}, data,
                          kd.Budget(epochs=3, batch_size=50, lr=0.05), run=run, device="cpu")
     soft = SoftCrossEntropy(3.0, alpha=1.0, t2_scale=False)
     return [Request("toy-student", STUDENT, data, ADAM, seed=s) for s in (0, 1, 2)] + [
@@ -41,7 +42,7 @@ def test_students_trained_together_equal_the_same_students_trained_one_by_one():
     together = trained_together(requests, run=run, device="cpu")
     assert sum(not e["hit"] for e in run.ledger.values()) == 1 + len(requests)  # the teacher, then each student
     for r, m in zip(requests, together):
-        alone = kd.trained(r.name, r.model_cfg, r.data, r.budget, run=run, seed=r.seed, teacher=r.teacher,
+        alone = kb.trained(r.name, r.model_cfg, r.data, r.budget, run=run, seed=r.seed, teacher=r.teacher,
                            loss=r.loss, device="cpu")
         assert run.key_of(alone) != run.key_of(m)  # each trainer has its own cache entries
         for (k, a), b in zip(alone.state_dict().items(), m.state_dict().values()):
@@ -73,7 +74,7 @@ def test_a_schedule_and_per_member_gradient_clipping_match_fit():
     """The MNIST students' budget (SGD, cosine schedule, gradient-norm clipping, here at 0.1 so that it
     binds) and a temperature grid: each member is clipped on its own, as fit clips a student alone."""
     run, data = _run(), _toy(seed=3)
-    teacher = kd.trained("toy-teacher", {"arch": "mlp", "hidden": [32], "in_features": 16}, data,
+    teacher = kb.trained("toy-teacher", {"arch": "mlp", "hidden": [32], "in_features": 16}, data,
                          kd.Budget(epochs=3, batch_size=50, lr=0.05), run=run, device="cpu")
     mlp = {"arch": "mlp", "hidden": [24, 24], "in_features": 16}
     requests = [Request("toy-mnist", mlp, data, MNIST_LIKE, seed=s) for s in (0, 1)] + [
@@ -81,7 +82,7 @@ def test_a_schedule_and_per_member_gradient_clipping_match_fit():
         for s, T in ((0, 1.0), (1, 4.0), (2, 20.0), (0, 20.0))]
     together = trained_together(requests, run=run, device="cpu")
     for r, m in zip(requests, together):
-        alone = kd.trained(r.name, r.model_cfg, r.data, r.budget, run=run, seed=r.seed, teacher=r.teacher,
+        alone = kb.trained(r.name, r.model_cfg, r.data, r.budget, run=run, seed=r.seed, teacher=r.teacher,
                            loss=r.loss, device="cpu")
         for (k, a), b in zip(alone.state_dict().items(), m.state_dict().values()):
             assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), (r.seed, r.loss, k, (a - b).abs().max())

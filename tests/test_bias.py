@@ -1,6 +1,7 @@
 import torch
 
 import kdhelpers as kd
+import kdbook as kb
 from kdhelpers import bias
 
 
@@ -56,7 +57,7 @@ def test_two_protocols_choose_on_their_own_split_and_report_test_numbers():
 def test_a_shifted_copy_computes_in_its_models_precision():
     """A float32 protocol's student stays float32 once its bias is shifted (the copy is not a cached
     model, so it has no key of its own)."""
-    run = kd.Run(profile="cpu", device="cpu")
+    run = kb.Run(profile="cpu", device="cpu")
     model = kd.build_model({"arch": "mlp", "hidden": [8, 8]})
     run.remember(model, "a-key", precision="float32")
     shifted = kd.bias.shift_bias(model, [3], 1.0, run=run)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import kdhelpers as kd
 from kdhelpers import batched as E
 from kdhelpers.chapters import fake_data_temperature as syn
-from kdhelpers.infra import stats
+from kdbook import stats
 from kdhelpers.losses import distillation_loss, soft_target_loss
 from kdhelpers.models import EnsembleMLP
 

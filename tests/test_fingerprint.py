@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from kdhelpers.infra import fingerprint as F
+from kdbook import fingerprint as F
 
 from conftest import ROOT
 

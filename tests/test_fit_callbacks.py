@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 import kdhelpers as kd
+import kdbook as kb
 from kdhelpers.budget import make_optimizer, make_schedule
 from kdhelpers.data import AUGMENTATIONS, VIEW_AUGMENTATIONS, TensorData, alternating_flip_mask, batches
 from kdhelpers.device import amp_dtype, grad_scaler
@@ -198,7 +199,7 @@ def _start(case):
     if teacher_cfg is not None:
         torch.manual_seed(11)
         teacher = kd.build_model(teacher_cfg).eval()
-        kd.current().remember(teacher, f"test-fit-callbacks|{case}", precision=budget.precision)
+        kb.current().remember(teacher, f"test-fit-callbacks|{case}", precision=budget.precision)
     torch.manual_seed(5)
     student = kd.build_model(student_cfg)
     return student, teacher, data, budget, loss
@@ -218,7 +219,7 @@ def _train_both(case, *, track, dry_run=False, monkeypatch=None):
 
         t = None if teacher is None else copy.deepcopy(teacher)
         if t is not None:
-            kd.current().alias(t, of=teacher)
+            kb.current().alias(t, of=teacher)
         torch.manual_seed(7)
         if train == "fit":
             history = kd.fit(model, data, budget, teacher=t, loss=loss, seed=3, device="cpu", progress=False,

@@ -11,9 +11,9 @@ import time
 import nbformat
 import pytest
 
-from kdhelpers.infra.cache import atomic_write_text
-from kdhelpers.infra.regression import compare_smoke, run_notebook
-from kdhelpers.infra.results import glue_values
+from kdbook.cache import atomic_write_text
+from kdbook.regression import compare_smoke, run_notebook
+from kdbook.results import glue_values
 
 from conftest import ROOT
 
@@ -30,18 +30,13 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_chapter_module_declares_its_references_headlines_and_metric_keys(nb_path):
-    chapter = importlib.import_module(f"kdhelpers.chapters.{nb_path.stem}")
-    assert isinstance(chapter.REFERENCES, dict) and isinstance(chapter.METRIC_KEYS, set) and chapter.METRIC_KEYS
-    assert all(len(row) == 4 for row in chapter.HEADLINES), "rows are (experiment, reference, metric key, unit)"
-
-
-@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_has_parameters_cell(nb_path):
     nb = nbformat.read(nb_path, as_version=4)
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1, "exactly one cell tagged 'parameters'"
     assert 'profile = "auto"' in params[0].source and "seed =" in params[0].source
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert not injected, "papermill's injected profile is committed: it would override `auto` in Colab"
 
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -80,8 +75,9 @@ def test_full_profile_dry_run(nb_path, tmp_path, monkeypatch):
     print(f"{nb_path.stem}: full-profile dry run {time.perf_counter() - start:.1f} s")
     assert results["profile"] == "full" and results["dry_run"] is True
     assert EXPECTED_KEYS.get(nb_path.stem, set()) <= results["metrics"].keys()
-    assert results["claims"], "the chapter declares no claims"
-    # where `make dry-run` keeps them: the full plan's FLOPs, for kdhelpers/plans.json (the "auto" profile)
+    assert results["hypotheses"], "the chapter states no hypotheses"
+    assert all(h["verdict"] for h in results["hypotheses"]), "a hypothesis was never judged"
+    # where `make dry-run` keeps them: the full plan's FLOPs, for kdbook/plans.json (the "auto" profile)
     kept = ROOT / "_build" / "dry-run" / "results" / f"{nb_path.stem}.json"
     atomic_write_text(kept, json.dumps(results))  # creates the folder; a reader never sees half a file
 

@@ -1,10 +1,11 @@
-"""kd.parallel.prefetch: jobs trained in worker processes give the very numbers an in-process run
+"""kb.parallel.prefetch: jobs trained in worker processes give the very numbers an in-process run
 gives, the chapter then loads them from the cache, and the run's cost counts them as trained now."""
 import pytest
 import torch
 
 import kdhelpers as kd
-from kdhelpers.infra import parallel
+import kdbook as kb
+from kdbook import parallel
 from kdhelpers.chapters import fake_data_temperature as syn
 from toydata import pixel_digits
 
@@ -28,17 +29,17 @@ def test_workers_train_what_the_process_would_and_the_run_loads_it(tmp_path, mon
     monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "workers"))
     parallel.prefetch([(syn.train_teachers, cells, seeds, cfg), (syn.train_teachers, [(1.0, 1.0)], seeds, cfg)],
                       workers=2)
-    trained = [e for e in kd.current().ledger.values() if not e["hit"]]
+    trained = [e for e in kb.current().ledger.values() if not e["hit"]]
     assert len(trained) == 2 and all(e["seconds"] > 0 for e in trained)
     loaded = syn.train_teachers(cells, seeds, cfg, device="cpu")  # from the cache the workers filled
     assert len(list((tmp_path / "workers").glob("synthetic-teachers-*.pt"))) == 2
     assert torch.equal(loaded["test_logits"], here["test_logits"])
-    assert len([e for e in kd.current().ledger.values() if not e["hit"]]) == 2  # still counted as trained now
+    assert len([e for e in kb.current().ledger.values() if not e["hit"]]) == 2  # still counted as trained now
 
 
 def _job_with_run(run, seed):
     """A job as the chapters write them (early_stopping_kd's): the chapter's run passed in."""
-    kd.trained("toy-prefetch", {"arch": "keras_mlp", "hidden": [8], "in_features": 16},
+    kb.trained("toy-prefetch", {"arch": "keras_mlp", "hidden": [8], "in_features": 16},
                pixel_digits(200, 0, prefix="toyprefetch"), kd.Budget.keras_adam(1, 50, 1e-2, precision="float32"),
                run=run, seed=seed)
 
@@ -47,7 +48,7 @@ def test_a_job_given_the_run_counts_its_models_as_trained_now_once(tmp_path, mon
     """Models a worker trained for a job that takes the run are the run's trained-now models, not
     models loaded later with their training time added to the wall time that already holds it."""
     monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path))
-    run = kd.current()
+    run = kb.current()
     parallel.prefetch([(_job_with_run, run, 0), (_job_with_run, run, 1)], workers=2)
     for seed in (0, 1):
         _job_with_run(run, seed)  # the chapter's own call: loads what the worker trained

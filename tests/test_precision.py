@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import kdhelpers as kd
+import kdbook as kb
 from kdhelpers import device as D
 
 
@@ -36,7 +37,7 @@ def test_kd_amp_0_and_the_smoke_default_turn_it_off(monkeypatch):
     monkeypatch.setenv("KD_AMP", "0")
     assert D.amp_dtype("cuda") is None and D.amp_dtype("cuda", "float16") is None
     monkeypatch.setenv("KD_AMP", "1")
-    smoke = kd.Run(profile="smoke", device="cpu")  # what kd.setup(..., "smoke") makes
+    smoke = kb.Run(profile="smoke", device="cpu")  # what kb.setup(..., "smoke") makes
     assert smoke.precision == "float32" and D.amp_dtype("cuda", smoke.precision_for(None)) is None
     assert D.amp_dtype("cuda", smoke.precision_for("float16")) is torch.float16  # a budget's own wins
 

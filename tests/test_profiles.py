@@ -1,7 +1,8 @@
+import kdbook as kb
 import pytest
 import torch
 
-from kdhelpers.profiles import pick, resolve_profile
+from kdbook.profiles import pick, resolve_profile
 
 
 def test_auto_is_full_with_cuda_else_cpu(monkeypatch):
@@ -49,9 +50,9 @@ def test_smoke_profile_runs_in_float32(monkeypatch):
 
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
     monkeypatch.setenv("KD_AMP", "1")
-    run = kd.setup("t", "smoke")
+    run = kb.setup("t", "smoke")
     assert device.amp_dtype("cpu", run.precision_for(None)) is None
-    run = kd.setup("t", "cpu")
+    run = kb.setup("t", "cpu")
     assert device.amp_dtype("cpu", run.precision_for(None)) == torch.bfloat16
 
 
@@ -65,7 +66,7 @@ def test_kd_progress_0_hides_bars_unless_asked_for(monkeypatch):
 
 
 # ---------------------------------------------------------------------- "auto" by time
-from kdhelpers import profiles as P  # noqa: E402
+from kdbook import profiles as P  # noqa: E402
 
 PLAN = {"cpu": 2.0e15, "full": 6.0e17}  # a chapter's training FLOPs per profile
 T4, A100, LAPTOP = 8e12, 60e12, 0.25e12  # achieved training FLOP/s (injected, as a probe would measure)
@@ -103,7 +104,7 @@ def test_auto_profile_reads_the_budget_the_plan_and_kd_profile(monkeypatch):
 
 
 def test_the_device_probe_measures_a_rate_only_when_a_plan_needs_it(monkeypatch):
-    from kdhelpers.infra.cost import device_rate
+    from kdbook.cost import device_rate
 
     monkeypatch.delenv("KD_PROFILE", raising=False)
     assert device_rate("cpu") > 1e9
@@ -114,11 +115,11 @@ def test_the_device_probe_measures_a_rate_only_when_a_plan_needs_it(monkeypatch)
 
 def test_every_chapter_has_a_recorded_plan_for_auto():
     """Without a chapter's cpu and full FLOPs in plans.json, ``auto`` falls back to full on any GPU
-    (hours on a T4): `python -m kdhelpers.profiles results _build/dry-run/results` after `make dry-run`."""
+    (hours on a T4): `python -m kdbook.profiles results _build/dry-run/results` after `make dry-run`."""
     import json
     from pathlib import Path
 
-    from kdhelpers.infra.fingerprint import chapters
+    from kdbook.fingerprint import chapters
 
     plans = json.loads(P.PLANS.read_text())
     root = Path(__file__).resolve().parents[1]

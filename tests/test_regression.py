@@ -3,16 +3,18 @@ import json
 
 import pytest
 
-from kdhelpers.infra import claims as C
-from kdhelpers.infra import regression as R
+import kdbook as kb
+from kdbook import regression as R
 
 
-def _payload(metrics, claims, profile="cpu", name="ch"):
+def _payload(metrics, a, b, profile="cpu", name="ch"):
+    H = kb.Hypotheses(kb.beats("kd", "kd beats hard", a="distilled", b="hard labels", source="a paper"))
+    H.judge("kd", a=a, b=b)
     return {"notebook": name, "profile": profile, "date": "2026-11-23", "metrics": metrics,
-            "claims": C.evaluate_all(claims, metrics, profile), "cost": {"wall_time_s": 1.0}}
+            "hypotheses": H.records(), "cost": {"wall_time_s": 1.0}}
 
 
-CLAIM = C.better("kd", "kd_acc", "hard_acc", "kd beats hard", against="hard labels", k=1)
+BETTER, SAME = ([98.0, 98.2, 98.4], [97.0, 97.1, 97.0]), ([97.0, 97.2, 97.1], [97.1, 97.0, 97.2])
 
 
 def _write(folder, name, payload):
@@ -21,8 +23,8 @@ def _write(folder, name, payload):
 
 
 def test_report_lists_every_metric_old_to_new_in_std_units_and_passes(tmp_path, capsys):
-    _write(tmp_path / "before", "ch", _payload({"kd_acc": 98.0, "kd_acc_std": 0.2, "hard_acc": 97.0}, [CLAIM]))
-    _write(tmp_path / "after", "ch", _payload({"kd_acc": 98.4, "kd_acc_std": 0.2, "hard_acc": 97.0, "new": 1}, [CLAIM]))
+    _write(tmp_path / "before", "ch", _payload({"kd_acc": 98.0, "kd_acc_std": 0.2, "hard_acc": 97.0}, *BETTER))
+    _write(tmp_path / "after", "ch", _payload({"kd_acc": 98.4, "kd_acc_std": 0.2, "hard_acc": 97.0, "new": 1}, *BETTER))
     code = R.report(tmp_path / "before", tmp_path / "after", ["ch"], tmp_path / "out")
     assert code == 0
     [rep] = json.loads((tmp_path / "out" / "report.json").read_text())
@@ -30,15 +32,17 @@ def test_report_lists_every_metric_old_to_new_in_std_units_and_passes(tmp_path, 
     assert rows["kd_acc"]["change"] == pytest.approx(0.4) and rows["kd_acc"]["change_in_std"] == pytest.approx(2.0)
     assert rows["new"]["old"] is None and "kd_acc_std" not in rows
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "| kd_acc | 98 | 98.4 | 0.4 | +2.00 |" in md and "| ✓ | kd: kd beats hard |" in md
-    assert "claims ✓" in capsys.readouterr().out
+    assert "| kd_acc | 98 | 98.4 | 0.4 | +2.00 |" in md and "| ✓ | kd: kd beats hard | A better | A better |" in md
+    assert "verdicts ✓" in capsys.readouterr().out
 
 
-def test_report_fails_when_a_claim_fails_and_merge_does_too(tmp_path, capsys):
-    _write(tmp_path / "after", "ch", _payload({"kd_acc": 97.1, "kd_acc_std": 0.2, "hard_acc": 97.0}, [CLAIM]))
-    assert R.report(tmp_path / "none", tmp_path / "after", ["ch"], tmp_path / "a") == 1
-    assert "FAILED CLAIM: ch: kd" in capsys.readouterr().err
-    _write(tmp_path / "after2", "ok", _payload({"kd_acc": 99.0, "hard_acc": 97.0}, [CLAIM], name="ok"))
+def test_a_changed_verdict_fails_whatever_it_is_and_merge_does_too(tmp_path, capsys):
+    _write(tmp_path / "before", "ch", _payload({"kd_acc": 98.2}, *BETTER))
+    _write(tmp_path / "after", "ch", _payload({"kd_acc": 97.1}, *SAME))
+    assert R.report(tmp_path / "before", tmp_path / "after", ["ch"], tmp_path / "a") == 1
+    assert "ch: kd: verdict changed, 'A better' → 'no difference shown'" in capsys.readouterr().err
+    # a first run of a "no difference" finding is a finding, not a failure
+    _write(tmp_path / "after2", "ok", _payload({"kd_acc": 97.1}, *SAME, name="ok"))
     assert R.report(tmp_path / "none", tmp_path / "after2", ["ok"], tmp_path / "b") == 0
     assert R.merge([tmp_path / "b" / "report.json"], tmp_path / "m1") == 0
     assert R.merge([tmp_path / "a" / "report.json", tmp_path / "b" / "report.json"], tmp_path / "m2") == 1
@@ -46,8 +50,15 @@ def test_report_fails_when_a_claim_fails_and_merge_does_too(tmp_path, capsys):
     assert [r["chapter"] for r in merged] == ["ch", "ok"]
 
 
+def test_a_stored_verdict_its_samples_do_not_give_fails(tmp_path):
+    payload = _payload({"kd_acc": 98.2}, *BETTER)
+    payload["hypotheses"][0]["verdict"] = "B better"  # edited by hand
+    _write(tmp_path / "after", "ch", payload)
+    assert R.report(tmp_path / "none", tmp_path / "after", ["ch"], tmp_path / "a") == 1
+
+
 def test_report_command_line(tmp_path):
-    _write(tmp_path / "after", "ch", _payload({"kd_acc": 99.0, "hard_acc": 97.0}, [CLAIM]))
+    _write(tmp_path / "after", "ch", _payload({"kd_acc": 99.0, "hard_acc": 97.0}, *BETTER))
     assert R.main(["report", "--before", str(tmp_path / "x"), "--after", str(tmp_path / "after"),
                    "--out", str(tmp_path / "o"), "notebooks/ch.ipynb"]) == 0
     assert (tmp_path / "o" / "report.md").exists()
@@ -74,18 +85,18 @@ def test_a_measurement_over_epochs_is_not_held_like_a_count_of_epochs():
 
 
 def test_merge_runs_as_a_script_without_torch(tmp_path):
-    """The GPU workflow's merge job has no torch: `python kdhelpers/infra/regression.py merge` must not need it."""
+    """The GPU workflow's merge job has no torch: `python kdbook/regression.py merge` must not need it."""
     import subprocess
     import sys
 
     from conftest import ROOT
 
-    _write(tmp_path / "after", "ok", _payload({"kd_acc": 99.0, "hard_acc": 97.0}, [CLAIM], name="ok"))
+    _write(tmp_path / "after", "ok", _payload({"kd_acc": 99.0, "hard_acc": 97.0}, *BETTER, name="ok"))
     assert R.report(tmp_path / "none", tmp_path / "after", ["ok"], tmp_path / "b") == 0
     fake = tmp_path / "notorch" / "torch"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ImportError('no torch on this runner')\n")
-    run = subprocess.run([sys.executable, str(ROOT / "kdhelpers" / "infra" / "regression.py"), "merge", "--out",
+    run = subprocess.run([sys.executable, str(ROOT / "kdbook" / "regression.py"), "merge", "--out",
                           str(tmp_path / "m"), str(tmp_path / "b" / "report.json")],
                          capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path / "notorch"), "PATH": ""})
     assert run.returncode == 0, run.stderr
@@ -122,7 +133,7 @@ def test_each_notebook_is_exact_on_the_machine_that_recorded_its_own_entry():
 
 
 def test_results_go_to_a_folder_per_profile(monkeypatch, tmp_path):
-    from kdhelpers.infra import results
+    from kdbook import results
 
     monkeypatch.delenv("KD_RESULTS_DIR", raising=False)
     monkeypatch.setenv("KD_DRY_RUN", "0")
@@ -134,8 +145,8 @@ def test_results_go_to_a_folder_per_profile(monkeypatch, tmp_path):
 
 
 def test_the_report_compares_like_with_like_and_says_when_it_has_no_earlier_run(tmp_path):
-    cpu = _payload({"kd_acc": 98.0, "hard_acc": 97.0}, [CLAIM], profile="cpu")
-    full = _payload({"kd_acc": 99.0, "hard_acc": 97.0}, [CLAIM], profile="full")
+    cpu = _payload({"kd_acc": 98.0, "hard_acc": 97.0}, *BETTER, profile="cpu")
+    full = _payload({"kd_acc": 99.0, "hard_acc": 97.0}, *BETTER, profile="full")
     rep = R.chapter_report("ch", cpu, full)
     assert rep["before_date"] is None and all(m["old"] is None for m in rep["metrics"])
     assert "previous run: none of profile 'full'" in R.render([rep])

@@ -1,7 +1,7 @@
 """make reproduce's runner: chapters longest first by their recorded cold cost (less the shipped teachers they load), two at a time."""
 import json
 
-from kdhelpers.infra import reproduce
+from kdbook import reproduce
 
 
 def test_the_queue_runs_the_longest_recorded_chapter_first(tmp_path):

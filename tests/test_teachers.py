@@ -8,9 +8,10 @@ import torch
 from safetensors.torch import load_file
 
 import kdhelpers as kd
+import kdbook as kb
 from kdhelpers import train as train_module
 from kdhelpers.data import TensorData
-from kdhelpers.infra import teachers as shipping
+from kdbook import teachers as shipping
 from kdhelpers.models import build_model
 from conftest import ROOT, load_script
 
@@ -26,7 +27,7 @@ def _toy(n=300):
 
 
 def _teacher(run):
-    return kd.trained("toy-teacher", MLP, _toy(), BUDGET, run=run, seed=0, device="cpu")
+    return kb.trained("toy-teacher", MLP, _toy(), BUDGET, run=run, seed=0, device="cpu")
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def book(tmp_path, monkeypatch):
     empty cache, as on a reader's machine."""
     monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache-a"))
     monkeypatch.setenv("KD_TEACHERS", "0")
-    run = kd.Run(profile="smoke", device="cpu")
+    run = kb.Run(profile="smoke", device="cpu")
     teacher = _teacher(run)
     key = run.key_of(teacher)
     out = tmp_path / "teachers"
@@ -62,7 +63,7 @@ def _same(model, state):
 def test_a_shipped_teacher_loads_from_the_book_not_by_training(book, monkeypatch, capsys):
     out, key, state = book
     _no_training(monkeypatch)
-    run = kd.Run(profile="smoke", device="cpu")
+    run = kb.Run(profile="smoke", device="cpu")
     model = _teacher(run)
     assert _same(model, state) and run.key_of(model) == key
     assert "loaded from the book's teachers" in capsys.readouterr().out
@@ -70,7 +71,7 @@ def test_a_shipped_teacher_loads_from_the_book_not_by_training(book, monkeypatch
     assert entry["hit"] and entry["from_book"] and entry["seconds"] == 1.5  # its training cost still counts
     # copied into the local cache: the next run reads the cache, not the book's file
     (out / f"toy-teacher-{key}.safetensors").unlink()
-    run2 = kd.Run(profile="smoke", device="cpu")
+    run2 = kb.Run(profile="smoke", device="cpu")
     assert _same(_teacher(run2), state) and run2.ledger[key]["hit"]
 
 
@@ -82,7 +83,7 @@ def test_a_corrupt_book_file_is_an_error_naming_it_never_a_silent_retrain(book, 
     raw[-5] ^= 0xFF  # one flipped byte in a weight
     path.write_bytes(bytes(raw))
     with pytest.raises(shipping.ShippedTeacherError, match=re.escape(path.name) + ".*sha256"):
-        _teacher(kd.Run(profile="smoke", device="cpu"))
+        _teacher(kb.Run(profile="smoke", device="cpu"))
 
 
 def test_a_book_file_with_the_wrong_tensors_is_an_error(book, monkeypatch):
@@ -96,7 +97,7 @@ def test_a_book_file_with_the_wrong_tensors_is_an_error(book, monkeypatch):
     (out / "manifest.json").write_text(json.dumps(manifest))
     shipping._MANIFESTS.clear()
     with pytest.raises(shipping.ShippedTeacherError, match="do not fit"):
-        _teacher(kd.Run(profile="smoke", device="cpu"))
+        _teacher(kb.Run(profile="smoke", device="cpu"))
 
 
 def test_without_the_repository_the_file_comes_from_the_url_and_is_checked(book, tmp_path, monkeypatch):
@@ -106,13 +107,13 @@ def test_without_the_repository_the_file_comes_from_the_url_and_is_checked(book,
     monkeypatch.setenv("KD_TEACHERS_URL", out.as_uri())  # file:// stands in for GitHub
     monkeypatch.setenv("KD_OFFLINE", "0")
     shipping._MANIFESTS.clear()
-    assert _same(_teacher(kd.Run(profile="smoke", device="cpu")), state)
+    assert _same(_teacher(kb.Run(profile="smoke", device="cpu")), state)
     assert (tmp_path / "cache-b" / "book-teachers" / f"toy-teacher-{key}.safetensors").exists()
 
 
 def test_kd_teachers_0_trains_as_before(book, monkeypatch):
     monkeypatch.setenv("KD_TEACHERS", "0")
-    run = kd.Run(profile="smoke", device="cpu")
+    run = kb.Run(profile="smoke", device="cpu")
     _teacher(run)
     assert not next(iter(run.ledger.values()))["hit"]
 
@@ -120,10 +121,10 @@ def test_kd_teachers_0_trains_as_before(book, monkeypatch):
 def _ship_as_trained_in(precision, tmp_path, monkeypatch, **change):
     """The toy teacher, trained here, shipped as if trained in ``precision`` on another machine (its
     parts and key say so), with any other part changed by ``change``; returns (key, state)."""
-    from kdhelpers.infra.cache import cache_key
+    from kdbook.cache import cache_key
     monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache-a"))
     monkeypatch.setenv("KD_TEACHERS", "0")
-    run = kd.Run(profile="smoke", device="cpu")
+    run = kb.Run(profile="smoke", device="cpu")
     teacher = _teacher(run)
     ours = json.loads(torch.load(tmp_path / "cache-a" / f"toy-teacher-{run.key_of(teacher)}.pt",
                                  weights_only=True)["parts"])
@@ -145,7 +146,7 @@ def test_a_teacher_shipped_from_a_bf16_cpu_loads_on_a_float32_one(tmp_path, monk
     here, key, state = _ship_as_trained_in("bfloat16 autocast", tmp_path, monkeypatch)
     assert here == "float32"  # the smoke profile computes in float32 on every CPU
     _no_training(monkeypatch)
-    run = kd.Run(profile="smoke", device="cpu")
+    run = kb.Run(profile="smoke", device="cpu")
     model = _teacher(run)
     assert _same(model, state) and run.key_of(model) == key  # students key on the teacher they got
     assert "trained in bfloat16 autocast" in capsys.readouterr().out
@@ -156,7 +157,7 @@ def test_a_teacher_shipped_from_a_bf16_cpu_loads_on_a_float32_one(tmp_path, monk
 
 def test_a_shipped_teacher_that_differs_in_more_than_precision_is_not_used(tmp_path, monkeypatch):
     _ship_as_trained_in("bfloat16 autocast", tmp_path, monkeypatch, seed=1)
-    run = kd.Run(profile="smoke", device="cpu")
+    run = kb.Run(profile="smoke", device="cpu")
     _teacher(run)
     assert [e["hit"] for e in run.ledger.values()] == [False]  # trained: another seed is another teacher
     shipping._MANIFESTS.clear()
@@ -203,7 +204,7 @@ def test_make_teachers_trains_each_registered_teacher_and_writes_a_manifest(tmp_
     monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "empty"))
     shipping._MANIFESTS.clear()
     _no_training(monkeypatch)
-    run = kd.Run(profile="smoke", device="cpu")
+    run = kb.Run(profile="smoke", device="cpu")
     _teacher(run)
     assert run.ledger[entry["key"]]["from_book"]
     shipping._MANIFESTS.clear()

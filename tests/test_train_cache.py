@@ -6,10 +6,11 @@ import torch
 from torch import nn
 
 import kdhelpers as kd
+import kdbook as kb
 from toydata import pixel_digits
 from kdhelpers.data import TensorData
 
-SMOKE = kd.Run(profile="smoke", device="cpu")  # the run these tests train in
+SMOKE = kb.Run(profile="smoke", device="cpu")  # the run these tests train in
 
 
 def _toy(n=600, seed=0):
@@ -126,28 +127,28 @@ def test_uncached_teacher_runs_per_batch_and_tuple_outputs_are_evaluated_on_logi
 def test_load_or_compute_caches_any_result():
     calls = []
     compute = lambda: calls.append(1) or {"acc": torch.tensor([1.0, 2.0])}  # noqa: E731
-    a = kd.load_or_compute("toyresult", {"grid": [1, 2]}, compute)
-    b = kd.load_or_compute("toyresult", {"grid": [1, 2]}, compute)
+    a = kb.load_or_compute("toyresult", {"grid": [1, 2]}, compute)
+    b = kb.load_or_compute("toyresult", {"grid": [1, 2]}, compute)
     assert len(calls) == 1 and torch.equal(a["acc"], b["acc"])
 
 
 def test_corrupt_cached_result_is_recomputed_with_a_warning():
     calls = []
     compute = lambda: calls.append(1) or {"acc": torch.tensor([3.0])}  # noqa: E731
-    kd.load_or_compute("toycorrupt", {"grid": [3]}, compute)
+    kb.load_or_compute("toycorrupt", {"grid": [3]}, compute)
     path = next(kd.cache_dir().glob("toycorrupt-*.pt"))
     path.write_bytes(b"not a checkpoint")
     with pytest.warns(RuntimeWarning, match="corrupt or unreadable"):
-        value = kd.load_or_compute("toycorrupt", {"grid": [3]}, compute)
+        value = kb.load_or_compute("toycorrupt", {"grid": [3]}, compute)
     assert len(calls) == 2 and torch.equal(value["acc"], torch.tensor([3.0]))
     assert torch.load(path, weights_only=True)["key"] in path.name  # rewritten, sound again
 
 
 def test_cache_hit_for_same_config_and_miss_for_another_seed():
     data = _toy()
-    a = kd.trained("toy", MLP, data, BUDGET, run=SMOKE, seed=0, **CPU)
-    b = kd.trained("toy", MLP, data, BUDGET, run=SMOKE, seed=0, **CPU)
-    c = kd.trained("toy", MLP, data, BUDGET, run=SMOKE, seed=1, **CPU)
+    a = kb.trained("toy", MLP, data, BUDGET, run=SMOKE, seed=0, **CPU)
+    b = kb.trained("toy", MLP, data, BUDGET, run=SMOKE, seed=0, **CPU)
+    c = kb.trained("toy", MLP, data, BUDGET, run=SMOKE, seed=1, **CPU)
     assert (SMOKE.info(a).hit, SMOKE.info(b).hit, SMOKE.info(c).hit) == (False, True, False)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     assert SMOKE.key_of(a) != SMOKE.key_of(c)
@@ -155,55 +156,55 @@ def test_cache_hit_for_same_config_and_miss_for_another_seed():
 
 def test_student_cache_key_names_its_teacher():
     data = _toy()
-    t0 = kd.trained("toyteacher", MLP, data, BUDGET, run=SMOKE, seed=0, **CPU)
-    t1 = kd.trained("toyteacher", MLP, data, BUDGET, run=SMOKE, seed=1, **CPU)
+    t0 = kb.trained("toyteacher", MLP, data, BUDGET, run=SMOKE, seed=0, **CPU)
+    t1 = kb.trained("toyteacher", MLP, data, BUDGET, run=SMOKE, seed=1, **CPU)
     loss = kd.DistillationLoss(4.0, 1.0)
-    s0 = kd.trained("toystudent", MLP, data, BUDGET, run=SMOKE, teacher=t0, loss=loss, **CPU)
-    s1 = kd.trained("toystudent", MLP, data, BUDGET, run=SMOKE, teacher=t1, loss=loss, **CPU)
-    s2 = kd.trained("toystudent", MLP, data, BUDGET, run=SMOKE, teacher=t0,
+    s0 = kb.trained("toystudent", MLP, data, BUDGET, run=SMOKE, teacher=t0, loss=loss, **CPU)
+    s1 = kb.trained("toystudent", MLP, data, BUDGET, run=SMOKE, teacher=t1, loss=loss, **CPU)
+    s2 = kb.trained("toystudent", MLP, data, BUDGET, run=SMOKE, teacher=t0,
                     loss=kd.DistillationLoss(2.0, 1.0), **CPU)
     assert len({SMOKE.key_of(s0), SMOKE.key_of(s1), SMOKE.key_of(s2)}) == 3  # teacher and loss key it
     with pytest.raises(ValueError, match="teacher must come from trained"):
-        kd.trained("toystudent", MLP, data, BUDGET, run=SMOKE, teacher=PixelTeacher(), loss=loss, **CPU)
+        kb.trained("toystudent", MLP, data, BUDGET, run=SMOKE, teacher=PixelTeacher(), loss=loss, **CPU)
 
 
 def test_checkpoints_of_one_run_are_cached_together_and_keyed_per_epoch():
     data = _toy(seed=3)
-    ckpt = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), run=SMOKE, checkpoints=[1, 3, 4], **CPU)
-    final = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), run=SMOKE, **CPU)
+    ckpt = kb.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), run=SMOKE, checkpoints=[1, 3, 4], **CPU)
+    final = kb.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), run=SMOKE, **CPU)
     assert sorted(ckpt) == [1, 3, 4] and not any(SMOKE.info(m).hit for m in ckpt.values())
     assert len({SMOKE.key_of(m) for m in ckpt.values()}) == 3 and SMOKE.key_of(ckpt[3]).endswith("-epoch3")
     # the last checkpoint is the fully trained run; earlier ones differ from it
     assert all(torch.equal(p, q) for p, q in zip(ckpt[4].state_dict().values(), final.state_dict().values()))
     assert not torch.equal(ckpt[1][1].weight, ckpt[4][1].weight)
-    again = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), run=SMOKE, checkpoints=[1, 3, 4], **CPU)
+    again = kb.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), run=SMOKE, checkpoints=[1, 3, 4], **CPU)
     assert all(SMOKE.info(m).hit for m in again.values())
     assert torch.equal(again[1][1].weight, ckpt[1][1].weight)
     path = next(kd.cache_dir().glob(f"toyckpt-{SMOKE.key_of(ckpt[1]).split('-')[0]}.pt"))
     path.write_bytes(b"broken")
     with pytest.warns(RuntimeWarning, match="corrupt or unreadable"):
-        redone = kd.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), run=SMOKE, checkpoints=[1, 3, 4], **CPU)
+        redone = kb.trained("toyckpt", MLP, data, BUDGET.replace(epochs=4), run=SMOKE, checkpoints=[1, 3, 4], **CPU)
     assert torch.equal(redone[3][1].weight, ckpt[3][1].weight)
 
 
 def test_corrupt_cache_file_is_retrained_with_a_warning():
     data = _toy(seed=5)
-    first = kd.trained("toycorrupt", MLP, data, BUDGET, run=SMOKE, **CPU)
+    first = kb.trained("toycorrupt", MLP, data, BUDGET, run=SMOKE, **CPU)
     path = kd.cache_dir() / f"toycorrupt-{SMOKE.key_of(first)}.pt"
     path.write_bytes(path.read_bytes()[:100])          # a truncated write
     with pytest.warns(RuntimeWarning, match="corrupt or unreadable"):
-        again = kd.trained("toycorrupt", MLP, data, BUDGET, run=SMOKE, **CPU)
+        again = kb.trained("toycorrupt", MLP, data, BUDGET, run=SMOKE, **CPU)
     assert SMOKE.info(again).hit is False
     assert all(torch.equal(p, q) for p, q in zip(first.state_dict().values(), again.state_dict().values()))
     with warnings.catch_warnings():
         warnings.simplefilter("error")                 # and the rewritten file loads cleanly
-        assert SMOKE.info(kd.trained("toycorrupt", MLP, data, BUDGET, run=SMOKE, **CPU)).hit
+        assert SMOKE.info(kb.trained("toycorrupt", MLP, data, BUDGET, run=SMOKE, **CPU)).hit
 
 
 def test_record_writes_provenance_atomically(tmp_path, monkeypatch):
     monkeypatch.setenv("KD_RESULTS_DIR", str(tmp_path))
-    kd.setup("toy_chapter", profile="smoke", seed=7)
-    assert kd.record("toy_chapter", {"acc": 98.5, "errors": 150}) is None  # a notebook shows no path
+    kb.setup("toy_chapter", profile="smoke", seed=7)
+    assert kb.record("toy_chapter", {"acc": 98.5, "errors": 150}) is None  # a notebook shows no path
     out = tmp_path / "toy_chapter.json"
     payload = json.loads(out.read_text())
     assert {"notebook", "profile", "seeds", "device", "versions", "git_commit", "wall_time_s",
@@ -213,17 +214,17 @@ def test_record_writes_provenance_atomically(tmp_path, monkeypatch):
     assert set(payload["versions"]) == {"torch", "torchvision", "kdhelpers"}
     assert [p.name for p in tmp_path.iterdir()] == ["toy_chapter.json"]   # no temp file left behind
     with pytest.raises(TypeError, match="numbers"):
-        kd.record("toy_chapter", {"acc": "high"})
+        kb.record("toy_chapter", {"acc": "high"})
 
 
 def test_the_cache_keeps_each_models_training_time_and_device_and_the_run_ledger_counts_it():
-    data, run = _toy(seed=7), kd.Run(profile="cpu", device="cpu")
-    first = kd.trained("ledger-test", MLP, data, BUDGET, run=run, seed=7, **CPU)
+    data, run = _toy(seed=7), kb.Run(profile="cpu", device="cpu")
+    first = kb.trained("ledger-test", MLP, data, BUDGET, run=run, seed=7, **CPU)
     [entry] = run.ledger.values()
     assert entry["hit"] is False and entry["seconds"] > 0 and entry["device"] == "cpu"
     assert entry["precision"] == "float32"
-    fresh = kd.Run(profile="cpu", device="cpu")  # a new run: a ledger of its own
-    again = kd.trained("ledger-test", MLP, data, BUDGET, run=fresh, seed=7, **CPU)
+    fresh = kb.Run(profile="cpu", device="cpu")  # a new run: a ledger of its own
+    again = kb.trained("ledger-test", MLP, data, BUDGET, run=fresh, seed=7, **CPU)
     [hit] = fresh.ledger.values()
     assert hit["hit"] is True and hit["seconds"] == entry["seconds"]  # the recorded cost comes back
     assert fresh.key_of(again) == run.key_of(first)
@@ -249,8 +250,8 @@ def test_dry_run_stops_each_loop_after_two_small_batches_and_keeps_shapes(monkey
 
 
 def test_dry_run_models_and_results_never_mix_with_real_ones(monkeypatch, tmp_path):
-    from kdhelpers.infra import results
-    from kdhelpers.infra.cache import cache_key
+    from kdbook import results
+    from kdbook.cache import cache_key
 
     parts = {"model": MLP, "seed": 0}
     real = cache_key(parts)
@@ -259,6 +260,6 @@ def test_dry_run_models_and_results_never_mix_with_real_ones(monkeypatch, tmp_pa
     monkeypatch.delenv("KD_RESULTS_DIR", raising=False)
     assert results.results_dir().parts[-3:] == ("_build", "dry-run", "results")
     monkeypatch.setenv("KD_RESULTS_DIR", str(tmp_path))
-    kd.setup("dry", "full")
-    kd.record("dry", {"x": 1.0})
+    kb.setup("dry", "full")
+    kb.record("dry", {"x": 1.0})
     assert json.loads((tmp_path / "dry.json").read_text())["dry_run"] is True

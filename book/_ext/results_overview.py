@@ -1,14 +1,12 @@
 """Sphinx extension: writes ``book/results.md`` from ``results/*.json`` before the book is read.
 
-The rows are the chapters' own: each chapter module ``kdhelpers.chapters.<chapter>`` declares its
-``HEADLINES`` (experiment, reference, metric key, unit), the reference built from the published
-numbers it types once, in its ``REFERENCES``. Ours are read from the results files the notebooks
-wrote. A missing results file or metric fails the build, so the overview can never show a number
-that no run produced.
+One line per chapter in table-of-contents order (its first hypothesis, the source's main claim, and
+our verdict), then every chapter's hypotheses with their verdicts and numbers, all read from the
+results files the notebooks wrote. A missing results file fails the build, so the overview can never
+show a number that no run produced.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -17,6 +15,7 @@ from sphinx.errors import ExtensionError
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "book" / "results.md"
+FINDINGS = ROOT / "book" / "findings.inc.md"  # the short table the landing page includes
 
 def _toc_chapters() -> set[str]:
     """The notebooks the table of contents builds; a chapter held back in ``drafts/`` has no row."""
@@ -40,28 +39,14 @@ def _toc_chapters() -> set[str]:
 
 IN_BOOK = _toc_chapters()  # read once, from this repository (tests move ROOT to a scratch tree)
 
-# The order of the chapters' tables on the page (the order they were first written in, not the table
-# of contents'); a chapter of the book missing here fails tests/test_overview.py.
-ORDER = ("mnist_hinton", "quickstart", "mnist_omit3", "mnist_only78", "temperature", "fake_data_temperature",
-         "cifar_resnet_vgg", "cifar_feature_kd", "loss_variants", "early_stopping_kd", "self_reverse_online", "byot",
-         "sources_harvard", "sources_unsw_toronto", "keras_distiller")
+
+def _toc_order() -> list[str]:
+    import re
+
+    return [m for m in re.findall(r"file: notebooks/(\w+)", (ROOT / "_toc.yml").read_text()) if m in IN_BOOK]
 
 
-def _chapter_headlines(chapter: str) -> list[tuple]:
-    """``(chapter, experiment, reference, metric key, unit)`` for each row ``kdhelpers.chapters.<chapter>``
-    declares in its ``HEADLINES``."""
-    if str(ROOT) not in sys.path:  # this repository's kdhelpers, not another checkout's installed one
-        sys.path.insert(0, str(ROOT))
-    return [(chapter, *row) for row in importlib.import_module(f"kdhelpers.chapters.{chapter}").HEADLINES]
-
-
-# (chapter, experiment, reference number and where it comes from, our metric key, unit)
-HEADLINES = [row for chapter in ORDER for row in _chapter_headlines(chapter)]
-
-
-def headlines() -> list[tuple]:
-    """The rows of :data:`HEADLINES` whose chapter is in the book."""
-    return [h for h in HEADLINES if h[0] in IN_BOOK]
+TOC_ORDER = _toc_order()  # the chapters in table-of-contents order, read once like IN_BOOK
 
 
 def _load(chapter: str) -> dict:
@@ -72,50 +57,73 @@ def _load(chapter: str) -> dict:
     return json.loads(path.read_text())
 
 
-def _ours(metrics: dict, key: str, unit: str, chapter: str) -> str:
-    if key not in metrics:
-        raise ExtensionError(f"results overview: results/{chapter}.json has no metric {key!r}")
-    value, std = metrics[key], metrics.get(f"{key}_std")
-    if std == 0:  # one run reused across seeds (e.g. a single teacher): no spread to show
-        std = None
-    if unit == "ratio":  # temperatures, ratios and relative errors: a few significant digits
-        return f"{value:.3g}" + ("" if std is None else f" ± {std:.2g}")
-    fmt = "{:.0f}" if unit == "errors" and float(value).is_integer() else "{:.1f}"
-    if unit == "pts":  # a difference of accuracies: keep its sign and one more digit
-        fmt = "{:+.2f}"
-    text = fmt.format(value) if std is None else f"{fmt.format(value)} ± {std:.2f}" if unit == "pts" \
-        else f"{value:.1f} ± {std:.1f}"
-    return text + (" %" if unit == "%" else "")
+def _title(chapter: str) -> str:
+    import nbformat
+
+    nb = nbformat.read(str(ROOT / "notebooks" / f"{chapter}.ipynb"), as_version=4)
+    for line in nb.cells[0].source.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return chapter
+
+
+def _hypotheses(chapter: str, res: dict) -> list[dict]:
+    hyps = res.get("hypotheses") or []
+    if not hyps:
+        raise ExtensionError(f"results overview: results/{chapter}.json states no hypotheses; "
+                             f"re-run the chapter (make reproduce NOTEBOOKS=notebooks/{chapter}.ipynb)")
+    return hyps
+
+
+def _mark(h: dict) -> str:
+    from kdbook.render import mark
+
+    return mark(h)
+
+
+def _verdict(h: dict) -> str:
+    from kdbook.hypotheses import verdict_words
+
+    return verdict_words(h)
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|")
 
 
 def render() -> str:
+    if str(ROOT) not in sys.path:  # this repository's kdbook, not another checkout's installed one
+        sys.path.insert(0, str(ROOT))
+    from kdbook.hypotheses import describe
+
+    chapters = TOC_ORDER
+    loaded = {c: _load(c) for c in chapters}
+    for c in chapters:
+        _hypotheses(c, loaded[c])
     lines = ["# Results overview", "",
-             "Every number in the *ours* column is read from `results/<chapter>.json` when the book is",
-             "built: those files are written by the notebooks themselves (see {doc}`how_to_run`). The",
-             "reference column is the paper's or the earlier report's number, typed once with its source.",
-             "Profiles: `cpu` is the reduced laptop budget, `full` the paper's budget on a GPU; a ± is the",
-             "standard deviation over seeds.", ""]
-    chapters = list(dict.fromkeys(h[0] for h in headlines()))  # in HEADLINES order
-    for chapter in chapters:
-        res = _load(chapter)
+             "What each chapter's source claims, and what our run found, judged by "
+             "{doc}`one rule stated in advance <judging>`. Every verdict and number is read from the",
+             "chapter's recorded run when the book is built. The first table gives one line per chapter",
+             "(its sources' main claim, in the chapter's own words); the sections below list every",
+             "hypothesis with the numbers it rests on.", "",
+             findings()]
+    for c in chapters:
+        res, hyps = loaded[c], _hypotheses(c, loaded[c])
         seeds = len(res.get("seeds") or [])
-        # One short table per chapter keeps the columns readable; the line above it says where
-        # the numbers come from (chapter, profile, seeds, date of the run).
-        lines += [f"{{doc}}`../notebooks/{chapter}` · profile `{res['profile']}` · "
-                  f"{seeds} seed{'s' if seeds != 1 else ''} · run {res['date'][:10]}"]
-        # in the same paragraph as the chapter link, so the link stays right above the table
-        lines += _currency(chapter) + [""]
-        lines += ["| experiment | reference | ours |", "|---|---|---|"]
-        for ch, label, reference, key, unit in headlines():
-            if ch == chapter:
-                lines.append(f"| {label} | {reference} | **{_ours(res['metrics'], key, unit, chapter)}** |")
+        lines += [f"## {_title(c)}", "",
+                  f"{{doc}}`The chapter <../notebooks/{c}>` · recorded run of {res['date'][:10]}, "
+                  f"{seeds} seed{'s' if seeds != 1 else ''}, {res.get('precision', '')}"]
+        lines += _currency(c) + [""]
+        lines += ["| | hypothesis | our verdict | the numbers |", "|---|---|---|---|"]
+        for h in hyps:
+            lines.append(f"| {_mark(h)} | {_cell(h['text'])}<br><small>{_cell(h['source'])}</small> | "
+                         f"**{_verdict(h)}** | {_cell(describe(h))} |")
         lines.append("")
-        lines += _claims(chapter, res)
     return "\n".join(lines)
 
 
 def _changes(chapter: str) -> list[str]:
-    from kdhelpers.infra.fingerprint import changes
+    from kdbook.fingerprint import changes
 
     return changes(ROOT, chapter)
 
@@ -156,27 +164,30 @@ def mark_stale_chapter(app, doctree) -> None:
         section.insert(1, note)
 
 
-def _claims(chapter: str, res: dict) -> list[str]:
-    """The chapter's declared claims with their outcome in the recorded run: ✓ holds, ✗ does not
-    hold (a documented negative result says so), · not checked in this profile."""
-    claims = res.get("claims") or []
-    if not claims:
-        raise ExtensionError(f"results overview: results/{chapter}.json declares no claims; "
-                             f"re-run the chapter with the current kdhelpers")
-    lines = [f"Claims of {{doc}}`../notebooks/{chapter}`, checked on the numbers of this run:", "",
-             "| | claim | measured against | numbers |", "|---|---|---|---|"]
-    for c in claims:
-        mark = {True: "✓", False: "✗", None: "·"}[c["holds"]]
-        note = " *(documented negative result)*" if c.get("negative") else ""
-        detail = (c["detail"] or "not checked in this profile").replace("|", "\\|")
-        lines.append(f"| {mark} | {c['text']}{note} | {c['against']} | {detail} |")
-    return lines + [""]
+def findings() -> str:
+    """The landing page's table: one line per chapter, its source's main claim and our verdict."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from kdbook.hypotheses import agrees
+
+    lines = ["| chapter | the source's main claim | we found | as the source says |", "|---|---|---|---|"]
+    for c in TOC_ORDER:
+        hyps = _hypotheses(c, _load(c))
+        first = hyps[0]
+        agreed, judged = sum(agrees(h) is True for h in hyps), sum(agrees(h) is not None for h in hyps)
+        lines.append(f"| {{doc}}`../notebooks/{c}` | {_cell(first['text'])} | {_mark(first)} **{_verdict(first)}** "
+                     f"| {agreed} of {judged} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:  # leave mtime alone when nothing changed
+        path.write_text(text)
 
 
 def write_page(app=None, config=None) -> None:
-    text = render()
-    if not PAGE.exists() or PAGE.read_text() != text:  # leave mtime alone when nothing changed
-        PAGE.write_text(text)
+    _write(PAGE, render())
+    _write(FINDINGS, findings())
 
 
 def setup(app):

@@ -2,7 +2,7 @@
 
 :data:`SHIPPED` names, per chapter, how its notebook makes its teachers (the same calls, with the
 notebook's default seed), so the exported files carry the cache keys the chapters ask for. The
-mechanism (manifest, sha256, loading order) is :mod:`kdhelpers.infra.teachers`.
+mechanism (manifest, sha256, loading order) is :mod:`kdbook.teachers`.
 
 Shipped: every teacher whose training takes minutes, within the 80 MB bound. Not shipped, and
 retrained by the chapters that use them (minutes each on 2 cores, and 129 MB together):
@@ -23,10 +23,10 @@ from typing import Callable
 
 import torch
 
-from .. import mnist
-from ..infra import teachers as shipping
-from ..infra.cache import cache_dir
-from ..infra.run import Run, activate
+from kdbook import mnist
+from kdbook import teachers as shipping
+from kdbook.cache import cache_dir
+from kdbook.run import Run, activate
 
 
 def _mnist(run):

@@ -1,9 +1,9 @@
-"""Every architecture of the book, registered by name where it is defined (see :mod:`kdhelpers.infra.registry`).
+"""Every architecture of the book, registered by name where it is defined (see :mod:`kdhelpers.models.registry`).
 
 Importing this package imports every model module, so :func:`build_model` knows every arch
 whatever else has been imported.
 """
-from ..infra.registry import ARCHS, build_model, count_params, register
+from .registry import ARCHS, build_model, count_params, register
 from .mlp import MLP, Dropout
 from .cifar import CifarResNet, CifarVGG
 from .tutorial import DeepNN, LightNN, TeacherFeatures

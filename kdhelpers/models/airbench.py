@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..callbacks import Callback
-from ..infra.registry import register
+from .registry import register
 
 
 class BatchNorm(nn.BatchNorm2d):

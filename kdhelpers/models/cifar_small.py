@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..infra.registry import register
+from .registry import register
 
 
 class BasicBlock(nn.Module):

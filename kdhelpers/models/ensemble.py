@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..infra.registry import register
+from .registry import register
 
 
 @register("ensemble_mlp")

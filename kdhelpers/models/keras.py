@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .mlp import Dropout
-from ..infra.registry import register
+from .registry import register
 
 
 def glorot_(module: nn.Module, kernel_std: float | None = None) -> nn.Module:

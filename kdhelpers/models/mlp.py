@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..infra.registry import register
+from .registry import register
 
 
 class Dropout(nn.Dropout):

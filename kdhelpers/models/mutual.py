@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..infra.registry import build_model, register
+from .registry import build_model, register
 
 
 @register("mutual_pair")

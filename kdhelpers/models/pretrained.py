@@ -16,7 +16,7 @@ import torchvision
 from torch import nn
 
 from .. import dryrun
-from ..infra.registry import register
+from .registry import register
 
 
 def weights_file(name: str) -> tuple[object, Path]:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .mlp import Dropout
-from ..infra.registry import register
+from .registry import register
 
 HIDDEN_MODES = (None, "flat", "map", "regressor")
 

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .. import dryrun
-from ..device import check_precision, default_device
-from ..profiles import pick, resolve_profile
+from kdhelpers import dryrun
+from kdhelpers.device import amp_dtype, check_precision, default_device
+from kdhelpers.train import predict_logits
+from .profiles import pick, resolve_profile
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Run:
     def remember(self, model: nn.Module, key: str | None, *, hit: bool = False, history=None,
                  precision: str | None = None) -> nn.Module:
         self.models[model] = Trained(key, hit, history, precision)
+        model.kd_precision = self.precision_for(precision)  # kd.evaluate computes as training did
         return model
 
     def alias(self, wrapper: nn.Module, of: nn.Module, suffix: str = "") -> nn.Module:
@@ -101,6 +103,23 @@ class Run:
 
     def precision_of(self, model: nn.Module) -> str | None:
         return self.info(model).precision
+
+    def outputs_of(self, teacher: nn.Module, data, device) -> torch.Tensor:
+        """The teacher's outputs over a whole transfer set, computed once per cached teacher and data
+        set in this run: every student distilled from one teacher shares them (a CNN teacher's pass
+        over 60,000 images costs a minute on a CPU). ``kdhelpers.fit(..., run=run)`` asks for them."""
+        key = self.key_of(teacher)
+        if key is None:
+            return predict_logits(teacher, data, device=device, run=self)
+        # a wrapper (e.g. a teacher seen as logits + features) shares its teacher's key but not its outputs
+        memo_key = (key, type(teacher).__name__, teacher.extra_repr(), data.name, len(data), str(device),
+                    str(amp_dtype(device, self.precision_for(self.precision_of(teacher)))), dryrun.enabled())
+        memo = self.teacher_outputs
+        if memo_key not in memo:
+            if len(memo) >= 8:  # a few teachers' worth (60k × 10 floats = 2.4 MB each)
+                memo.pop(next(iter(memo)))
+            memo[memo_key] = predict_logits(teacher, data, device=device, run=self)
+        return memo[memo_key]
 
     def __getstate__(self):
         # to a worker process (kd.parallel): the settings, not this process's models and memos

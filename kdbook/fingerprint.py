@@ -7,7 +7,7 @@ committed results file with the repository as it is now and says what changed; `
 without ``NOTEBOOKS`` re-runs only those chapters, ``make test`` lists them (and fails when a
 chapter's notebook code is not the code that produced its results), and the book marks them.
 
-Command line: ``python -m kdhelpers.infra.fingerprint [--names]`` lists the stale chapters of the table
+Command line: ``python -m kdbook.fingerprint [--names]`` lists the stale chapters of the table
 of contents (``--names``: their notebook paths only, for the Makefile).
 """
 from __future__ import annotations
@@ -20,8 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-# data set name -> identity, filled by the loaders of kdhelpers.data as the run reads them
-DATA: dict[str, str] = {}
+from kdhelpers.data import READ as DATA, files_identity  # noqa: F401  (filled as the run reads data)
 
 
 def _sha(text: str | bytes) -> str:
@@ -37,19 +36,12 @@ def notebook_code(path: Path) -> str:
     return _sha("\n\x00".join(cells))
 
 
-def files_identity(root: Path, files) -> str:
-    """The identity of a data set's files: their paths under ``root`` and sizes (the same on every
-    machine that has the same files; no modification times)."""
-    root = Path(root)
-    return _sha("\n".join(f"{Path(f).relative_to(root).as_posix()}\t{Path(f).stat().st_size}" for f in sorted(files)))
-
-
 def modules() -> dict[str, str]:
     """The source hash of every ``kdhelpers`` module this process imported."""
     out = {}
     for name, module in sorted(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if (name == "kdhelpers" or name.startswith("kdhelpers.")) and path and path.endswith(".py"):
+        if name.split(".")[0] in ("kdhelpers", "kdbook") and path and path.endswith(".py"):
             out[name] = _sha(Path(path).read_bytes())
     return out
 
@@ -116,7 +108,7 @@ def stale(root: Path) -> dict[str, list[str]]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m kdhelpers.infra.fingerprint", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m kdbook.fingerprint", description=__doc__.split("\n\n")[0])
     p.add_argument("--names", action="store_true", help="print only the stale chapters' notebook paths")
     p.add_argument("--root", type=Path, default=Path("."))
     a = p.parse_args(argv)

@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import torch
 from tqdm.auto import tqdm
 
-from .. import device
+from kdhelpers import device
 from .run import Run, activate, current
 
 

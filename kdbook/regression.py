@@ -1,16 +1,17 @@
-"""Regression checks for papermill runs: what changed, and whether every claim still holds.
+"""Regression checks for papermill runs: what changed, and whether every verdict is the recorded one.
 
 Command line (the Makefile and the GPU workflow call these)::
 
-    python -m kdhelpers.infra.regression report --before DIR --after DIR [--out DIR] [NOTEBOOK ...]
-    python -m kdhelpers.infra.regression merge [--out DIR] REPORT.json ...
-    python -m kdhelpers.infra.regression smoke-reference [--out FILE] [NOTEBOOK ...]
+    python -m kdbook.regression report --before DIR --after DIR [--out DIR] [NOTEBOOK ...]
+    python -m kdbook.regression merge [--out DIR] REPORT.json ...
+    python -m kdbook.regression smoke-reference [--out FILE] [NOTEBOOK ...]
 
 ``report`` compares the results files of a run (``--after``) with the ones it replaced
 (``--before``): every metric old → new, the change in units of its recorded seed std where there
-is one, and every claim re-evaluated from the new file, ✓/✗. It prints the report, writes it as
-``report.md`` and ``report.json`` under ``--out`` and exits 1 when a claim is not as the chapter
-says. ``merge`` joins the JSON reports of several jobs (one per notebook on GPU runners) and fails
+is one, and every hypothesis's verdict, old → new (re-judged from the new file's own samples). It
+prints the report, writes it as ``report.md`` and ``report.json`` under ``--out`` and exits 1 when
+a verdict differs from the earlier run's of the same profile, or from its own samples. A verdict
+is a finding whatever it is: only a change is flagged. ``merge`` joins the JSON reports of several jobs (one per notebook on GPU runners) and fails
 the same way. ``smoke-reference`` re-executes notebooks in the smoke profile (float32, fresh model
 cache) and writes their metrics as the committed smoke reference the tests compare with.
 """
@@ -27,9 +28,9 @@ import tempfile
 from pathlib import Path
 
 try:
-    from .claims import Claim, expected
-except ImportError:  # run as a script, `python kdhelpers/regression.py merge …`: no torch needed
-    from claims import Claim, expected
+    from .hypotheses import rejudge
+except ImportError:  # run as a script, `python kdbook/regression.py merge …`: no torch needed
+    from hypotheses import rejudge
 
 # Metrics that measure the machine, not the method: never compared with a reference.
 TIMING = re.compile(r"latency|seconds|wall_time|_ms_|_ms$|time_s|throughput")
@@ -41,8 +42,8 @@ def _load(path: Path) -> dict | None:
 
 
 def chapter_report(name: str, before: dict | None, after: dict) -> dict:
-    """Metrics old → new and claims ✓/✗ of one chapter; ``failed`` lists the claims whose outcome
-    is not the expected one (re-evaluated from the new results' own metrics). Like is compared with
+    """Metrics old → new and verdicts old → new of one chapter; ``failed`` lists the verdicts that
+    changed from the earlier run's, or that their own samples do not give. Like is compared with
     like: a ``before`` of another profile (a cpu run against a full one) is no earlier run."""
     if before is not None and before.get("profile") != after.get("profile"):
         before = None
@@ -56,22 +57,22 @@ def chapter_report(name: str, before: dict | None, after: dict) -> dict:
         change = None if a is None or b is None else b - a
         in_std = None if change is None or not std else change / std
         rows.append({"metric": key, "old": a, "new": b, "change": change, "change_in_std": in_std})
-    claims, failed = [], []
-    for stored in after.get("claims", []):
-        claim = Claim.from_dict(stored)
-        try:
-            o = claim.evaluate(new, after["profile"])
-            holds, detail = o.holds, o.detail
-        except KeyError as err:
-            holds, detail = False, err.args[0]
-        ok = holds is None or holds == expected(stored)
-        claims.append({"id": claim.id, "text": claim.text, "holds": holds, "negative": claim.negative,
-                       "ok": ok, "detail": detail})
-        if not ok:
-            failed.append(f"{name}: {claim.id}: {detail}")
+    old_verdicts = {h["id"]: h["verdict"] for h in (before or {}).get("hypotheses", [])}
+    hyps, failed = [], []
+    for stored in after.get("hypotheses", []):
+        again, old = rejudge(stored), old_verdicts.get(stored["id"])
+        ok = again == stored["verdict"] and (old is None or old == stored["verdict"])
+        hyps.append({"id": stored["id"], "text": stored["text"], "old": old, "new": stored["verdict"], "ok": ok})
+        if again != stored["verdict"]:
+            failed.append(f"{name}: {stored['id']}: stored verdict {stored['verdict']!r}, its samples give {again!r}")
+        elif not ok:
+            failed.append(f"{name}: {stored['id']}: verdict changed, {old!r} → {stored['verdict']!r}")
+    # results recorded before hypotheses replaced claims: their claims, for the record of what changed
+    old_claims = [{"id": c["id"], "text": c["text"], "verdict": c["verdict"]} for c in (before or {}).get("claims", [])]
     return {"chapter": name, "profile": after["profile"], "dry_run": after.get("dry_run", False),
             "before_date": (before or {}).get("date"), "after_date": after.get("date"),
-            "cost": after.get("cost"), "metrics": rows, "claims": claims, "failed": failed}
+            "cost": after.get("cost"), "metrics": rows, "hypotheses": hyps, "old_claims": old_claims,
+            "failed": failed}
 
 
 def _num(x) -> str:
@@ -83,10 +84,10 @@ def _num(x) -> str:
 
 
 def render(reports: list[dict]) -> str:
-    """Markdown: a summary line per chapter, then its claims and metrics tables."""
+    """Markdown: a summary line per chapter, then its verdicts and metrics tables."""
     lines = ["# Regression report", ""]
     n_failed = sum(len(r["failed"]) for r in reports)
-    lines += [f"{len(reports)} chapter(s); {n_failed} claim(s) not as the chapter says.", ""]
+    lines += [f"{len(reports)} chapter(s); {n_failed} verdict(s) changed or inconsistent.", ""]
     for r in reports:
         cost = r.get("cost") or {}
         tag = " (DRY RUN)" if r["dry_run"] else ""
@@ -95,14 +96,15 @@ def render(reports: list[dict]) -> str:
                   f"this run: {r['after_date']}; "
                   f"wall {_num(cost.get('wall_time_s'))} s, cold {_num(cost.get('cold_time_s'))} s, "
                   f"estimated {_num(cost.get('estimate_s'))} s", ""]
-        if r["claims"]:
-            lines += ["| | claim | numbers |", "|---|---|---|"]
-            for c in r["claims"]:
-                mark = "·" if c["holds"] is None else ("✓" if c["holds"] else "✗")
-                if not c["ok"]:
-                    mark += " **FAIL**"
-                neg = " (documented negative result)" if c["negative"] else ""
-                lines.append(f"| {mark} | {c['id']}: {c['text']}{neg} | {c['detail'] or 'not checked'} |")
+        if r["hypotheses"]:
+            lines += ["| | hypothesis | earlier verdict | this run's |", "|---|---|---|---|"]
+            for h in r["hypotheses"]:
+                mark = "✓" if h["ok"] else "✗ **CHANGED**"
+                lines.append(f"| {mark} | {h['id']}: {h['text']} | {h['old'] or '—'} | {h['new']} |")
+            lines.append("")
+        if r.get("old_claims"):
+            lines += ["Claims of the earlier run (before hypotheses):", "", "| claim | verdict |", "|---|---|"]
+            lines += [f"| {c['id']}: {c['text']} | {c['verdict']} |" for c in r["old_claims"]]
             lines.append("")
         lines += ["| metric | old | new | change | change / std |", "|---|---|---|---|---|"]
         for m in r["metrics"]:
@@ -115,9 +117,9 @@ def render(reports: list[dict]) -> str:
 def _summary(reports) -> str:
     out = []
     for r in reports:
-        marks = "".join("·" if c["holds"] is None else ("✓" if c["ok"] else "✗") for c in r["claims"])
+        marks = "".join("✓" if h["ok"] else "✗" for h in r["hypotheses"])
         moved = [m for m in r["metrics"] if m["change"] not in (None, 0) and not TIMING.search(m["metric"])]
-        out.append(f"{r['chapter']}: claims {marks or '(none)'}; {len(moved)} of {len(r['metrics'])} metrics changed")
+        out.append(f"{r['chapter']}: verdicts {marks or '(none)'}; {len(moved)} of {len(r['metrics'])} metrics changed")
     return "\n".join(out)
 
 
@@ -130,7 +132,7 @@ def write(reports: list[dict], out: Path) -> int:
     print(_summary(reports))
     failed = [f for r in reports for f in r["failed"]]
     for f in failed:
-        print("FAILED CLAIM:", f, file=sys.stderr)
+        print("VERDICT:", f, file=sys.stderr)
     print(f"report: {out / 'report.md'}")
     return 1 if failed else 0
 
@@ -269,7 +271,7 @@ def smoke_reference(notebooks: list[Path], out: Path) -> None:
     ref = {"note": "Metrics of every notebook's smoke run (float32, fresh model cache), written by "
                    "`make smoke-reference`. tests/test_notebooks.py compares each smoke run with them: "
                    "exactly on the machine that recorded the notebook's entry (machines), within "
-                   "kdhelpers.infra.regression.OTHER_MACHINE elsewhere.",
+                   "kdbook.regression.OTHER_MACHINE elsewhere.",
            "machines": old_machines, "notebooks": dict(old.get("notebooks", {}))}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -291,9 +293,9 @@ def _names(paths) -> list[str]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m kdhelpers.infra.regression", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m kdbook.regression", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("report", help="old → new metrics and claims of a run")
+    r = sub.add_parser("report", help="old → new metrics and verdicts of a run")
     r.add_argument("--before", type=Path, required=True)
     r.add_argument("--after", type=Path, default=Path("results"))
     r.add_argument("--out", type=Path, default=Path("_build/regression"))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .cost import Plan
-from .registry import build_model, count_params
+from kdhelpers.models.registry import build_model, count_params
 
 NOT_STATED = "not stated"
 FIELDS = ("data", "teacher", "teacher training", "teacher during distillation", "student", "optimiser", "learning rate", "schedule", "batch", "epochs",
@@ -211,7 +211,7 @@ class Protocol:
         return describe(**{**rows, **extra})
 
     def plan(self, run, jobs, *, samples: int):
-        """The chapter's :class:`kdhelpers.infra.cost.Plan`: ``jobs`` are ``(what, role, count)`` or
+        """The chapter's :class:`kdbook.cost.Plan`: ``jobs`` are ``(what, role, count)`` or
         ``(what, role, count, teacher_role)`` trainings of ``samples`` examples each."""
         plan = Plan(run)
         for what, role, count, *teacher in jobs:

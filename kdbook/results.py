@@ -13,14 +13,15 @@ from pathlib import Path
 import torch
 import torchvision
 
-from .. import dryrun
-from ..device import default_device, precision_name, seed_everything
-from ..profiles import auto_profile, resolve_profile
+from kdhelpers import dryrun
+from kdhelpers.device import default_device, precision_name, seed_everything
+from .profiles import auto_profile, resolve_profile
 from . import fingerprint
 from .cache import atomic_write_text
 from .cost import device_rate
 from .run import Run, activate, current
-from .claims import evaluate_all
+from .hypotheses import describe, verdict_words
+from .render import verdicts_html
 from .plotting import set_style
 
 
@@ -32,12 +33,12 @@ except PackageNotFoundError:  # a plain checkout on sys.path (e.g. the benchmark
 
 def setup(notebook: str, profile: str = "auto", seed: int = 0) -> Run:
     """Resolve the profile, pick the device and precision, seed everything, style plots; return the
-    run object (:class:`kdhelpers.infra.run.Run`) the chapter hands its helpers, also made the
+    run object (:class:`kdbook.run.Run`) the chapter hands its helpers, also made the
     current one, which :func:`record` reads. The smoke profile computes in float32 on every machine,
     so its numbers can be compared with the committed smoke reference whatever the CPU."""
     why = None
     if isinstance(profile, str) and profile.strip().lower() == "auto":
-        # the largest profile whose training fits the time budget on this device (kdhelpers.profiles)
+        # the largest profile whose training fits the time budget on this device (kdbook.profiles)
         profile, why = auto_profile(notebook, lambda: device_rate(default_device()))
     profile = resolve_profile(profile)
     run = activate(Run(notebook, profile, seed, default_device(), dry_run=dryrun.enabled()))
@@ -96,18 +97,19 @@ def glue(name: str, value, display: bool = False) -> None:
     _glue(name, value, display=display)
 
 
-def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, claims=()) -> None:
-    """Write ``results/<name>.json`` atomically: the metrics, the outcome of every claim on them,
-    the compute cost and the provenance; then glue every metric and claim outcome for the prose.
-    Returns nothing, so a notebook cell ending in ``kd.record(...)`` shows no path of this machine.
+def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, hypotheses=None) -> None:
+    """Write ``results/<name>.json`` atomically: the metrics, every judged hypothesis with its samples,
+    the compute cost and the provenance; then glue every metric and verdict for the prose, and show
+    the verdict table. Returns nothing, so a notebook cell ending in ``kb.record(...)`` shows no path
+    of this machine.
 
-    ``claims`` are :mod:`kdhelpers.infra.claims` objects: the chapter's verdicts, evaluated here on
-    ``metrics`` for this run's profile and glued as ``claim_<id>`` ("holds" / "does not hold" /
-    "not checked") and ``claim_<id>_detail`` (the numbers compared).
+    ``hypotheses``: the chapter's :class:`kdbook.hypotheses.Hypotheses`, every one judged (or marked
+    not measured); each is glued as ``hyp_<id>`` (its verdict) and ``hyp_<id>_numbers`` (the numbers
+    it rests on, in words).
     """
     run = current()
     if run.notebook == "session":
-        raise RuntimeError("call kdhelpers.setup(...) at the top of the notebook before record()")
+        raise RuntimeError("call kb.setup(...) at the top of the notebook before record()")
 
     clean = {}
     for key, value in metrics.items():
@@ -116,7 +118,7 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
         if not math.isfinite(value):
             raise ValueError(f"metric {key!r} is {value}")
         clean[key] = value.item() if hasattr(value, "item") else value
-    stored_claims = evaluate_all(list(claims), clean, run.profile)
+    judged = [] if hypotheses is None else hypotheses.records()
 
     payload = {
         "notebook": name,
@@ -130,13 +132,13 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
                      "kdhelpers": VERSION},
         "git_commit": _git("rev-parse", "HEAD") or None,
         # uncommitted changes to the helper package would make the commit above a lie
-        "kdhelpers_modified": bool(_git("status", "--porcelain", "--", "kdhelpers")),
+        "kdhelpers_modified": bool(_git("status", "--porcelain", "--", "kdhelpers", "kdbook")),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": round(time.time() - run.started, 1),
         "cost": _cost(run, time.time() - run.started),
         "notes": notes or {},
         "metrics": clean,
-        "claims": stored_claims,
+        "hypotheses": judged,
         "fingerprint": fingerprint.of_run(_notebook_file(name), run.profile),
     }
     out = results_dir(run.profile) / f"{name}.json"
@@ -145,38 +147,23 @@ def record(name: str, metrics: dict, *, seeds=None, notes: dict | None = None, c
         glue(key, value)
     shown = out.relative_to(project_root()) if project_root() and out.is_relative_to(project_root()) else out.name
     print(f"wrote {shown} ({len(clean)} metrics, {payload['wall_time_s']} s)")
-    _show_verdicts(stored_claims)
+    show_verdicts(judged)
 
 
-def verdicts_markdown(stored_claims: list[dict]) -> str:
-    """The chapter's verdicts as a Markdown table: ✓/✗ (· not checked), the claim, the numbers it
-    compared and what it is measured against. A notebook shows it as an output, so a reader without
-    the book's glued prose (Colab) sees every verdict with its numbers."""
-    rows = ["| | verdict | numbers | against |", "|---|---|---|---|"]
-    for c in stored_claims:
-        mark = {True: "✓", False: "✗", None: "·"}[c["holds"]]
-        neg = " *(documented negative result)*" if c["negative"] else ""
-        cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731
-        rows.append(f"| {mark} | {cell(c['text'])}: **{c['verdict']}**{neg} | {cell(c['detail'] or '—')} | "
-                    f"{cell(c['against'])} |")
-    return "\n".join(["**Verdicts of this run**", "", *rows])
-
-
-def _show_verdicts(stored_claims: list[dict]) -> None:
-    if not stored_claims:
+def show_verdicts(judged: list[dict]) -> None:
+    """The verdict table: HTML in a notebook (the book and Colab render it alike), text elsewhere."""
+    if not judged:
         return
     try:
         from IPython import get_ipython  # optional: only inside a notebook
-        from IPython.display import Markdown, display
+        from IPython.display import HTML, display
     except ImportError:
         get_ipython = None
     if get_ipython is not None and get_ipython() is not None:
-        display(Markdown(verdicts_markdown(stored_claims)))
+        display(HTML(verdicts_html(judged)))
         return
-    for c in stored_claims:
-        mark = {True: "✓", False: "✗", None: "·"}[c["holds"]]
-        neg = " (documented negative result)" if c["negative"] else ""
-        print(f"  {mark} {c['id']}: {c['verdict']}{neg} — {c['detail'] or c['text']}")
+    for h in judged:
+        print(f"  {h['verdict']}: {h['text']} — {describe(h)}")
 
 
 def _notebook_file(name: str) -> Path | None:
@@ -216,12 +203,13 @@ def _cost(run: Run, wall: float) -> dict:
 
 
 def glue_values(payload: dict) -> dict:
-    """Everything a chapter's prose may glue from its results: the metrics, each claim's verdict and
-    detail, and the run's cost (``cost_cold_min``, ``cost_wall_min``, ``cost_estimate_min``)."""
+    """Everything a chapter's prose may glue from its results: the metrics, each hypothesis's verdict
+    in words (``hyp_<id>``: "soft targets better", "reproduced") and its numbers in words (``hyp_<id>_numbers``), and the run's cost
+    (``cost_cold_min``, ``cost_wall_min``, ``cost_estimate_min``)."""
     out = dict(payload["metrics"])
-    for c in payload.get("claims", []):
-        out[f"claim_{c['id']}"] = c["verdict"]
-        out[f"claim_{c['id']}_detail"] = c["detail"] or "not checked in this profile"
+    for h in payload.get("hypotheses", []):
+        out[f"hyp_{h['id']}"] = verdict_words(h)
+        out[f"hyp_{h['id']}_numbers"] = describe(h)
     cost = payload.get("cost") or {}
     for key in ("cold_time_s", "wall_time_s", "estimate_s"):
         if cost.get(key) is not None:

@@ -2,19 +2,19 @@
 
 Every MNIST chapter calls these, so they all reuse one cached teacher and identical students::
 
-    teacher = kd.mnist.teacher("1200-1200", run, seed)
-    student = kd.mnist.student(800, run, seed, teacher=teacher,
+    teacher = kb.mnist.teacher("1200-1200", run, seed)
+    student = kb.mnist.student(800, run, seed, teacher=teacher,
                                loss=kd.losses.DistillationLoss(temperature=20, alpha=1.0))
 """
 from __future__ import annotations
 
 from torch import nn
 
-from .budget import Budget
-from .data import TensorData, load_mnist, subset
-from .infra.protocol import Protocol
-from .infra.run import Run
-from .losses import DistillationLoss
+from kdhelpers.budget import Budget
+from kdhelpers.data import TensorData, load_mnist, subset
+from .protocol import Protocol
+from .run import Run
+from kdhelpers.losses import DistillationLoss
 from .train import trained
 
 SMOKE_TRAIN, SMOKE_TEST = 2000, 2000

@@ -77,7 +77,7 @@ def auto_profile(chapter: str, rate, *, budget_s: float | None = None,
     """What ``auto`` means for ``chapter``: ``$KD_PROFILE`` if set; else the largest profile whose
     training fits the time budget (:func:`choose`), from the chapter's recorded FLOPs per profile
     (``plans.json``) and the device's rate in FLOP/s (``rate``: a number, or a function that probes
-    it, called only when a plan is recorded: :func:`kdhelpers.infra.cost.device_rate`). A chapter
+    it, called only when a plan is recorded: :func:`kdbook.cost.device_rate`). A chapter
     without a recorded plan
     falls back to ``full`` on CUDA, else ``cpu``."""
     forced = os.environ.get("KD_PROFILE", "").strip()
@@ -107,5 +107,5 @@ def write_plans(results: Path, dry_run_results: Path, out: Path = PLANS) -> dict
     return plans
 
 
-if __name__ == "__main__":  # python -m kdhelpers.profiles RESULTS DRY_RUN_RESULTS
+if __name__ == "__main__":  # python -m kdbook.profiles RESULTS DRY_RUN_RESULTS
     print(json.dumps(write_plans(Path(sys.argv[1]), Path(sys.argv[2])), indent=1))

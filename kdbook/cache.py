@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -13,46 +11,12 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .. import dryrun
+from kdhelpers import dryrun
+from kdhelpers.io import atomic_save, atomic_write_text, cache_dir  # noqa: F401  (the one copy)
 from . import teachers
 from .run import Run, as_run
 
 CACHE_FORMAT = 1  # bump when training code changes what a config produces
-
-
-def cache_dir() -> Path:
-    """``$KD_CACHE_DIR`` (default ``~/.cache/kdhelpers``)."""
-    path = Path(os.environ.get("KD_CACHE_DIR", Path.home() / ".cache" / "kdhelpers")).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def atomic_save(obj, path: Path) -> None:
-    """``torch.save`` to a temp file beside ``path``, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temp file beside ``path``, then rename (a report, a benchmark's output)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def cache_key(parts: dict) -> str:
@@ -71,7 +35,7 @@ def _load_or_make(name: str, parts: dict, field: str, make: Callable[[], tuple],
                   shipped: Callable[[str], tuple | None] | None = None, seconds: float | None = None) -> tuple:
     """The one cache protocol: ``load(payload[field])`` from ``<cache>/<name>-<key>.pt`` if it is
     there and sound; else ``shipped(key) -> (result, stored, entry)``, the book's own file for this
-    key (:mod:`kdhelpers.infra.teachers`; one trained in another precision keeps its own key, which
+    key (:mod:`kdbook.teachers`; one trained in another precision keeps its own key, which
     is then the one returned), copied into the cache; otherwise ``make() -> (result,
     stored)`` and save ``stored`` atomically, with the seconds it took, the commit, and ``meta``
     (device, precision; ``make`` may add to it, e.g. a training curve); ``seconds``, when given, is
@@ -132,7 +96,7 @@ def _commit() -> str | None:
     try:
         here = Path(__file__).resolve().parents[2]
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=here, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "kdhelpers"], capture_output=True,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "kdhelpers", "kdbook"], capture_output=True,
                                text=True, cwd=here, timeout=10)
         return (head.stdout.strip() + ("+modified" if dirty.stdout.strip() else "")) if head.returncode == 0 else None
     except Exception:

@@ -2,7 +2,7 @@
 
 ``teachers/manifest.json`` lists each file by the cache key the model cache already computes (a
 hash of everything that determines the model: config, budget, profile, seed, data, precision),
-with its sha256, size, training cost and provenance. :func:`kdhelpers.infra.cache.load_or_train`
+with its sha256, size, training cost and provenance. :func:`kdbook.cache.load_or_train`
 looks for a model in this order:
 
 1. the local model cache (``$KD_CACHE_DIR``);
@@ -175,7 +175,7 @@ def export(models: list[dict], out: Path, commit: str | None) -> dict:
     total = sum(e["bytes"] for e in entries)
     if total > MAX_BYTES:
         raise ValueError(f"the shipped teachers add up to {total / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.0f} MB bound")
-    payload = {"about": "The book's trained teachers: see kdhelpers/infra/teachers.py. `make teachers` rewrites this.",
+    payload = {"about": "The book's trained teachers: see kdbook/teachers.py. `make teachers` rewrites this.",
                "total_bytes": total, "teachers": entries}
     tmp = out / f".{MANIFEST}.tmp"  # written beside it, then renamed: a reader never sees half a manifest
     tmp.write_text(json.dumps(payload, indent=1) + "\n")

@@ -9,7 +9,7 @@ queue, start and end to ``_build/reproduce/queues.tsv``, which ``benchmarks/book
 
 Command line (the Makefile calls it)::
 
-    python -m kdhelpers.infra.reproduce --profile cpu [--jobs 2] NOTEBOOK ...
+    python -m kdbook.reproduce --profile cpu [--jobs 2] NOTEBOOK ...
 """
 from __future__ import annotations
 
@@ -52,6 +52,18 @@ def _tsv(log_dir: Path, *fields) -> None:
         f.write("\t".join(str(x) for x in fields) + "\n")
 
 
+def drop_injected(nb: Path) -> None:
+    """Remove papermill's injected parameters cell from an executed notebook: committed, it would set
+    the profile for everyone who opens the notebook (Colab's ``auto`` would never choose)."""
+    import nbformat
+
+    book = nbformat.read(str(nb), as_version=4)
+    kept = [c for c in book.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    if len(kept) != len(book.cells):
+        book.cells = kept
+        atomic_write_text(nb, nbformat.writes(book) + "\n")
+
+
 def run_one(nb: Path, profile: str, threads: int, log_dir: Path) -> dict:
     """Execute ``nb`` in place in ``profile`` with ``threads`` threads; its log to ``log_dir``."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "KD_PROGRESS": os.environ.get("KD_PROGRESS", "0")}
@@ -63,13 +75,15 @@ def run_one(nb: Path, profile: str, threads: int, log_dir: Path) -> dict:
     with open(log, "w") as f:
         code = subprocess.run([sys.executable, "-m", "papermill", str(nb), str(nb), "-p", "profile", profile,
                                "--cwd", str(nb.parent)], stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+    if code == 0:
+        drop_injected(nb)
     t1 = int(time.time())
     _tsv(log_dir, queue, nb.stem, "end", t1, code, t1 - t0)
     return {"notebook": nb.stem, "wall_s": round(time.perf_counter() - start, 1), "exit": code, "log": str(log)}
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m kdhelpers.infra.reproduce", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m kdbook.reproduce", description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", required=True, choices=("smoke", "cpu", "full"))
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="chapters at a time")
     p.add_argument("--results", type=Path, default=Path("results"))

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .. import dryrun
-from ..device import amp_dtype, default_device, precision_name
-from .registry import build_model
+from kdhelpers import dryrun
+from kdhelpers.device import amp_dtype, default_device, precision_name
+from kdhelpers.models.registry import build_model
 from .run import Run, as_run, current
 
 # For the full profile, which is meant for a GPU: a sustained rate we assume for one modern
