@@ -1,13 +1,13 @@
 """The mnist_hinton chapter's protocol card says what Hinton et al. (2015) §3 state, and no more."""
 import pytest
 
-import kdhelpers as kd
+import kdbook as kb
 from kdhelpers.chapters import mnist_hinton as H
 
 
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "full"])
 def test_the_published_teacher_names_dropout_and_constraints_but_no_rates(profile):
-    table = H.card(kd.Run(profile=profile)).table()  # Card refuses to build while a differing row has no reason
+    table = H.card(kb.Run(profile=profile)).table()  # Card refuses to build while a differing row has no reason
     published, ours = table.loc["teacher"].iloc[0], table.loc["teacher"].iloc[1]
     # §3: "strongly regularized using dropout and weight-constraints as described in [5]" (Hinton et al. 2012)
     assert "dropout and weight constraints as in Hinton et al. (2012)" in published

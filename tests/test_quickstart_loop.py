@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import kdhelpers as kd
+import kdbook as kb
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
 
@@ -29,9 +30,9 @@ def _setup():
     data = kd.TensorData(torch.randint(0, 256, (448, 1, 28, 28), dtype=torch.uint8, generator=g),
                          torch.randint(0, 10, (448,), generator=g), "random digits")
     torch.manual_seed(0)
-    teacher = kd.build_model(kd.mnist.student_config(64)).eval()  # any net can give soft targets
+    teacher = kd.build_model(kb.mnist.student_config(64)).eval()  # any net can give soft targets
     torch.manual_seed(1)
-    student = kd.build_model(kd.mnist.student_config(30))
+    student = kd.build_model(kb.mnist.student_config(30))
     return data, teacher, student
 
 

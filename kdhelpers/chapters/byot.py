@@ -20,13 +20,13 @@ from ..budget import Budget
 from ..data import TensorData
 from ..data import cifar10_splits as datasets  # (train, val, test): 45,000 / 5,000 / 10,000 (smoke: 512 / 256 / 512)
 from ..losses import BYOTLoss
-from ..train import predict_logits, trained_as
-from ..infra import claims as C
-from ..infra.protocol import Card, Protocol, describe
-from ..infra.run import Run
-from ..infra.references import Ref
+from ..train import predict_logits
+from kdbook.train import trained_as
+from kdbook.protocol import Card, Protocol, describe
+from kdbook.run import Run
+from kdbook.references import Ref
 
-# The short report's numbers (ResNet50 on CIFAR-10, one run): cited by the claims and the results overview
+# The short report's numbers (ResNet50 on CIFAR-10, one run): cited by the hypotheses and the results overview
 REFERENCES = {"byot_baseline_acc": Ref(87.5, "short report", "ResNet50 on CIFAR-10, one run", "%"),
               "byot_deepest_acc": Ref(90.5, "short report", unit="%")}
 # the results overview's rows: (experiment, reference, metric key, unit)
@@ -100,24 +100,6 @@ def exit_logits(model: nn.Module, data: TensorData, run: Run | None = None) -> l
         return [predict_logits(Exit(k).eval(), data, run=run) for k in range(n)]
     finally:
         model.all_exits = False
-
-
-def claims():
-    return [
-        # cpu run (ResNet-8, 4 epochs): the deepest exit 67.50 ± 0.43 % is below the plain network's
-        # 69.21 ± 0.28 %, and the ensemble of exits (65.35 ± 0.36 %) below the deepest: documented negatives
-        C.better("deepest_exit_beats_baseline", "byot_deepest_acc", "byot_baseline_acc",
-                 "the deepest exit of the self-distilled network beats the same network trained without exits by "
-                 "more than 2 seeds' std", against=f"{REPORT}: ResNet50 {REFERENCES['byot_baseline_acc'].value} → {REFERENCES['byot_deepest_acc'].number}, one run", k=2, fmt=".2f",
-                 negative=True),
-        C.better("ensemble_beats_deepest", "byot_ensemble_acc", "byot_deepest_acc",
-                 "averaging the exits' probabilities beats the deepest exit alone by more than 2 seeds' std",
-                 against="Zhang et al. (2019): the ensemble of exits is the best classifier", k=2, fmt=".2f",
-                 negative=True),
-        C.better("deepest_beats_shallowest", "byot_deepest_acc", "byot_exit1_acc",
-                 "the deepest exit beats the shallowest by more than 2 seeds' std",
-                 against="a shallow exit sees fewer layers", k=2, fmt=".2f"),
-    ]
 
 
 # why this chapter's protocol differs from the report's, row by row (the card shows those that differ)

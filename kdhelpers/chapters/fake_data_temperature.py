@@ -9,7 +9,7 @@ per temperature; the students of a (data set, seed) share their initialisation a
 temperatures are compared on common random numbers.
 
 The synthetic data: scikit-learn's ``make_classification`` on a 3 × 3 grid of data quality (class
-separation × fraction of informative features), as in a Keras tutorial.
+separation × fraction of informative features), as in the Harvard tutorial (Keras).
 
 Data convention (:func:`make_split`): the data set of a (class_sep, p_inf) cell is generated once
 with ``random_state=data_seed`` (default 0); the ``seed`` of a run draws the train/test split and
@@ -31,15 +31,14 @@ from ..budget import Budget
 from ..device import precision_name
 from ..losses import check_alpha, check_temperature
 from ..models import EnsembleMLP
-from ..infra import claims as C
-from ..infra.cache import load_or_compute
-from ..infra.cost import Plan
-from ..infra.run import Run, current
-from ..infra.protocol import Card, Protocol, per_profile
-from ..infra.stats import paired_interval
-from ..infra.references import Ref
+from kdbook.cache import load_or_compute
+from kdbook.cost import Plan
+from kdbook.run import Run, current
+from kdbook.protocol import Card, Protocol, per_profile
+from kdbook.stats import paired_interval
+from kdbook.references import Ref
 
-# The Harvard tutorial's numbers (one run each): cited by the claims and the results overview
+# The Harvard tutorial's numbers (one run each): cited by the results overview
 REFERENCES = {"seedproto_cs0.2_pi0.5_student_acc": Ref(94.12, "Harvard tutorial", unit="%"),
               "seedproto_cs0.2_pi0.5_T2_acc": Ref(98.01, "Harvard tutorial", unit="%"),
               "seedproto_cells_T_opt_min": Ref(2.5, "Harvard tutorial"),
@@ -263,8 +262,14 @@ def _stack(splits, part):
     return torch.stack([getattr(sp, f"x_{part}") for sp in splits]), torch.stack([getattr(sp, f"y_{part}") for sp in splits])
 
 
+def _precisions(budget: Budget) -> tuple[str, str]:
+    """(training, evaluation) precision in the current run (a worker of kd.parallel.prefetch runs the
+    notebook's): training in the budget's own (float32 for the tutorial), evaluation in the run's."""
+    run = current()
+    return run.precision_for(budget.precision), run.precision
+
+
 def _cached(name, parts, compute, device, budget: Budget):
-    # the current run's (a worker of kd.parallel.prefetch runs the notebook's), as train_ensemble reads it
     run = current()
     device = torch.device(device) if device is not None else run.device
     precision = precision_name(device, run.precision_for(budget.precision))  # float32 for the tutorial
@@ -283,12 +288,13 @@ def train_teachers(cells, seeds, cfg: StudyConfig, *, device=None, progress=None
         model = EnsembleMLP(len(splits), cfg.teacher_hidden, splits[0].x_fit.shape[1], 10,
                             dropout=cfg.teacher_dropout, init_seeds=init, init=cfg.init)
         x, y = _stack(splits, "fit")
+        train_p, eval_p = _precisions(cfg.teacher)
         out = train_ensemble(model, x, y, range(len(splits)), cfg.teacher, seed=min(seeds), device=device,
-                             desc=f"{len(splits)} teachers", progress=progress)
+                             desc=f"{len(splits)} teachers", progress=progress, precision=train_p)
         res = {"loss": out["loss"]}
         for part in ("fit", "val", "test"):
             xp, yp = _stack(splits, part)
-            logits = ensemble_logits(model, xp, range(len(splits)), device=device).cpu()
+            logits = ensemble_logits(model, xp, range(len(splits)), device=device, precision=eval_p).cpu()
             res[f"{part}_logits"] = logits
             res[f"{part}_acc"] = accuracy(logits, yp, range(len(splits))).view(len(cells), len(seeds))
         return res
@@ -320,14 +326,15 @@ def train_students(cells, seeds, hidden, temperatures, teachers: dict, cfg: Stud
         x, y = _stack(splits, "fit")
         T = [1.0, *temps] * D
         alpha = [0.0, *[cfg.alpha] * len(temps)] * D
+        train_p, eval_p = _precisions(cfg.student)
         out = train_ensemble(model, x, y, source, cfg.student, teacher_logits=teachers["fit_logits"][rows],
                              temperature=T, alpha=alpha, t2_scale=cfg.t2_scale, seed=min(seeds) + 7,
                              device=device, desc=f"{D * K} students {'x'.join(map(str, hidden))}",
-                             progress=progress)
+                             progress=progress, precision=train_p)
         res = {"loss": out["loss"]}
         for part in ("val", "test"):
             xp, yp = _stack(splits, part)
-            acc = accuracy(ensemble_logits(model, xp, source, device=device), yp, source)
+            acc = accuracy(ensemble_logits(model, xp, source, device=device, precision=eval_p), yp, source)
             res[f"{part}_acc"] = acc.cpu().view(len(cells), len(seeds), K)
         return res
 
@@ -576,63 +583,41 @@ def tutorial_card(run: Run):
         title=f"The synthetic temperature study as in {TUTORIAL}, and rerun here")
 
 
-def claims():
-    """The chapter's verdicts."""
-    P = "seedproto_"
-    hard, distilled = REFERENCES[P + "cs0.2_pi0.5_student_acc"], REFERENCES[P + "cs0.2_pi0.5_T2_acc"]
-    lo, hi = REFERENCES[P + "cells_T_opt_min"], REFERENCES[P + "cells_T_opt_max"]
-    return [
-        C.between("regime_hard", P + "cs0.2_pi0.5_student_acc", {"cpu": 92.12, "full": 92.12},
-                  {"cpu": 96.12, "full": 96.12},
-                  "class_sep 0.2, half the features informative: the hard-label student is within 2 points of the "
-                  f"tutorial's {hard.number}", against=f"{TUTORIAL}: {hard.number}", fmt=".2f"),
-        C.between("regime_distilled", P + "cs0.2_pi0.5_T2_acc", {"cpu": 96.01, "full": 96.01},
-                  {"cpu": 100, "full": 100},
-                  f"the same data set, distilled at T = 2: within 2 points of the tutorial's {distilled.number}",
-                  against=f"{TUTORIAL}: {distilled.number}", fmt=".2f"),
-        C.at_least("distillation_helps_everywhere", P + "cells_gain_ci95_above0", {"cpu": 9, "full": 9},
-                   "distilled at its chosen T, the student beats the hard-label student beyond noise (paired 95 % "
-                   "interval above 0) on all 9 data sets", against=f"{TUTORIAL}: better on all 9, one run each", fmt="g"),
-        C.at_least("t_opt_in_tutorial_range", P + "cells_T_opt_in_2.5_5", {"cpu": 9, "full": 9},
-                   "T_opt (chosen on half A) lies in [2.5, 5] on all 9 data sets",
-                   against=f"{TUTORIAL}: T_opt in ({lo.number}, {hi.number}) whatever the data quality", fmt="g",
-                   # cpu run of 2026-12-02: 8 of 9; class_sep 0.6 with 80 % informative features has a
-                   # flat curve (T_opt 20 on half A, bootstrap 2.5–20; 2.5 on the whole test set)
-                   negative=True),
-        C.at_least("t_opt_grows_with_width", "width_trend_rho_lo", {"cpu": 1e-9, "full": 1e-9},
-                   "T_opt grows with the student's width: the bootstrap interval of Spearman's ρ lies above 0",
-                   against=f"{TUTORIAL}: suspected, untested; Hinton et al.: 2.5–4 best at 30 units, any T above 8 "
-                           "at 300+", fmt=".2f"),
-    ]
-
-
 # --------------------------------------------------------------------------- figures
 def plot_grid(table: "pd.DataFrame", temperatures):
-    """Accuracy vs T per data set (mean ± std over seeds), teacher and hard-label baseline as bands."""
+    """Test accuracy against T per data set (mean ± std over seeds): the distilled students, with the
+    teacher and the hard-label student as lines with ±1 std bands. Rows: class separation; columns:
+    share of informative features; short labels and one legend above the panels, so that the
+    figure reads at the book's width (≈ 700 px)."""
     import matplotlib.pyplot as plt  # heavy (about a second): imported when a figure is drawn
 
     seps, pis = sorted(table.class_sep.unique()), sorted(table.p_inf.unique())
-    fig, axes = plt.subplots(len(seps), len(pis), figsize=(3.3 * len(pis), 2.6 * len(seps)),
+    fig, axes = plt.subplots(len(seps), len(pis), figsize=(7, 1.8 * len(seps) + 1.2),
                              sharex=True, squeeze=False)
+    ticks = [t for t in temperatures if t in (1, 2, 5, 10, 20)]
     for r, cs in enumerate(seps):
         for c, pi in enumerate(pis):
             ax, t = axes[r, c], table[(table.class_sep == cs) & (table.p_inf == pi)]
             d = t[t.model == "distilled"].groupby("T")["test_acc"].agg(["mean", "std"])
-            ax.errorbar(d.index, d["mean"], yerr=d["std"], marker="o", ms=3, capsize=2, label="distilled")
+            ax.errorbar(d.index, d["mean"], yerr=d["std"], marker="o", ms=3, capsize=2,
+                        label="distilled at T")
             for model, color, ls in (("teacher", "k", "--"), ("hard labels", "C3", ":")):
                 m, s = t[t.model == model]["test_acc"].agg(["mean", "std"])
                 ax.axhline(m, color=color, ls=ls, lw=1, label=model)
                 ax.axhspan(m - s, m + s, color=color, alpha=0.1, lw=0)
             ax.set_xscale("log")
-            ax.set_xticks(list(temperatures)[::2], [f"{x:g}" for x in list(temperatures)[::2]])
+            ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
             ax.minorticks_off()
-            ax.set_title(f"class_sep {cs:.1f}, informative {pi:.0%}", fontsize=9)
+            ax.tick_params(labelsize=8)
+            if r == 0:
+                ax.set_title(f"{pi:.0%} informative", fontsize=10)
             if c == 0:
-                ax.set_ylabel("test accuracy (%)")
-            if r == len(seps) - 1:
-                ax.set_xlabel("T")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
+                ax.set_ylabel(f"class_sep {cs:.1f}", fontsize=10)
+    fig.supxlabel("temperature T", fontsize=10)
+    fig.supylabel("test accuracy (%)", fontsize=10)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
 
 
@@ -656,31 +641,36 @@ def plot_t_opt_heatmap(metrics: dict, cells, prefix: str = ""):
 
 
 def plot_width(widths, results: dict, metrics: dict, temperatures):
-    """Left: validation accuracy vs T per width, relative to its hard-label student (mean ± std over
-    seeds, pooled over the width cells). Right: T_opt per width with the bootstrap 5–95 % range."""
+    """Top: validation accuracy against T per width, relative to its hard-label student (mean ± std
+    over seeds, pooled over the width cells). Bottom: T_opt per width with the bootstrap 5–95 %
+    range. Stacked, with the legend beside the top panel, for the book's width."""
     import matplotlib.pyplot as plt  # heavy (about a second): imported when a figure is drawn
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (a, b) = plt.subplots(2, 1, figsize=(7, 7))
     for w in widths:
         v = results[w]["val_acc"].numpy().mean(0)  # [seeds, K], mean over cells
         rel = v[:, 1:] - v[:, :1]
         sd = rel.std(0, ddof=1) if len(rel) > 1 else np.zeros(rel.shape[1])
-        a.errorbar(temperatures, rel.mean(0), yerr=sd, marker="o", ms=3, capsize=2, label=f"{w} units")
+        a.errorbar(temperatures, rel.mean(0), yerr=sd, marker="o", ms=3, capsize=2, label=f"{w}")
     a.axhline(0, color="k", lw=0.8)
     a.set_xscale("log")
     a.set_xticks(list(temperatures), [f"{x:g}" for x in temperatures])
     a.minorticks_off()
-    a.set(xlabel="T", ylabel="val. accuracy − hard-label student (pp)", title="distilled students by width")
-    a.legend(fontsize=8)
+    a.set(xlabel="temperature T", ylabel="gain over hard labels\n(val. accuracy, points)",
+          title="distilled students by width")
+    a.legend(title="units per layer", loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
     t = np.array([metrics[f"width{w}_T_opt"] for w in widths])
     lo = np.array([metrics[f"width{w}_T_opt_lo"] for w in widths])
     hi = np.array([metrics[f"width{w}_T_opt_hi"] for w in widths])
-    b.errorbar(widths, t, yerr=[t - lo, hi - t], marker="s", capsize=4, ls="-")
+    # a point estimate may fall outside its bootstrap range: no negative bar
+    b.errorbar(widths, t, yerr=[np.clip(t - lo, 0, None), np.clip(hi - t, 0, None)], marker="s",
+               capsize=4, ls="-")
     b.set_xscale("log")
     b.set_yscale("log")
     b.set_xticks(list(widths), [str(w) for w in widths])
     b.set_yticks(list(temperatures), [f"{x:g}" for x in temperatures])
     b.minorticks_off()
-    b.set(xlabel="units per hidden layer", ylabel="T_opt (validation)", title="T_opt, bootstrap 5–95 % over seeds")
+    b.set(xlabel="units per hidden layer", ylabel="T_opt (validation)",
+          title="T_opt, bootstrap 5–95 % over seeds")
     fig.tight_layout()
     return fig

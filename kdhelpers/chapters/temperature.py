@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import check_logits, check_temperature, soft_cross_entropy
-from ..infra import claims as C
-from ..infra.references import Ref
+from kdbook.references import Ref
 
 # The paper's statements (§2) the results overview sets beside this chapter's measurements
 REFERENCES = {"t2_scaled_grad_norm_ratio_T1_T20": Ref("roughly unchanged", "Hinton et al. 2015"),
@@ -89,39 +88,10 @@ def center(logits: torch.Tensor) -> torch.Tensor:
     return logits - logits.mean(dim=-1, keepdim=True)
 
 
-def claims():
-    """The verdicts of the chapter temperature, as claims on its metrics."""
-    paper = "Hinton et al. (2015) §2"
-    return [
-        C.at_most("grad_formula", "grad_formula_max_abs_err", 1e-12,
-                  "∂C/∂z = (q − p)/T agrees with autograd to float64 rounding (≤ 1e-12)", against=paper, fmt=".1e"),
-        C.between("inverse_square", "grad_norm_loglog_slope_T20_T100", -2.2, -1.8,
-                  "between T = 20 and T = 100 the soft-gradient norm falls as 1/T² (log-log slope −2 ± 0.2)",
-                  against=f"{paper}: gradients scale as 1/T²", fmt=".3f"),
-        C.between("t2_equalises_high_T", "t2_scaled_grad_norm_ratio_T20_T100", 0.8, 1.25,
-                  "with the T² factor, the gradient norms at T = 20 and T = 100 agree within 25 %",
-                  against=f"{paper}: multiply by T² so the soft gradients keep their size", fmt=".3f",
-                  # this teacher's logits span ~40, so T = 20 is not yet in the 1/T² regime
-                  negative=True),
-        C.at_most("t2_not_equal_low_T", "t2_scaled_grad_norm_ratio_T1_T20", {"cpu": 0.8, "full": 0.8},
-                  "even with the T² factor, the norm at T = 1 is below 0.8 × the norm at T = 20",
-                  against="the 1/T² law holds only for T large against the logit gaps", fmt=".3f"),
-        C.at_most("logit_matching_limit", "logit_matching_rel_err_T1000", 0.02,
-                  "at T = 1000 the soft gradient is the logit-matching gradient within 2 %",
-                  against=f"{paper} and Ba & Caruana (2014): the high-T limit", fmt=".4f"),
-        C.at_least("t20_not_the_limit", "logit_matching_rel_err_T20", {"cpu": 0.1, "full": 0.1},
-                   "at the paper's T = 20 it is still more than 10 % away from logit matching",
-                   against="the teacher's logits are large", fmt=".3f"),
-        C.at_most("one_hot_at_T1", "entropy_bits_T1", {"cpu": 0.2, "full": 0.2},
-                  "at T = 1 the teacher's soft targets are nearly one-hot: mean entropy ≤ 0.2 bits",
-                  against=f"{paper}: the dark knowledge barely touches the cross-entropy at T = 1", fmt=".3f"),
-    ]
-
-
 # --------------------------------------------------------------------------- figures
-def plot_digits_with_targets(images, probs, labels, titles=None, highlight=None):
-    """One column per example: the image on top, its soft-target bar chart below (the label's bar
-    dark, the ``highlight`` classes coloured). Returns the figure."""
+def plot_digits_with_targets(images, probs, labels, titles=None, highlight=None, ncols=4):
+    """The examples in rows of ``ncols``: each image, and below it its soft-target bar chart (the
+    label's bar dark, the ``highlight`` classes coloured). Returns the figure."""
     import matplotlib.pyplot as plt  # heavy (about a second): imported when a figure is drawn
     import seaborn as sns
 
@@ -130,19 +100,52 @@ def plot_digits_with_targets(images, probs, labels, titles=None, highlight=None)
     if n == 0 or probs.shape[0] != n or len(labels) != n:
         raise ValueError(f"need as many probability rows and labels as images, got {n}, {probs.shape[0]}, {len(labels)}")
     colors = sns.color_palette("colorblind")
-    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 3.6), gridspec_kw={"height_ratios": [1, 1.1]}, squeeze=False)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    # one image row and one bar row per row of examples; 7 inches wide, the book's column
+    fig, axes = plt.subplots(2 * nrows, ncols, figsize=(7, 2.8 * nrows), squeeze=False,
+                             layout="constrained", gridspec_kw={"height_ratios": [1.4, 1] * nrows})
+    for ax in axes.flat:
+        ax.set_axis_off()
     for j in range(n):
-        axes[0, j].imshow(images[j].squeeze(), cmap="gray_r")
-        axes[0, j].set_axis_off()
+        top, bars = axes[2 * (j // ncols), j % ncols], axes[2 * (j // ncols) + 1, j % ncols]
+        top.imshow(images[j].squeeze(), cmap="gray_r")
         if titles is not None:
-            axes[0, j].set_title(titles[j], fontsize=9)
+            top.set_title(titles[j], fontsize=10)
         bar_colors = [colors[3] if (highlight and c in highlight) else "0.2" if c == int(labels[j]) else colors[0]
                       for c in range(probs.shape[1])]
-        axes[1, j].bar(range(probs.shape[1]), probs[j].numpy(), color=bar_colors)
-        axes[1, j].set_xticks(range(probs.shape[1]))
-        axes[1, j].tick_params(labelsize=7)
-        axes[1, j].set_ylim(0, 1)
-        if j:
-            axes[1, j].set_yticklabels([])
-    fig.tight_layout()
+        bars.set_axis_on()
+        bars.bar(range(probs.shape[1]), probs[j].numpy(), color=bar_colors)
+        bars.set_xticks(range(probs.shape[1]))
+        bars.tick_params(labelsize=8)
+        bars.set_ylim(0, 1)
+        if j % ncols:
+            bars.set_yticklabels([])
     return fig
+
+
+def plain_log_ticks(ax, which: str = "x", ticks=None) -> None:
+    """Label the log-scale ``which`` axis of ``ax`` with plain numbers (1, 2, 5, 10 …) and no minor
+    labels such as 3×10¹: at ``ticks``, or else at 1, 2 and 5 per decade of the current limits
+    (fewer when the axis spans many decades). Call it after plotting."""
+    import math
+
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    if ticks is None:
+        lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
+        decades = math.log10(hi / lo)
+        mantissas = ((1, 2, 3, 5) if decades < 1 else (1, 2, 5) if decades < 2 else (1, 3) if decades < 4
+                     else (1,))
+        ticks = [m * 10.0 ** k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+                 for m in mantissas if lo <= m * 10.0 ** k <= hi]
+        if len(ticks) < 3:  # a narrow range: evenly spaced round numbers instead
+            ticks = [t for t in MaxNLocator(nbins=4).tick_values(lo, hi) if lo <= t <= hi]
+    axis.set_major_locator(FixedLocator(ticks))
+    def label(v, _):  # 0.5, 20, 1000; below 0.001 a power of ten, 10⁻⁵, not 1e-05
+        k = math.log10(v)
+        return f"$10^{{{round(k)}}}$" if v < 1e-3 and abs(k - round(k)) < 1e-9 else f"{v:.3g}"
+
+    axis.set_major_formatter(FuncFormatter(label))
+    axis.set_minor_formatter(NullFormatter())
