@@ -29,6 +29,7 @@ with its samples in ``results/<chapter>.json``, so a test re-judges it from the 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,10 +120,12 @@ def judge_beats(args: dict, a, b) -> dict:
         gain, (lo, hi) = float(np.mean(gains)), interval(gains)
     else:
         gain = sign * (float(np.mean(a)) - float(np.mean(b)))
-        if len(a) < 2 or len(b) < 2:
-            lo = hi = gain
+        if len(a) < 2 or len(b) < 2 or (np.std(a) == 0 and np.std(b) == 0):
+            lo = hi = gain  # no spread to build an interval from
         else:
-            ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(LEVEL)
+            with warnings.catch_warnings():  # near-identical samples: scipy warns, the interval stands
+                warnings.simplefilter("ignore", RuntimeWarning)
+                ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(LEVEL)
             lo, hi = sorted((sign * float(ci.low), sign * float(ci.high)))
     verdict = A_BETTER if lo > 0 else B_BETTER if hi < 0 else NO_DIFFERENCE
     return {"a_values": a, "b_values": b, "gain": gain, "low": float(lo), "high": float(hi), "verdict": verdict}
