@@ -79,7 +79,8 @@ reproduce: $(STAMP)
 	cp $$res/*.json $(REGRESSION)/before/ 2>/dev/null || true; \
 	ran=0; $(if $(filter 1,$(COLD)),KD_TEACHERS=0) KD_PROGRESS=$${KD_PROGRESS:-0} $(PY) -m kdbook.reproduce --profile $$profile --results $$res \
 	  $(if $(JOBS),--jobs $(JOBS)) $$nbs || ran=$$?; \
-	$(PY) -m kdbook.regression report --before $(REGRESSION)/before --after $$res --out $(REGRESSION) $$nbs; \
+	$(PY) -m kdbook.regression report --before $(REGRESSION)/before --after $$res --out $(REGRESSION) $$nbs || ran=1; \
+	if [ "$$profile" = cpu ]; then $(PY) -m kdbook.colab $$(for n in $$nbs; do basename $$n .ipynb; done) || ran=1; fi; \
 	exit $$ran
 
 # The full profile's code path on the CPU: full-size models, data, budgets and grids, 2 batches

@@ -94,7 +94,7 @@ def _commit() -> str | None:
     import subprocess
 
     try:
-        here = Path(__file__).resolve().parents[2]
+        here = Path(__file__).resolve().parents[1]
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=here, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "kdhelpers", "kdbook"], capture_output=True,
                                text=True, cwd=here, timeout=10)

@@ -46,7 +46,7 @@ def enabled() -> bool:
 def repo_dir() -> Path:
     """``$KD_TEACHERS_DIR``, else ``teachers/`` beside the ``kdhelpers`` package (the repository)."""
     env = os.environ.get("KD_TEACHERS_DIR")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "teachers"
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[1] / "teachers"
 
 
 def base_url() -> str:

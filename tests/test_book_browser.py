@@ -1,7 +1,10 @@
 """The built book as a reader sees it, in headless Chromium (Debian's package).
 
 Run with `make test-browser` (installs chromium if needed); CI runs it after `make test`.
-Screenshots of the intro and a chapter land in _build/screenshots/ for a person to look at.
+Screenshots of the intro and two chapters land in _build/screenshots/ for a person to look at, and
+one of every block found cut off on the right (cutoff_<page>.png).
+No page shows a raw Markdown table (myst-nb renders a text/markdown output as CommonMark, which has
+no tables), a raw MyST role, or a code or output block cut off on the right at 1280 px.
 Requests that leave 127.0.0.1 are refused, as on an offline machine: MathJax must come from the
 build (_static/mathjax, see _config.yml), never from a CDN.
 """
@@ -21,7 +24,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from kdhelpers.infra.results import glue_values
+from kdbook.results import glue_values
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -38,6 +41,22 @@ MATH_SOURCE = re.compile(r"\$\$|(?<![\\$\w])\$(?![\s$])[^$\n]+?(?<![\s\\])\$(?!\
 MATH_FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*\{math\}", re.M)
 CODE_FENCE = re.compile(r"^\s*(`{3,}|~{3,}).*?^\s*\1", re.M | re.S)
 CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
+# What Markdown or MyST left unrendered in a page's text: a table's separator row or a row of cells
+# (Sphinx's smart quotes turn --- into an em dash), a role, a label line, a directive fence.
+RAW_TABLE = re.compile(r"^\s*\|?\s*:?[-—–]+:?\s*(\|\s*:?[-—–]+:?\s*)+\|?\s*$|^\s*\|.*\|.*\|\s*$", re.M)
+RAW_ROLE = re.compile(r"\{[a-z][\w:.+-]*\}`|^\s*\([\w.:-]+\)=\s*$|^\s*(```|:::)\s*\{", re.M)
+# The text a reader reads, not code: prose, lists, tables, headings and cell outputs.
+# (each once: an element inside another of them is read with it)
+READ_TEXT = ("() => { const els = [...document.querySelectorAll('article p, article li, article dt, article dd,"
+             " article td, article th, article h1, article h2, article h3, article h4, article .cell_output')]"
+             ".filter(e => !e.closest('.cell_input, div.highlight')); const set = new Set(els);"
+             " return els.filter(e => { for (let a = e.parentElement; a; a = a.parentElement) if (set.has(a)) return false;"
+             " return true; }).map(e => e.innerText); }")
+# Blocks that must fit the column: code, outputs, output text.
+CUT_OFF = ("() => { const out = []; for (const sel of ['div.highlight pre', 'div.output', '.cell_output pre'])"
+           " document.querySelectorAll('article ' + sel).forEach((e, i) => { if (e.scrollWidth > e.clientWidth + 1)"
+           " out.push([sel, i, e.scrollWidth, e.clientWidth, e.innerText.split('\\n')[0].slice(0, 70)]); });"
+           " return out; }")
 
 
 def _toc_files():
@@ -183,8 +202,52 @@ def test_chapter_shows_its_glued_numbers_and_a_colab_link(site, browser, doc):
         assert expected in text, f"{doc}: glued {key} = {expected} not in the page text"
     links = page.eval_on_selector_all("a[href*='colab.research.google.com']", "as => as.map(a => a.href)")
     assert links, f"{doc}: no Open-in-Colab link"
-    assert all(h.endswith(f"{doc}.ipynb") for h in links), links
+    # the badge and the theme's launch button open the Colab copy (kdbook/colab.py, reader_fixes.py)
+    assert all(h.endswith(f"/colab/{stem}.ipynb") for h in links), links
     page.close()
+
+
+def raw_markup(texts: list[str]) -> list[str]:
+    """The lines of a page's text that show Markdown or MyST as typed: a table, a role, a label."""
+    found = []
+    for text in texts:
+        for line in text.splitlines():
+            if RAW_TABLE.search(line):
+                found.append(f"a raw Markdown table: {line.strip()[:120]}")
+            elif RAW_ROLE.search(line):
+                found.append(f"a raw MyST role: {line.strip()[:120]}")
+    return found
+
+
+def test_raw_markup_is_detected():
+    assert raw_markup(["| | verdict | numbers |", "|—|—|—|", "|---|:---:|", "we got {glue:text}`acc:.1f` %",
+                       "(some-label)=", "see {doc}`x`"]) and len(raw_markup(["|---|---|"])) == 1
+    assert raw_markup(["a | b, and c | d", "85.3 ± 3.5 errors", "—", "{x}", "f(x) = 1"]) == []
+
+
+def test_the_cut_off_check_catches_a_planted_wide_block(site, browser):
+    page, _, _ = _open(browser, f"{site}/notebooks/quickstart.html")
+    assert page.evaluate(CUT_OFF) == []
+    page.evaluate("() => { const d = document.querySelector('article div.highlight pre');"
+                  " d.style.whiteSpace = 'pre'; d.style.overflowWrap = 'normal'; d.textContent = 'x = ' + '1'.repeat(400); }")
+    assert [c[0] for c in page.evaluate(CUT_OFF)] == ["div.highlight pre"]
+    page.close()
+
+
+@pytest.mark.parametrize("doc", PAGES)
+def test_page_shows_no_raw_table_or_role_and_no_block_cut_off(site, browser, doc):
+    page, _, _ = _open(browser, f"{site}/{doc}.html")
+    problems = raw_markup(page.evaluate(READ_TEXT))
+    cut = page.evaluate(CUT_OFF)
+    problems += [f"{sel} #{i} cut off on the right ({sw} px in {cw}): {first!r}" for sel, i, sw, cw, first in cut]
+    if cut:  # the first one, for a person to look at
+        shots = ROOT / "_build" / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        sel, i = cut[0][0], cut[0][1]
+        page.eval_on_selector_all(f"article {sel}", f"es => es[{i}].scrollIntoView({{block: 'center'}})")
+        page.screenshot(path=str(shots / f"cutoff_{doc.replace('/', '_')}.png"))
+    page.close()
+    assert not problems, f"{doc}: {len(problems)} problems\n  " + "\n  ".join(problems[:25])
 
 
 def test_results_overview_links_every_chapter_it_names(site, browser):
@@ -206,7 +269,8 @@ def test_results_overview_links_every_chapter_it_names(site, browser):
 def test_screenshots_of_intro_and_a_chapter(site, browser):
     shots = ROOT / "_build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    for name, doc in [("intro", "book/intro"), ("chapter_mnist_hinton", "notebooks/mnist_hinton")]:
+    for name, doc in [("intro", "book/intro"), ("chapter_mnist_hinton", "notebooks/mnist_hinton"),
+                      ("chapter_cifar_resnet_vgg", "notebooks/cifar_resnet_vgg")]:
         page, _, _ = _open(browser, f"{site}/{doc}.html")
         path = shots / f"{name}.png"
         page.screenshot(path=str(path), full_page=False)
