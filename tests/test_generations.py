@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import kdhelpers as kd
+import kdbook as kb
 from toydata import pixel_digits
 from kdhelpers.chapters import self_reverse_online as gen
 from kdhelpers import losses as L
@@ -22,7 +23,7 @@ BUDGET = kd.Budget(epochs=1, batch_size=50, lr=0.05)
 
 
 def _smoke():
-    return kd.Run(profile="smoke", device="cpu")
+    return kb.Run(profile="smoke", device="cpu")
 
 
 def test_epoch_checkpoints_cached_and_keyed_per_epoch():
@@ -50,8 +51,8 @@ def test_epoch_checkpoints_cached_and_keyed_per_epoch():
 
 def test_born_again_chain_keys_each_generation_by_its_teacher():
     data, run = _toy(), _smoke()
-    gen0 = kd.trained("t-ban", MLP, data, BUDGET, run=run, seed=0, device="cpu")
-    make = lambda teacher: kd.trained("t-ban", MLP, data, BUDGET, run=run, seed=0, teacher=teacher,  # noqa: E731
+    gen0 = kb.trained("t-ban", MLP, data, BUDGET, run=run, seed=0, device="cpu")
+    make = lambda teacher: kb.trained("t-ban", MLP, data, BUDGET, run=run, seed=0, teacher=teacher,  # noqa: E731
                                       loss=kd.DistillationLoss(2.0, 1.0), device="cpu")
     chain = gen.born_again_chain(gen0, make, generations=3, run=run)
     keys = [run.key_of(m) for m in chain]
@@ -60,7 +61,7 @@ def test_born_again_chain_keys_each_generation_by_its_teacher():
         payload = torch.load(kd.cache_dir() / f"t-ban-{keys[k]}.pt", weights_only=True)
         assert json.loads(payload["parts"])["teacher"] == keys[k - 1]
     # re-running the chain loads every generation from the cache, same keys
-    again = gen.born_again_chain(kd.trained("t-ban", MLP, data, BUDGET, run=run, seed=0, device="cpu"),
+    again = gen.born_again_chain(kb.trained("t-ban", MLP, data, BUDGET, run=run, seed=0, device="cpu"),
                                  make, 3, run=run)
     assert [run.key_of(m) for m in again] == keys and all(run.info(m).hit for m in again)
     with pytest.raises(ValueError):
@@ -110,7 +111,7 @@ def test_mutual_loss_detaches_the_peer():
 def test_mutual_pair_trains_both_members_and_rejects_bad_input():
     data = _toy()
     cfg = M.mutual_pair_config(MLP, MLP)
-    pair = kd.trained("t-dml", cfg, data, BUDGET.replace(epochs=10, lr=0.2), run=_smoke(), seed=0,
+    pair = kb.trained("t-dml", cfg, data, BUDGET.replace(epochs=10, lr=0.2), run=_smoke(), seed=0,
                       loss=L.MutualLoss(), device="cpu")
     a, b = pair.members
     assert not torch.equal(a[1].weight, b[1].weight)  # different initialisations

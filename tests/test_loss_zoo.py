@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import kdhelpers as kd
+import kdbook as kb
 from kdhelpers import losses as L
 from kdhelpers.chapters import temperature as ST
 from kdhelpers.losses import DistillationLoss
@@ -118,7 +119,7 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="reduction"):
         L.soft_cross_entropy(torch.zeros(2, 3), torch.zeros(2, 3), 1.0, reduction="avg")
     with pytest.raises(ValueError, match="needs its loss"):
-        kd.mnist.student(10, kd.Run(profile="smoke"), 0, teacher=torch.nn.Identity())
+        kb.mnist.student(10, kb.Run(profile="smoke"), 0, teacher=torch.nn.Identity())
 
 
 def test_losses_are_scalars_with_gradients_and_repr_names_settings():

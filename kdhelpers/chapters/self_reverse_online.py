@@ -19,7 +19,7 @@ born-again generations. Mutual learning's pair and loss are :class:`kdhelpers.mo
 and :class:`kdhelpers.losses.MutualLoss`.
 
 * :func:`epoch_checkpoints` trains a model once and keeps it after chosen epochs, through the
-  model cache like every other model (:func:`kdhelpers.trained` with ``checkpoints=``); every
+  model cache like every other model (:func:`kdbook.trained` with ``checkpoints=``); every
   checkpoint has its own cache key (``run.key_of(checkpoint)``: ``<run key>-epoch<E>``), so students distilled from
   it are cached under their teacher's epoch.
 * :func:`born_again_chain` trains generation k + 1 from generation k; each generation is keyed by
@@ -31,19 +31,16 @@ from typing import Callable, Iterable
 
 from torch import nn
 
-from .. import mnist
-from ..mnist import SMOKE_TEST, SMOKE_TRAIN
-from ..budget import Budget
+from ..budget import Budget, Setting
 from ..data import TensorData, cifar10_splits, split
 from ..losses import DistillationLoss
-from ..budget import Setting
-from ..train import trained
-from ..infra import claims as C
-from ..infra.protocol import Protocol
-from ..infra.run import Run, as_run
-from ..infra.references import Ref
+from kdbook import mnist, trained
+from kdbook.protocol import Protocol
+from kdbook.run import Run, as_run
+from kdbook.references import Ref
 
-# The short report's numbers (ResNet11 → ResNet20 on CIFAR-10, one run): cited by the claims and the overview
+# The short report's numbers (ResNet11 → ResNet20 on CIFAR-10, one run): cited by the hypotheses
+# and the results overview
 REFERENCES = {"reverse_teacher_acc": Ref(89.68, "short report", "ResNet11, CIFAR-10", "%"),
               "reverse_baseline_acc": Ref(91.88, "short report", "ResNet20, CIFAR-10", "%"),
               "reverse_tuned_acc": Ref("92.50", "short report", "ResNet20 taught by ResNet11, CIFAR-10", "%")}
@@ -70,12 +67,12 @@ HE_BUDGET = Budget(epochs=164, batch_size=128, lr=0.1, optimizer="sgd", momentum
                    schedule="multistep", milestones=(82, 123), augment="crop_flip")
 # Reverse distillation's protocol: a weak teacher on hard labels, a stronger student taught by it at each
 # (T, α) of the grid, both on the same budget: in the laptop profiles 30-30 → 300-300 MLPs on MNIST with
-# the book's MNIST student budget (kdhelpers.mnist.PROTOCOL), in the full profile ResNet-11 → ResNet-20 on
+# the book's MNIST student budget (kdbook.mnist.PROTOCOL), in the full profile ResNet-11 → ResNet-20 on
 # CIFAR-10 with He et al.'s. The data set, so the input shape, changes with the profile (setting()).
-# Born-again generations and mutual learning train kd.mnist students (the shared MNIST protocol).
+# Born-again generations and mutual learning train kb.mnist students (the shared MNIST protocol).
 PROTOCOL = Protocol(
-    data={"smoke": f"MNIST: {SMOKE_TRAIN - HELD_OUT['smoke']:,} training, {HELD_OUT['smoke']:,} validation, "
-                   f"{SMOKE_TEST:,} test images",
+    data={"smoke": f"MNIST: {mnist.SMOKE_TRAIN - HELD_OUT['smoke']:,} training, {HELD_OUT['smoke']:,} validation, "
+                   f"{mnist.SMOKE_TEST:,} test images",
           "cpu": f"MNIST: {60_000 - HELD_OUT['cpu']:,} training, {HELD_OUT['cpu']:,} validation, 10,000 test images",
           "full": "CIFAR-10 (JPEG copy): 45,000 training, 5,000 validation, 10,000 test images"},
     models={"teacher": {"smoke": mnist.student_config(30), "cpu": mnist.student_config(30),
@@ -132,7 +129,7 @@ def born_again_chain(gen0: nn.Module, make_student: Callable[[nn.Module], nn.Mod
                      generations: int, *, run: Run | None = None) -> list[nn.Module]:
     """``[gen0, gen1, …, gen<generations>]`` where gen k + 1 = ``make_student(gen k)``.
 
-    ``make_student`` should train through :func:`kdhelpers.trained` (e.g. ``kd.mnist.student`` with
+    ``make_student`` should train through :func:`kdbook.trained` (e.g. ``kb.mnist.student`` with
     ``teacher=``), so every generation's cache key names its teacher's key and the chain is
     reused link by link. ``run``: the run that trained them (default: the current one).
     """
@@ -148,27 +145,3 @@ def born_again_chain(gen0: nn.Module, make_student: Callable[[nn.Module], nn.Mod
             raise ValueError(f"generation {k + 1} has no cache key of its own; train it with trained()")
         chain.append(student)
     return chain
-
-
-def claims():
-    teacher, student, tuned = (REFERENCES[f"reverse_{k}_acc"] for k in ("teacher", "baseline", "tuned"))
-    return [
-        C.better("weak_teacher_is_weaker", "reverse_baseline_val_acc", "reverse_teacher_val_acc",
-                 "the teacher is weaker than the student on hard labels (validation, more than 2 seeds' std)",
-                 against=f"{REPORT}: teacher {teacher.number}, student {student.number}", k=2, fmt=".2f"),
-        C.better("reverse_tuned_helps", "reverse_tuned_acc", "reverse_baseline_acc",
-                 "taught by the weaker teacher at the (T, α) chosen on validation, the student beats the same student "
-                 "on hard labels by more than 2 seeds' std", against=f"{REPORT}: {student.value} → {tuned.number}, one run", k=2,
-                 fmt=".2f", negative=True),  # cpu (MNIST): 98.03 vs 98.31 %, it hurts
-        C.better("reverse_untuned_helps", "reverse_kd_acc", "reverse_baseline_acc",
-                 "at T = 4, α = 0.5 (untuned), it beats the same student on hard labels by more than 2 seeds' std",
-                 against=f"{REPORT}", k=2, fmt=".2f", negative=True),  # cpu (MNIST): −0.81 points
-        C.better("born_again_helps", "born_again_gen1_acc", "born_again_gen0_acc",
-                 "born-again generation 1 beats generation 0 by more than 2 seeds' std",
-                 against="Furlanello et al. (2018): born-again students beat their teachers", k=2, fmt=".2f",
-                 negative=True),  # cpu (MNIST): 98.32 vs 98.32 %
-        C.better("dml_helps", "dml_mutual_acc", "dml_independent_acc",
-                 "students trained mutually beat the same students trained alone by more than 2 seeds' std",
-                 against="Zhang et al. (2018): deep mutual learning beats independent training", k=2, fmt=".2f",
-                 negative=True),  # cpu (MNIST): 98.21 vs 98.32 %
-    ]
