@@ -57,7 +57,11 @@ def drop_injected(nb: Path) -> None:
     the profile for everyone who opens the notebook (Colab's ``auto`` would never choose)."""
     import nbformat
 
-    book = nbformat.read(str(nb), as_version=4)
+    try:
+        book = nbformat.read(str(nb), as_version=4)
+    except Exception as err:  # not a notebook papermill wrote (a test's stub): nothing to drop
+        print(f"{nb.name}: not read as a notebook ({type(err).__name__}); left as it is")
+        return
     kept = [c for c in book.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     if len(kept) != len(book.cells):
         book.cells = kept

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import kdhelpers as kd
+import kdbook as kb
 from kdhelpers.chapters import cifar_resnet_vgg as cifar
 from kdhelpers.data import TensorData, alternating_flip, alternating_flip_mask, translate_reflect
 from kdhelpers.models import CifarResNet, CifarVGG
@@ -15,7 +16,7 @@ from kdhelpers.models.pretrained import TorchvisionNet
 from kdhelpers.callbacks import Lookahead
 from kdhelpers.train import fit
 
-SMOKE, CPU, FULL = (kd.Run(profile=p, device="cpu") for p in ("smoke", "cpu", "full"))  # runs of each profile
+SMOKE, CPU, FULL = (kb.Run(profile=p, device="cpu") for p in ("smoke", "cpu", "full"))  # runs of each profile
 STANDARD_PARAMS = {"resnet_student": 11_173_962, "resnet_teacher": 23_520_842, "vgg_teacher": 14_728_266}
 
 
@@ -90,7 +91,7 @@ def test_cache_files_name_the_roles_and_the_unsw_protocol_keeps_torchvisions_nam
     calls = []
     record = lambda name, cfg, *a, **k: calls.append((name, cfg))  # noqa: E731
     monkeypatch.setattr(cifar, "trained", record)
-    monkeypatch.setattr(kd.train, "trained", record)  # what trained_as calls
+    monkeypatch.setattr(kb.train, "trained", record)  # what trained_as calls
     data = _data(8)
     cifar.teacher("resnet_teacher", SMOKE, transfer=data)
     cifar.teacher("vgg_teacher", SMOKE, transfer=data)
@@ -199,7 +200,7 @@ def test_distilled_student_sees_the_teachers_outputs_for_the_view_it_trains_on()
     data = _data(48)
     torch.manual_seed(0)
     teacher = kd.build_model(cifar.TINY["vgg_teacher"]).eval()
-    kd.current().remember(teacher, "test-teacher-views", precision="float32")
+    kb.current().remember(teacher, "test-teacher-views", precision="float32")
     seen = []
 
     class Recorder(nn.Module):
@@ -243,8 +244,8 @@ def test_accuracy_is_remembered_per_cached_model_and_data_set(monkeypatch):
     data, other = _data(40), _data(40, seed=1)
     torch.manual_seed(0)
     net = kd.build_model(cifar.TINY["resnet_student"]).eval()
-    run = kd.Run(profile="smoke", device="cpu")
-    monkeypatch.setattr(kd.infra.run, "_CURRENT", run)
+    run = kb.Run(profile="smoke", device="cpu")
+    monkeypatch.setattr(kb.run, "_CURRENT", run)
     monkeypatch.setattr(cifar, "_ACCURACY", {})
     calls = []
     real = cifar.tta_logits

@@ -20,7 +20,7 @@ from torch import nn
 
 import kdhelpers.chapters as chapters
 from kdhelpers.callbacks import ONEDNN_SAFE_CHANNELS, narrow_strided_1x1
-from kdhelpers.infra.protocol import Protocol
+from kdbook.protocol import Protocol
 from kdhelpers.models import build_model
 
 SAFE_CHANNELS = ONEDNN_SAFE_CHANNELS  # the widest channel block among the CPU kernels (AVX-512)

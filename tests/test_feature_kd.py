@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import kdhelpers as kd
+import kdbook as kb
 from kdhelpers.chapters import cifar_feature_kd as fk
 from kdhelpers.losses import CosineHiddenLoss, DistillationLoss, FeatureMapMSELoss
 from kdhelpers.models import DeepNN, LightNN, TeacherFeatures
@@ -141,9 +142,9 @@ def test_student_variant_checks():
     with pytest.raises(ValueError, match="variant"):
         fk.loss("attention")
     with pytest.raises(ValueError, match="lightnn"):
-        fk.student("resnet", kd.Run(profile="smoke"), transfer=data)
+        fk.student("resnet", kb.Run(profile="smoke"), transfer=data)
     with pytest.raises(ValueError, match="together"):
-        fk.student("lightnn", kd.Run(profile="smoke"), transfer=data, loss=fk.loss("cosine"))  # needs a teacher
+        fk.student("lightnn", kb.Run(profile="smoke"), transfer=data, loss=fk.loss("cosine"))  # needs a teacher
     assert fk.loss("ce") is None and fk.loss("kd").alpha == 0.25 and fk.loss("kd").temperature == 2.0
     assert fk.loss("cosine").student_features == "flat" and fk.loss("regressor").student_features == "regressor"
 

@@ -182,8 +182,12 @@ def test_each_shipped_teacher_fits_its_config_and_is_the_one_its_chapter_uses(en
     importlib.import_module(f"kdhelpers.chapters.{entry['chapter']}")  # a chapter may register its own arch
     model = build_model(entry["parts"]["model"])
     model.load_state_dict(load_file(str(ROOT / "teachers" / entry["file"])))  # strict: every tensor fits
+    notebook = ROOT / "notebooks" / f"{entry['chapter']}.ipynb"
+    if not notebook.exists():  # held back in drafts/: it has no committed run on the current code
+        assert (ROOT / "drafts" / notebook.name).exists(), f"{entry['chapter']} is neither a chapter nor a draft"
+        return
     # the chapter's committed run asked the cache for exactly this key
-    assert f"{entry['name']}-{entry['key']}" in (ROOT / "notebooks" / f"{entry['chapter']}.ipynb").read_text()
+    assert f"{entry['name']}-{entry['key']}" in notebook.read_text()
 
 
 def test_make_teachers_trains_each_registered_teacher_and_writes_a_manifest(tmp_path, monkeypatch):
@@ -223,7 +227,8 @@ def test_the_how_to_run_pages_whole_book_run_is_the_recorded_one():
         "rewrite it: python benchmarks/book_cost.py --run-markdown book/reproduce_run.md"
     # the record names chapters of this book, once each, and its wall covers every chapter's own span
     ran = [c["notebook"] for c in record["chapters"]]
-    assert len(ran) == len(set(ran)) and set(ran) <= {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+    chapters_and_drafts = {p.stem for folder in ("notebooks", "drafts") for p in (ROOT / folder).glob("*.ipynb")}
+    assert len(ran) == len(set(ran)) and set(ran) <= chapters_and_drafts
     assert all(c["start_s"] + c["wall_s"] <= record["wall_s"] + 1 for c in record["chapters"])
     assert set(record["not_run"]) == {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")} - set(ran)
 
