@@ -157,7 +157,7 @@ def source_notebook():
     v4 = nbformat.v4
     badge = f"[![Open in Colab](../book/images/colab-badge.svg)]({colab_target('quickstart', 'notebooks')})"
     cells = [v4.new_markdown_cell(f"# A chapter\n\n{badge}\n\nDistillation {{cite}}`hinton2015distilling` "
-                                  "made {glue:text}`errors:.1f` errors; see {doc}`mnist_hinton`."),
+                                  "made {glue:text}`errors:.1f` errors; see {doc}`mnist_omit3`."),
              v4.new_code_cell('try:\n    import kdhelpers\nexcept ImportError:\n'
                               f'    %pip install -q "kdhelpers @ git+{URL}"\n    import kdhelpers'),
              v4.new_code_cell('profile = "auto"\nseed = 0'),
@@ -224,7 +224,7 @@ def test_the_colab_view_check_passes_a_generated_copy(good):
 
 
 @pytest.mark.parametrize("raw", ["{glue:text}`teacher_test_errors`", "{glue:text}`x:.1f`", "{cite}`hinton2015distilling`",
-                                 "{doc}`mnist_hinton`", "{ref}`distillation-step`", "{numref}`fig-x`",
+                                 "{doc}`mnist_omit3`", "{ref}`distillation-step`", "{numref}`fig-x`",
                                  "\n\n(some-label)=\n", "\n\n```{note}\nA note.\n```\n", "\n\n:::{admonition} T\nx\n:::\n"])
 def test_the_colab_view_check_catches_a_planted_raw_role(good, raw):
     problems = _planted(good, lambda nb: setattr(_md(nb), "source", _md(nb).source + " " + raw))
@@ -263,7 +263,7 @@ def test_the_generator_renders_roles_directives_and_links():
     book = colab.Book(ROOT)
     page = colab.Page(book, "quickstart", {"acc": 98.2345, "hyp_x": "A better", "n": 3})
     md = page.markdown("(lab)=\n## Title\n\nWe got {glue:text}`acc:.1f` % ({glue:text}`hyp_x`, {glue}`n` seeds), "
-                       "as {cite}`hinton2015distilling` and {cite:p}`ba2014deep`; see {doc}`mnist_hinton`, "
+                       "as {cite}`hinton2015distilling` and {cite:p}`ba2014deep`; see {doc}`mnist_omit3`, "
                        "{doc}`the guide <../book/how_to_run>` and {ref}`distillation-step`. Code `{glue:text}` stays.\n\n"
                        "```{admonition} Read {glue:text}`acc:.0f` first\n:class: tip\nBody line.\n```\n\n"
                        ":::{note}\nA note with [a file](../kdhelpers/losses/hinton.py).\n:::\n\n"
@@ -271,7 +271,7 @@ def test_the_generator_renders_roles_directives_and_links():
     assert "(lab)=" not in md and "## Title" in md
     assert "We got 98.2 % (A better, 3 seeds)" in md
     assert "[Hinton et al. (2015)](" in md and "([Ba and Caruana, 2014](" in md
-    assert "[Hinton on MNIST" in md and f"({colab.BOOK_URL}/notebooks/mnist_hinton.html)" in md
+    assert "[A transfer set without a single 3" in md and f"({colab.BOOK_URL}/notebooks/mnist_omit3.html)" in md
     assert f"[the guide]({colab.BOOK_URL}/book/how_to_run.html)" in md
     assert f"({colab.BOOK_URL}/notebooks/quickstart.html#distillation-step)" in md
     assert "Code `{glue:text}` stays." in md and "```python\n{cite}`kept in code`\n```" in md

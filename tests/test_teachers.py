@@ -238,7 +238,7 @@ def test_the_run_record_counts_finished_chapters_only(tmp_path):
     rec_mod = load_script("benchmarks/book_run_record.py")
     log = tmp_path / "_build" / "reproduce" / "queues.tsv"
     log.parent.mkdir(parents=True)
-    log.write_text("A\tcifar_resnet_vgg\tstart\t1000\nB\ttemperature\tstart\t1004\n"
+    log.write_text("A\tsources_harvard\tstart\t1000\nB\ttemperature\tstart\t1004\n"
                    "B\ttemperature\tend\t1020\t0\t16\nB\tmnist_omit3\tstart\t1020\n"
                    "B\tmnist_omit3\tend\t1300\t1\t280\nB\tmnist_only78\tstart\t1300\n")
     (tmp_path / "results").mkdir()
@@ -249,7 +249,7 @@ def test_the_run_record_counts_finished_chapters_only(tmp_path):
     assert (rows["temperature"]["lane"], rows["temperature"]["start_s"], rows["temperature"]["wall_s"]) == ("B", 4, 16)
     assert rows["temperature"]["trained_now"] == 0 and rows["temperature"]["note"] == "a note"
     assert rows["mnist_omit3"]["exit"] == 1 and rows["mnist_omit3"]["training_flops"] is None  # failed: no cost read
-    assert {"cifar_resnet_vgg", "mnist_only78"} <= set(r["not_run"]) and "temperature" not in r["not_run"]
+    assert {"sources_harvard", "mnist_only78"} <= set(r["not_run"]) and "temperature" not in r["not_run"]
 
 
 def test_colab_fetches_the_teachers_from_the_books_own_repository():
