@@ -253,14 +253,20 @@ def test_page_shows_no_raw_table_or_role_and_no_block_cut_off(site, browser, doc
 def test_results_overview_links_every_chapter_it_names(site, browser):
     page, errors, _ = _open(browser, f"{site}/book/results.html")
     assert errors == []
-    # one table per chapter, each right after a paragraph that links the chapter
+    # first the summary, one row per chapter, each row linking its chapter; then one table per
+    # chapter, each right after a paragraph that links the chapter
     tables = page.eval_on_selector_all("article table", "ts => ts.length")
+    summary = page.eval_on_selector_all(
+        "article table", "ts => Array.from(ts[0].querySelectorAll('tbody tr')).map(r => {"
+        " const a = r.querySelector('a.internal'); return a ? a.getAttribute('href') : null; })")
     hrefs = page.eval_on_selector_all(
-        "article table", "ts => ts.map(t => { let p = t.closest('.pst-scrollable-table-container') || t;"
+        "article table", "ts => ts.slice(1).map(t => { let p = t.closest('.pst-scrollable-table-container') || t;"
         " p = p.previousElementSibling; const a = p && p.querySelector('a.internal');"
         " return a ? a.getAttribute('href') : null; })")
-    assert tables and None not in hrefs and len(hrefs) == tables, f"a table without its chapter link: {hrefs}"
-    assert all(h.startswith("../notebooks/") for h in hrefs), hrefs
+    assert summary and None not in summary, f"a summary row without its chapter link: {summary}"
+    assert tables and None not in hrefs and len(hrefs) == tables - 1, f"a table without its chapter link: {hrefs}"
+    assert sorted(set(hrefs)) == sorted(set(summary)), (summary, hrefs)
+    assert all(h.startswith("../notebooks/") for h in hrefs + summary), hrefs
     for h in set(hrefs):
         assert page.request.get(page.url.rsplit("/", 1)[0] + "/" + h.split("#")[0]).ok, h
     page.close()
