@@ -28,10 +28,40 @@ appends every seed's numbers, as soon as the seed ends, to ``benchmarks/results/
 about 50 min on one thread of a 2-core machine; each student seed about 10 min, most of it the
 teacher's forward pass on every batch) and is not part of ``make test``.
 
+Variants (``--variant``, one or more; each seed runs the variants in turn, so a run cut short leaves
+them balanced):
+
+* ``printed``: the code as printed, the teacher moving (``benchmarks/results/keras_reference.json``);
+* ``frozen``: the same code with one line added, ``teacher.trainable = False`` before the distiller is
+  compiled, as Keras users freeze a model (``keras_reference_frozen.json``);
+* ``builtin``: Keras's own ``keras.distillation.Distiller`` (Keras >= 3.15), written as its docstring
+  shows it: ``Distiller(teacher, student, distillation_losses=LogitsDistillation(temperature=10),
+  student_loss_weight=0.1)``, compiled with the example's Adam, sparse cross-entropy on the labels and
+  accuracy metric (``keras_reference_builtin.json``). Its ``student_loss_weight`` weights the hard
+  term, ``(1 - student_loss_weight)`` the distillation term (``keras/src/distillation/distiller.py``,
+  ``compute_loss``), exactly as the example's ``alpha`` does, so 0.1 is the example's weighting (the
+  book's α = 0.9). The Distiller freezes the teacher itself (``self.teacher.trainable = False`` in
+  ``__init__``). But ``LogitsDistillation``'s default loss, the string ``"kl_divergence"``, becomes the
+  *function* ``keras.losses.kl_divergence``, not a ``keras.losses.KLDivergence`` instance, and only an
+  instance takes the softmax-and-T² branch of ``LogitsDistillation.compute_loss``: the default applies
+  ``kl_divergence`` (which clips both arguments to [1e-7, 1]) to the temperature-scaled *logits* and
+  does not multiply by T² (``tests/test_keras_api.py`` checks it). That is what a Keras user gets, and
+  this variant runs it;
+* ``builtin_kl``: the same with ``LogitsDistillation(temperature=10, loss=keras.losses.KLDivergence())``,
+  Hinton's soft term (``keras_reference_builtin_kl.json``; ``tests/test_keras_api.py`` shows it steps
+  as the ``frozen`` variant does).
+
+Every variant records the teacher's test accuracy after the distillation too (``teacher_after_acc``),
+so the drift of a moving teacher is measured. ``--limit N`` trains on the first N training images and
+tests on the first N test images, with a teacher of its own that is not cached, and writes nothing:
+it checks the code path in a minute.
+
 Usage::
 
     pip install -e .[keras]
     KD_DATA_DIR=../shared/data python benchmarks/keras_reference.py --seeds 0 1 2
+    KD_DATA_DIR=../shared/data python benchmarks/keras_reference.py --variant frozen builtin --seeds 0 1 2
+    KD_DATA_DIR=../shared/data python benchmarks/keras_reference.py --variant frozen builtin --limit 512 --seeds 0
 """
 import argparse
 import json
@@ -46,7 +76,14 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import numpy as np  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "results" / "keras_reference.json"
+RESULTS = Path(__file__).resolve().parent / "results"
+OUT = RESULTS / "keras_reference.json"
+VARIANTS = ("printed", "frozen", "builtin", "builtin_kl")
+
+
+def out_path(variant: str) -> Path:
+    """``keras_reference.json`` for the code as printed (the runs recorded first), else ``keras_reference_<variant>.json``."""
+    return OUT if variant == "printed" else RESULTS / f"keras_reference_{variant}.json"
 MNIST_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
                "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
 
@@ -160,12 +197,17 @@ def data(root: Path):
     return x_train, y_train, x_test, y_test
 
 
-def teacher_model(seed: int, root: Path, cache: Path):
-    """The teacher trained 5 epochs as the slides do, or loaded from ``cache`` (a Keras weights file)."""
+def teacher_model(seed: int, root: Path, cache: Path, limit: int | None = None):
+    """The teacher trained 5 epochs as the slides do, or loaded from ``cache`` (a Keras weights file).
+    Returns ``(teacher, info, path)``: ``path`` is the weights file every student seed starts a fresh copy
+    from. With ``limit``, trained on the first ``limit`` images and kept in a temporary folder, not the cache."""
     import keras
 
     _, make_teacher, _ = networks()
     x_train, y_train, x_test, y_test = data(root)
+    if limit:
+        x_train, y_train, x_test, y_test = x_train[:limit], y_train[:limit], x_test[:limit], y_test[:limit]
+        cache = Path(tempfile.mkdtemp(prefix="keras-reference-limit-"))
     keras.utils.set_random_seed(seed)
     teacher = make_teacher()
     # Train teacher as usual
@@ -191,30 +233,75 @@ def teacher_model(seed: int, root: Path, cache: Path):
         os.replace(tmp, path)
         info.write_text(json.dumps({"seconds": seconds}))
     _, teacher_acc = teacher.evaluate(x_test, y_test, verbose=0)
-    return teacher, {"seed": seed, "acc": 100 * float(teacher_acc), "seconds": seconds}
+    return teacher, {"seed": seed, "acc": 100 * float(teacher_acc), "seconds": seconds}, path
 
 
-def students(seed: int, teacher, root: Path) -> dict:
-    """One student seed: the slides' distillation, and a clone trained from scratch (keras.io's)."""
+def fresh_teacher(path: Path):
+    """A fresh copy of the trained teacher (its weights file), compiled as the slides compile it: every
+    student seed and variant starts from one, because the printed Distiller trains its teacher too."""
     import keras
 
-    Distiller, _, make_student = networks()
+    _, make_teacher, _ = networks()
+    teacher = make_teacher()
+    teacher.compile(
+        optimizer=keras.optimizers.Adam(),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy()],
+    )
+    teacher.load_weights(path)
+    return teacher
+
+
+def distiller_for(variant: str, student, teacher):
+    """The compiled distiller of ``variant`` (see the module's docstring)."""
+    import keras
+
+    if variant in ("printed", "frozen"):
+        Distiller, _, _ = networks()
+        if variant == "frozen":
+            teacher.trainable = False  # the one line added to the printed code
+        # Initialize and compile distiller
+        distiller = Distiller(student=student, teacher=teacher)
+        distiller.compile(
+            optimizer=keras.optimizers.Adam(),
+            metrics=[keras.metrics.SparseCategoricalAccuracy()],
+            student_loss_fn=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            distillation_loss_fn=keras.losses.KLDivergence(),
+            alpha=0.1,
+            temperature=10,
+        )
+        return distiller
+    if variant in ("builtin", "builtin_kl"):
+        # Keras's own API: student_loss_weight weights the hard term, as the example's alpha does
+        logits = (keras.distillation.LogitsDistillation(temperature=10) if variant == "builtin" else
+                  keras.distillation.LogitsDistillation(temperature=10, loss=keras.losses.KLDivergence()))
+        distiller = keras.distillation.Distiller(teacher=teacher, student=student, distillation_losses=logits,
+                                                 student_loss_weight=0.1)
+        distiller.compile(
+            optimizer=keras.optimizers.Adam(),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy()],
+        )
+        return distiller
+    raise ValueError(f"unknown variant {variant!r}; one of {VARIANTS}")
+
+
+def students(seed: int, teacher, root: Path, variant: str = "printed", limit: int | None = None) -> dict:
+    """One student seed: the ``variant``'s distillation, and a clone trained from scratch (keras.io's);
+    then the teacher's test accuracy after the distillation."""
+    import keras
+
     x_train, y_train, x_test, y_test = data(root)
+    if limit:
+        x_train, y_train, x_test, y_test = x_train[:limit], y_train[:limit], x_test[:limit], y_test[:limit]
+    _, _, make_student = networks()
     keras.utils.set_random_seed(seed)
     student = make_student()
     # Clone student for later comparison (the keras.io example's scratch student)
     student_scratch = keras.models.clone_model(student)
 
-    # Initialize and compile distiller
-    distiller = Distiller(student=student, teacher=teacher)
-    distiller.compile(
-        optimizer=keras.optimizers.Adam(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy()],
-        student_loss_fn=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        distillation_loss_fn=keras.losses.KLDivergence(),
-        alpha=0.1,
-        temperature=10,
-    )
+    distiller = distiller_for(variant, student, teacher)
+    n_trainable = sum(int(np.prod(w.shape)) for w in distiller.trainable_weights)
 
     # Distill teacher to student
     t0 = time.perf_counter()
@@ -223,6 +310,8 @@ def students(seed: int, teacher, root: Path) -> dict:
 
     # Evaluate student on test dataset
     distilled_acc = distiller.evaluate(x_test, y_test, verbose=0, return_dict=True)["sparse_categorical_accuracy"]
+    # the teacher after the distillation: moved by fit (printed) or not (frozen, builtin)
+    _, teacher_after = teacher.evaluate(x_test, y_test, verbose=0)
 
     # Train student as done usually (the keras.io example's comparison)
     student_scratch.compile(
@@ -235,66 +324,109 @@ def students(seed: int, teacher, root: Path) -> dict:
     scratch_s = time.perf_counter() - t0
     _, scratch_acc = student_scratch.evaluate(x_test, y_test, verbose=0)
     return {"seed": seed, "student_scratch_acc": 100 * float(scratch_acc), "student_kd_acc": 100 * float(distilled_acc),
+            "teacher_after_acc": 100 * float(teacher_after), "distiller_trainable_params": n_trainable,
             "seconds": {"distill": round(distill_s, 1), "scratch": round(scratch_s, 1)}}
 
 
-def write(record: dict) -> None:
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=OUT.parent, prefix=f".{OUT.name}.", suffix=".tmp")
+def write(record: dict, out: Path = OUT) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(record, f, indent=1)
         f.write("\n")
-    os.replace(tmp, OUT)
+    os.replace(tmp, out)
 
 
 def summarise(runs: list[dict]) -> dict:
     out = {}
-    for key in ("student_scratch_acc", "student_kd_acc"):
-        v = np.array([r[key] for r in runs], dtype=float)
+    for key in ("student_scratch_acc", "student_kd_acc", "teacher_after_acc"):
+        v = np.array([r[key] for r in runs if key in r], dtype=float)
+        if not len(v):
+            continue
         out[key] = float(v.mean())
         out[f"{key}_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
     out["n_seeds"] = len(runs)
     return out
 
 
+WHAT = {
+    "printed": "the slides' Keras Distiller example run as its own code (benchmarks/keras_reference.py): "
+               "teacher 5 epochs, student distilled 3 epochs at alpha=0.1 (Keras's alpha weights the hard "
+               "term), temperature=10, Adam defaults, batch 32 (the Keras 3 Distiller steps the teacher "
+               "too); a clone of the student trained 3 epochs from scratch; one trained teacher, a fresh "
+               "copy for every student seed. Test accuracy in %.",
+    "frozen": "the slides' Keras Distiller example with one line added, teacher.trainable = False before the "
+              "distiller is compiled (benchmarks/keras_reference.py --variant frozen): otherwise as printed, "
+              "teacher 5 epochs, student distilled 3 epochs at alpha=0.1 (hard term), temperature=10, Adam "
+              "defaults, batch 32; a clone of the student trained 3 epochs from scratch; one trained teacher, "
+              "a fresh copy for every student seed; teacher_after_acc: the teacher after the distillation. "
+              "Test accuracy in %.",
+    "builtin": "Keras's own keras.distillation.Distiller(teacher, student, distillation_losses="
+               "LogitsDistillation(temperature=10), student_loss_weight=0.1) (benchmarks/keras_reference.py "
+               "--variant builtin): student_loss_weight weights the hard term as the example's alpha does; the "
+               "Distiller freezes the teacher; LogitsDistillation's default loss 'kl_divergence' resolves to the "
+               "function keras.losses.kl_divergence, which it applies to the temperature-scaled logits (clipped "
+               "to [1e-7, 1]) without softmax and without T^2 (only a KLDivergence instance gets those). Same "
+               "teacher, student, data, Adam defaults, batch 32, 3 epochs; a scratch clone as in the example. "
+               "Test accuracy in %.",
+    "builtin_kl": "Keras's own keras.distillation.Distiller with LogitsDistillation(temperature=10, "
+                  "loss=keras.losses.KLDivergence()) and student_loss_weight=0.1: T^2 * KL of the softened "
+                  "distributions, the example's loss, teacher frozen (benchmarks/keras_reference.py --variant "
+                  "builtin_kl). Otherwise as the builtin variant. Test accuracy in %.",
+}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="student seeds")
+    p.add_argument("--variant", nargs="+", action="extend", choices=VARIANTS,
+                   help="which distillation(s); repeatable (default: printed)")
     p.add_argument("--teacher-seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (one per job on a 2-core machine)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="train on the first N training images and test on the first N test images, a quick check "
+                        "of the code path: its teacher is not cached and nothing is recorded")
     a = p.parse_args(argv)
+    variants = list(dict.fromkeys(a.variant or ["printed"]))
     import keras
     import torch
 
     if keras.backend.backend() != "torch":
         raise SystemExit(f"run with KERAS_BACKEND=torch (got {keras.backend.backend()!r})")
+    if any(v.startswith("builtin") for v in variants) and not hasattr(keras, "distillation"):
+        raise SystemExit(f"the builtin variants need keras.distillation (Keras >= 3.15; this is {keras.__version__})")
     torch.set_num_threads(a.threads)
     root = Path(os.environ.get("KD_DATA_DIR", "data")).expanduser().resolve()
     cache = Path(os.environ.get("KD_CACHE_DIR", Path.home() / ".cache" / "kdhelpers")).expanduser()
-    _, t_info = teacher_model(a.teacher_seed, root, cache)
+    t0 = time.perf_counter()
+    _, t_info, t_path = teacher_model(a.teacher_seed, root, cache, a.limit)
     print(f"teacher: {t_info}", flush=True)
-    record = json.loads(OUT.read_text()) if OUT.exists() else {}
-    same_teacher = record.get("teacher", {}).get("seed") == a.teacher_seed
-    runs = [r for r in record.get("runs", []) if same_teacher and r["seed"] not in a.seeds]
+    runs, records = {}, {}
+    for v in variants:
+        record = {} if a.limit or not out_path(v).exists() else json.loads(out_path(v).read_text())
+        same_teacher = record.get("teacher", {}).get("seed") == a.teacher_seed
+        runs[v] = [r for r in record.get("runs", []) if same_teacher and r["seed"] not in a.seeds]
     for seed in a.seeds:
-        # a fresh copy of the trained teacher for every seed: the Distiller's fit trains the teacher too
-        # (Keras 3: its weights are among the Distiller's trainable weights), so a reused one is not the same
-        teacher, _ = teacher_model(a.teacher_seed, root, cache)
-        runs.append(students(seed, teacher, root))
-        runs.sort(key=lambda r: r["seed"])
-        print(f"student seed {seed}: {next(r for r in runs if r['seed'] == seed)}", flush=True)
-        record = {
-            "what": "the slides' Keras Distiller example run as its own code (benchmarks/keras_reference.py): "
-                    "teacher 5 epochs, student distilled 3 epochs at alpha=0.1 (Keras's alpha weights the hard "
-                    "term), temperature=10, Adam defaults, batch 32 (the Keras 3 Distiller steps the teacher "
-                    "too); a clone of the student trained 3 epochs from scratch; one trained teacher, a fresh "
-                    "copy for every student seed. Test accuracy in %.",
-            "keras": keras.__version__, "backend": keras.backend.backend(), "torch": torch.__version__,
-            "precision": "float32", "threads": a.threads, "cpu": platform.processor() or platform.machine(),
-            "teacher": t_info, "summary": {"teacher_acc": t_info["acc"], **summarise(runs)}, "runs": runs,
-        }
-        write(record)
-    print(json.dumps(record["summary"], indent=1))
+        for v in variants:  # seed by seed, the variants in turn: a run cut short leaves them balanced
+            # a fresh copy of the trained teacher for every seed and variant: the printed Distiller's fit trains
+            # the teacher too (Keras 3: its weights are among the Distiller's trainable weights)
+            teacher = fresh_teacher(t_path)
+            run = students(seed, teacher, root, v, a.limit)
+            runs[v] = sorted([r for r in runs[v] if r["seed"] != seed] + [run], key=lambda r: r["seed"])
+            print(f"{v}, student seed {seed}: {run}", flush=True)
+            records[v] = {
+                "what": WHAT[v], "variant": v,
+                "keras": keras.__version__, "backend": keras.backend.backend(), "torch": torch.__version__,
+                "precision": "float32", "threads": a.threads, "cpu": platform.processor() or platform.machine(),
+                "teacher": t_info, "summary": {"teacher_acc": t_info["acc"], **summarise(runs[v])}, "runs": runs[v],
+            }
+            if a.limit:
+                print(f"--limit {a.limit}: not recorded", flush=True)
+            else:
+                write(records[v], out_path(v))
+    for v, record in records.items():
+        print(v, json.dumps(record["summary"], indent=1))
+    print(f"wall time: {time.perf_counter() - t0:.0f} s")
     return 0
 
 
