@@ -276,7 +276,7 @@ def test_screenshots_of_intro_and_a_chapter(site, browser):
     shots = ROOT / "_build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     for name, doc in [("intro", "book/intro"), ("chapter_mnist_hinton", "notebooks/mnist_hinton"),
-                      ("chapter_cifar_resnet_vgg", "notebooks/cifar_resnet_vgg")]:
+                      ("chapter_cifar_feature_kd", "notebooks/cifar_feature_kd")]:
         page, _, _ = _open(browser, f"{site}/{doc}.html")
         path = shots / f"{name}.png"
         page.screenshot(path=str(path), full_page=False)
