@@ -329,12 +329,9 @@ def students(seed: int, teacher, root: Path, variant: str = "printed", limit: in
 
 
 def write(record: dict, out: Path = OUT) -> None:
+    from kdhelpers.io import atomic_write_text  # the book's one atomic write
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, out)
+    atomic_write_text(out, json.dumps(record, indent=1) + "\n")
 
 
 def summarise(runs: list[dict]) -> dict:
