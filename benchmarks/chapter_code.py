@@ -25,6 +25,8 @@ from pathlib import Path
 
 import nbformat
 
+from kdhelpers.io import atomic_write_text  # the book's one atomic write
+
 ROOT = Path(__file__).resolve().parents[1]
 # names whose statements are bookkeeping: hypotheses, record, plan, card, metrics
 BOOKKEEPING = re.compile(r"\bkb\.(Hypotheses|beats|reproduces|record|Plan|setup|mean_std)\b|\bH\.(judge|not_measured)\b"
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
     print(f"{'all':24} {sci:8} {book:12} {100 * book / (sci + book):5.1f}% {sum(r['module_lines'] for r in rows):7}")
     print("lines: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
     if a.json:
-        a.json.write_text(json.dumps({"chapters": rows, "sizes": sizes}, indent=1) + "\n")
+        atomic_write_text(a.json, json.dumps({"chapters": rows, "sizes": sizes}, indent=1) + "\n")
     return 0
 
 

@@ -329,8 +329,7 @@ def students(seed: int, teacher, root: Path, variant: str = "printed", limit: in
 
 
 def write(record: dict, out: Path = OUT) -> None:
-    from kdhelpers.io import atomic_write_text  # the book's one atomic write
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from kdhelpers.io import atomic_write_text  # the book's one atomic write (it makes the folder)
     atomic_write_text(out, json.dumps(record, indent=1) + "\n")
 
 
