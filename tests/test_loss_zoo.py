@@ -1,4 +1,5 @@
-"""The loss zoo (kdhelpers.losses) and the soft-target analysis helpers (kdhelpers.chapters.temperature)."""
+"""The loss zoo (kdhelpers.losses) and the soft-target analysis functions the temperature chapter defines
+(notebooks/temperature.ipynb, its cells tagged `define`)."""
 import math
 
 import pytest
@@ -7,8 +8,10 @@ import torch
 import kdhelpers as kd
 import kdbook as kb
 from kdhelpers import losses as L
-from kdhelpers.chapters import temperature as ST
+from kdbook.chapter import load
 from kdhelpers.losses import DistillationLoss
+
+ST = load("temperature")
 
 
 def _softmax(z, T):

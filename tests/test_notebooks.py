@@ -16,13 +16,16 @@ from kdbook.regression import compare_smoke, run_notebook
 from kdbook.results import glue_values
 
 from conftest import ROOT
+from metric_keys import METRIC_KEYS
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SMOKE_REFERENCE = json.loads((ROOT / "tests" / "smoke_reference.json").read_text())
 GLUE = re.compile(r"\{glue:text\}`([^`:]+)(?::([^`]*))?`")
 PROVENANCE = {"notebook", "profile", "seeds", "device", "versions", "git_commit", "wall_time_s", "metrics"}
-# The metric keys each chapter's issue asks for: its chapter module's METRIC_KEYS.
-EXPECTED_KEYS = {p.stem: importlib.import_module(f"kdhelpers.chapters.{p.stem}").METRIC_KEYS for p in NOTEBOOKS}
+# The metric keys each chapter's issue asks for: tests/metric_keys.py, or (a chapter whose code has
+# not yet moved into its notebook) its chapter module's METRIC_KEYS.
+EXPECTED_KEYS = {p.stem: METRIC_KEYS[p.stem] if p.stem in METRIC_KEYS
+                 else importlib.import_module(f"kdhelpers.chapters.{p.stem}").METRIC_KEYS for p in NOTEBOOKS}
 
 
 def test_there_are_notebooks():
