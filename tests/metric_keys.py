@@ -3,6 +3,11 @@ chapters whose code lives in their notebook. A chapter still with a module in ``
 declares its keys there (``METRIC_KEYS``) until its code moves into its notebook."""
 
 METRIC_KEYS = {
+    "quickstart": {"teacher_test_accuracy", "student_test_accuracy", "distilled_test_accuracy"},
+    "mnist_omit3": ({f"omit3_{k}{suffix}" for suffix in ("", "_testchosen")
+                     for k in ("bias_tuned_errors_total", "bias_tuned_errors_on_3s")}
+                    | {"omit3_hard_errors_total", "omit3_hard_errors_on_3s", "omit3_distilled_errors_total",
+                       "omit3_distilled_errors_on_3s", "omit3_bias_shift_val", "omit3_bias_shift_testchosen"}),
     "temperature": {"grad_formula_max_abs_err", "t2_scaled_grad_norm_ratio_T1_T20",
                     "unscaled_grad_norm_ratio_T1_T20", "logit_matching_rel_err_T100"},
 }
