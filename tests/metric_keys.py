@@ -3,6 +3,12 @@ chapters whose code lives in their notebook. A chapter still with a module in ``
 declares its keys there (``METRIC_KEYS``) until its code moves into its notebook."""
 
 METRIC_KEYS = {
+    "mnist_hinton": {"teacher_test_errors", "student_hard_test_errors", "student_hard_test_errors_std",
+                     "student_distilled_test_errors", "student_distilled_test_errors_std",
+                     *(f"width{w}_T{t}_test_errors" for w in (30, 300, 800) for t in (1, 2, 3, 4, 8, 20))},
+    "mnist_only78": {"only78_hard_error_rate", "only78_distilled_error_rate", "only78_bias_shift_val",
+                     "only78_bias_tuned_error_rate", "only78_bias_shift_testchosen",
+                     "only78_bias_tuned_error_rate_testchosen"},
     "quickstart": {"teacher_test_accuracy", "student_test_accuracy", "distilled_test_accuracy"},
     "mnist_omit3": ({f"omit3_{k}{suffix}" for suffix in ("", "_testchosen")
                      for k in ("bias_tuned_errors_total", "bias_tuned_errors_on_3s")}

@@ -2,7 +2,9 @@
 import pytest
 
 import kdbook as kb
-from kdhelpers.chapters import mnist_hinton as H
+from kdbook.chapter import load
+
+H = load("mnist_hinton")  # the chapter's cells tagged `define`
 
 
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "full"])
