@@ -20,8 +20,11 @@ from torch import nn
 
 import kdhelpers.chapters as chapters
 from kdhelpers.callbacks import ONEDNN_SAFE_CHANNELS, narrow_strided_1x1
+from kdbook.chapter import define_cells, load
 from kdbook.protocol import Protocol
 from kdhelpers.models import build_model
+
+from conftest import ROOT
 
 SAFE_CHANNELS = ONEDNN_SAFE_CHANNELS  # the widest channel block among the CPU kernels (AVX-512)
 
@@ -44,12 +47,15 @@ def _configs(obj, where, depth=0):
 
 
 def chapter_configs() -> dict[str, dict]:
+    """Every model config of a chapter: in its notebook's cells tagged `define`, or in its module."""
     found = {}
-    for info in pkgutil.iter_modules(chapters.__path__):
-        module = importlib.import_module(f"kdhelpers.chapters.{info.name}")
+    modules = {info.name: importlib.import_module(f"kdhelpers.chapters.{info.name}")
+               for info in pkgutil.iter_modules(chapters.__path__)}
+    modules |= {nb.stem: load(nb.stem) for nb in sorted((ROOT / "notebooks").glob("*.ipynb")) if define_cells(nb)}
+    for chapter, module in modules.items():
         for name, obj in vars(module).items():
             if not name.startswith("__"):
-                for where, cfg in _configs(obj, f"{info.name}.{name}"):
+                for where, cfg in _configs(obj, f"{chapter}.{name}"):
                     found.setdefault(repr(sorted(cfg.items(), key=str)), (where, cfg))
     return dict(found.values())
 
