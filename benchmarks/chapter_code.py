@@ -4,7 +4,7 @@ For every notebook (``notebooks/`` and ``drafts/``) it counts the non-blank, non
 the cells a reader sees (all code cells but the ``remove-cell`` ones; ``hide-input`` cells count, their
 code is one click away) and splits them by top-level statement: a statement is *bookkeeping* when it
 declares or judges hypotheses, records results, plans the cost, shows the protocol card or fills the
-metrics dict (the names below); everything else is *science*: data, models, losses, loops, summaries,
+metrics dict, or builds the protocol card (the names below); everything else is *science*: data, models, losses, loops, summaries,
 figures. It also counts the lines of the chapter's own module (``kdhelpers/chapters/<name>.py``), code
 the page does not show, and the sizes of the two packages.
 
@@ -30,7 +30,7 @@ from kdhelpers.io import atomic_write_text  # the book's one atomic write
 ROOT = Path(__file__).resolve().parents[1]
 # names whose statements are bookkeeping: hypotheses, record, plan, card, metrics
 BOOKKEEPING = re.compile(r"\bkb\.(Hypotheses|beats|reproduces|record|Plan|setup|mean_std)\b|\bH\.(judge|not_measured)\b"
-                         r"|\bplan\.(add|show)\b|\.card\(|\bmetrics\b|\bkb\.protocol\b")
+                         r"|\bplan\.(add|show)\b|\bcard\(|\bCard\b|\bdescribe\(|\bmetrics\b|\bkb\.protocol\b")
 
 
 def _code_lines(text: str) -> set[int]:
