@@ -4,6 +4,9 @@ declares its keys there (``METRIC_KEYS``) until its code moves into its notebook
 
 METRIC_KEYS = {
     "byot": {f"byot_{k}_acc{s}" for k in ("baseline", "deepest", "exit1", "ensemble") for s in ("", "_std")},
+    "cifar_feature_kd": {f"{k}{s}" for s in ("", "_std") for k in
+                         ("teacher_acc", "student_ce_acc", "student_kd_acc", "student_cosine_acc",
+                          "student_regressor_acc")},
     "mnist_hinton": {"teacher_test_errors", "student_hard_test_errors", "student_hard_test_errors_std",
                      "student_distilled_test_errors", "student_distilled_test_errors_std",
                      *(f"width{w}_T{t}_test_errors" for w in (30, 300, 800) for t in (1, 2, 3, 4, 8, 20))},

@@ -1,4 +1,5 @@
-"""The tutorial's networks and the feature-distillation losses of kdhelpers.chapters.cifar_feature_kd."""
+"""The tutorial's networks and the feature-distillation losses of the cifar_feature_kd chapter
+(its definitions: the notebook's cells tagged `define`)."""
 import math
 
 import pytest
@@ -7,9 +8,11 @@ import torch.nn.functional as F
 
 import kdhelpers as kd
 import kdbook as kb
-from kdhelpers.chapters import cifar_feature_kd as fk
 from kdhelpers.losses import CosineHiddenLoss, DistillationLoss, FeatureMapMSELoss
 from kdhelpers.models import DeepNN, LightNN, TeacherFeatures
+from kdbook.chapter import load
+
+fk = load("cifar_feature_kd")
 
 
 def test_param_counts_match_the_tutorial():
@@ -140,13 +143,13 @@ def test_losses_reject_bad_inputs_and_have_reprs():
 def test_student_variant_checks():
     data = kd.TensorData(torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), "zeros")
     with pytest.raises(ValueError, match="variant"):
-        fk.loss("attention")
-    with pytest.raises(ValueError, match="lightnn"):
-        fk.student("resnet", kb.Run(profile="smoke"), transfer=data)
-    with pytest.raises(ValueError, match="together"):
-        fk.student("lightnn", kb.Run(profile="smoke"), transfer=data, loss=fk.loss("cosine"))  # needs a teacher
-    assert fk.loss("ce") is None and fk.loss("kd").alpha == 0.25 and fk.loss("kd").temperature == 2.0
-    assert fk.loss("cosine").student_features == "flat" and fk.loss("regressor").student_features == "regressor"
+        fk.student_loss("attention")
+    with pytest.raises(ValueError, match="together"):  # a hidden-feature loss needs a teacher
+        fk.train_student(kb.Run(profile="smoke"), 0, data, loss=fk.student_loss("cosine"))
+    loss = fk.student_loss
+    assert loss("ce") is None and loss("kd").alpha == 0.25 and loss("kd").temperature == 2.0
+    assert loss("cosine").student_features == "flat" and loss("regressor").student_features == "regressor"
+    assert loss("kd") is not loss("kd")  # a fresh module for every student
 
 
 def test_cached_packed_teacher_trains_like_per_batch_teacher(tmp_path, monkeypatch):

@@ -49,8 +49,9 @@ def _keras(run):
 
 
 def _deepnn(run):
-    from . import cifar_feature_kd as fk
-    return [fk.teacher("deepnn", run, 0, transfer=fk.datasets(run)[0])]
+    from kdbook.chapter import load
+    fk = load("cifar_feature_kd")
+    return [fk.train_teacher(run, 0, fk.datasets(run)[0])]
 
 
 def _cifar(run):
