@@ -18,6 +18,13 @@ METRIC_KEYS = {
                      for k in ("bias_tuned_errors_total", "bias_tuned_errors_on_3s")}
                     | {"omit3_hard_errors_total", "omit3_hard_errors_on_3s", "omit3_distilled_errors_total",
                        "omit3_distilled_errors_on_3s", "omit3_bias_shift_val", "omit3_bias_shift_testchosen"}),
+    "sources_unsw_toronto": ({f"seedproto_{k}" for k in
+                              ("unsw_teacher_acc", "unsw_student_acc",
+                               *(f"unsw_kd_T{T}_acc" for T in (5, 7, 10)), "toronto_teacher_acc",
+                               "toronto_hard_acc", "toronto_grid_range", "toronto_cells_above_hard",
+                               "toronto_grid_minus_hard", "toronto_grid_minus_hard_lo95",
+                               "toronto_grid_minus_hard_hi95")}
+                             | {"toronto_fixed_best_acc"}),
     "temperature": {"grad_formula_max_abs_err", "t2_scaled_grad_norm_ratio_T1_T20",
                     "unscaled_grad_norm_ratio_T1_T20", "logit_matching_rel_err_T100"},
 }

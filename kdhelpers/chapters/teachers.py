@@ -39,8 +39,9 @@ def _harvard(run):
 
 
 def _toronto(run):
-    from . import sources_unsw_toronto as S
-    return [S.teacher("toronto", run, S.seeds(run, 0)[0])]
+    from kdbook.chapter import load
+    S = load("sources_unsw_toronto")
+    return [S.teacher("toronto", run, S.PROTOCOL.seed_list(run, 0)[0])]
 
 
 def _keras(run):
