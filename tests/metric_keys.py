@@ -7,6 +7,12 @@ METRIC_KEYS = {
     "cifar_feature_kd": {f"{k}{s}" for s in ("", "_std") for k in
                          ("teacher_acc", "student_ce_acc", "student_kd_acc", "student_cosine_acc",
                           "student_regressor_acc")},
+    "fake_data_temperature": (
+        {f"seedproto_cs{cs}_pi{pi}_{k}" for cs in ("0.2", "0.6", "1.0") for pi in ("0.5", "0.8", "1.0")
+         for k in ("teacher_acc", "student_acc", "T_opt",
+                   *(f"T{t}_acc" for t in ("1", "2", "2.5", "3", "4", "5", "10", "15", "20")))}
+        | {f"width{w}_T_opt" for w in (10, 30, 50, 100, 300)}
+        | {"width_trend_rho", "width_trend_rho_lo", "width_trend_rho_hi"}),
     "mnist_hinton": {"teacher_test_errors", "student_hard_test_errors", "student_hard_test_errors_std",
                      "student_distilled_test_errors", "student_distilled_test_errors_std",
                      *(f"width{w}_T{t}_test_errors" for w in (30, 300, 800) for t in (1, 2, 3, 4, 8, 20))},

@@ -1,5 +1,6 @@
 """The many-small-models trainer equals independent models; the synthetic data, keys and the
-T_opt statistics are what the chapter says."""
+T_opt statistics of the chapter fake_data_temperature (notebooks/fake_data_temperature.ipynb, its
+cells tagged `define`) are what the chapter says."""
 import numpy as np
 import pytest
 import torch
@@ -7,10 +8,12 @@ import torch.nn.functional as F
 
 import kdhelpers as kd
 from kdhelpers import batched as E
-from kdhelpers.chapters import fake_data_temperature as syn
 from kdbook import stats
+from kdbook.chapter import load
 from kdhelpers.losses import distillation_loss, soft_target_loss
 from kdhelpers.models import EnsembleMLP
+
+syn = load("fake_data_temperature")
 
 
 @pytest.fixture(autouse=True)

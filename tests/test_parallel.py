@@ -1,19 +1,23 @@
 """kb.parallel.prefetch: jobs trained in worker processes give the very numbers an in-process run
-gives, the chapter then loads them from the cache, and the run's cost counts them as trained now."""
+gives, the chapter then loads them from the cache, and the run's cost counts them as trained now.
+The chapter's functions are its notebook's (fake_data_temperature, cells tagged `define`): a worker
+gets them as a `Job`, the call pickled by value."""
 import pytest
 import torch
 
 import kdhelpers as kd
 import kdbook as kb
 from kdbook import parallel
-from kdhelpers.chapters import fake_data_temperature as syn
+from kdbook.chapter import load
 from toydata import pixel_digits
+
+syn = load("fake_data_temperature")
 
 
 def _cfg():
-    b = syn._keras_adam(2)
-    return syn.StudyConfig(n_samples=600, teacher_hidden=(16,), teacher=b, student=b, alpha=1.0, t2_scale=False,
-                           val_fraction=0.0, data_seed="per_seed", init="glorot")
+    b = syn.keras_adam(2)
+    return syn.StudyConfig(n_samples=600, teacher_hidden=(16,), teacher_dropout=0.2, teacher=b, student=b,
+                           alpha=1.0, t2_scale=False, val_fraction=0.0, data_seed="per_seed", init="glorot")
 
 
 def test_workers_train_what_the_process_would_and_the_run_loads_it(tmp_path, monkeypatch):
@@ -27,8 +31,8 @@ def test_workers_train_what_the_process_would_and_the_run_loads_it(tmp_path, mon
     finally:
         torch.set_num_threads(threads)
     monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "workers"))
-    parallel.prefetch([(syn.train_teachers, cells, seeds, cfg), (syn.train_teachers, [(1.0, 1.0)], seeds, cfg)],
-                      workers=2)
+    parallel.prefetch([(syn.Job(syn.train_teachers, cells, seeds, cfg),),
+                       (syn.Job(syn.train_teachers, [(1.0, 1.0)], seeds, cfg),)], workers=2)
     trained = [e for e in kb.current().ledger.values() if not e["hit"]]
     assert len(trained) == 2 and all(e["seconds"] > 0 for e in trained)
     loaded = syn.train_teachers(cells, seeds, cfg, device="cpu")  # from the cache the workers filled
