@@ -15,6 +15,11 @@ METRIC_KEYS = {
                      for k in ("bias_tuned_errors_total", "bias_tuned_errors_on_3s")}
                     | {"omit3_hard_errors_total", "omit3_hard_errors_on_3s", "omit3_distilled_errors_total",
                        "omit3_distilled_errors_on_3s", "omit3_bias_shift_val", "omit3_bias_shift_testchosen"}),
+    "sources_harvard": {f"seedproto_{k}{s}" for s in ("", "_std") for k in
+                        ("dense_teacher_errors", "cnn_teacher_errors", "hard_errors",
+                         "dense_distilled_errors", "cnn_distilled_errors", "mix_errors",
+                         "omit3_distilled_acc_3s", "omit3_bias_init_acc_3s", "omit3_posthoc_acc_3s",
+                         "only78_distilled_acc", "only78_bias_init_acc", "only78_posthoc_acc")},
     "temperature": {"grad_formula_max_abs_err", "t2_scaled_grad_norm_ratio_T1_T20",
                     "unscaled_grad_norm_ratio_T1_T20", "logit_matching_rel_err_T100"},
 }
