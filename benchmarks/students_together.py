@@ -33,8 +33,10 @@ import kdhelpers as kd  # noqa: E402
 import kdbook as kb
 from kdhelpers.batched import fit_together  # noqa: E402
 from kdhelpers.chapters import keras_distiller as K  # noqa: E402
-from kdhelpers.chapters import sources_harvard as H  # noqa: E402
+from kdbook.chapter import load  # noqa: E402
 from kdbook.regression import machine  # noqa: E402
+
+H = load("sources_harvard")  # the chapter's cells tagged `define`
 
 
 def step_flops(config, data, budget) -> float:

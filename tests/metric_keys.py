@@ -31,6 +31,11 @@ METRIC_KEYS = {
                                "toronto_grid_minus_hard", "toronto_grid_minus_hard_lo95",
                                "toronto_grid_minus_hard_hi95")}
                              | {"toronto_fixed_best_acc"}),
+    "sources_harvard": {f"seedproto_{k}{s}" for s in ("", "_std") for k in
+                        ("dense_teacher_errors", "cnn_teacher_errors", "hard_errors",
+                         "dense_distilled_errors", "cnn_distilled_errors", "mix_errors",
+                         "omit3_distilled_acc_3s", "omit3_bias_init_acc_3s", "omit3_posthoc_acc_3s",
+                         "only78_distilled_acc", "only78_bias_init_acc", "only78_posthoc_acc")},
     "temperature": {"grad_formula_max_abs_err", "t2_scaled_grad_norm_ratio_T1_T20",
                     "unscaled_grad_norm_ratio_T1_T20", "logit_matching_rel_err_T100"},
 }

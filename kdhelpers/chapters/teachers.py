@@ -34,8 +34,9 @@ def _mnist(run):
 
 
 def _harvard(run):
-    from . import sources_harvard as H
-    return [H.teacher(arch, run, s) for arch in ("dense", "cnn") for s in H.seeds(run, 0)]
+    from kdbook.chapter import load
+    H = load("sources_harvard")
+    return [H.teacher(arch, run, s) for arch in ("dense", "cnn") for s in H.PROTOCOL.seed_list(run, 0)]
 
 
 def _toronto(run):
