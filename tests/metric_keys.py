@@ -13,6 +13,14 @@ METRIC_KEYS = {
                    *(f"T{t}_acc" for t in ("1", "2", "2.5", "3", "4", "5", "10", "15", "20")))}
         | {f"width{w}_T_opt" for w in (10, 30, 50, 100, 300)}
         | {"width_trend_rho", "width_trend_rho_lo", "width_trend_rho_hi"}),
+    "loss_variants": ({f"{k}{s}" for s in ("_acc", "_acc_std") for k in
+                       ("hard_only", *(f"{v}{h}" for h in ("", "_hard") for v in
+                                       ("kl_T3", "kl_T20", "soft_ce_T3", "mse_logits", "cosine_probs_T3")))}
+                      | {f"{k}_tuned_{s}" for k in ("hard", "kl_T3", "kl_T20", "mse_logits")
+                         for s in ("acc", "acc_std", "lr")}
+                      | {f"{a}_minus_{b}_tuned_{end}" for a, b in (("mse_logits", "kl_T3"), ("mse_logits", "kl_T20"),
+                                                                   ("kl_T20", "kl_T3"), ("kl_T3", "hard"))
+                         for end in ("lo95", "hi95")}),
     "mnist_hinton": {"teacher_test_errors", "student_hard_test_errors", "student_hard_test_errors_std",
                      "student_distilled_test_errors", "student_distilled_test_errors_std",
                      *(f"width{w}_T{t}_test_errors" for w in (30, 300, 800) for t in (1, 2, 3, 4, 8, 20))},
