@@ -21,6 +21,12 @@ METRIC_KEYS = {
                       | {f"{a}_minus_{b}_tuned_{end}" for a, b in (("mse_logits", "kl_T3"), ("mse_logits", "kl_T20"),
                                                                    ("kl_T20", "kl_T3"), ("kl_T3", "hard"))
                          for end in ("lo95", "hi95")}),
+    "early_stopping_kd": ({f"teacher_epoch{e}_{w}_acc" for e in (1, 2) for w in ("teacher", "student")}
+                          | {"best_teacher_epoch", "hard_student_acc", "hard_student_acc_std",
+                             "best_minus_last_student_acc", "best_minus_last_student_acc_std",
+                             "early_teacher_epoch", "early_minus_last_student_acc",
+                             "early_minus_last_student_acc_std", "first_teacher_epoch",
+                             "last_teacher_epoch"}),
     "mnist_hinton": {"teacher_test_errors", "student_hard_test_errors", "student_hard_test_errors_std",
                      "student_distilled_test_errors", "student_distilled_test_errors_std",
                      *(f"width{w}_T{t}_test_errors" for w in (30, 300, 800) for t in (1, 2, 3, 4, 8, 20))},
