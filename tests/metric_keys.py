@@ -15,6 +15,10 @@ METRIC_KEYS = {
                      for k in ("bias_tuned_errors_total", "bias_tuned_errors_on_3s")}
                     | {"omit3_hard_errors_total", "omit3_hard_errors_on_3s", "omit3_distilled_errors_total",
                        "omit3_distilled_errors_on_3s", "omit3_bias_shift_val", "omit3_bias_shift_testchosen"}),
+    "self_reverse_online": {f"{m}_acc{s}" for s in ("", "_std") for m in
+                            ("weak_teacher", "reverse_baseline", "reverse_kd", "reverse_tuned",
+                             "born_again_gen0", "born_again_gen1", "born_again_gen2",
+                             "dml_independent", "dml_mutual")},
     "temperature": {"grad_formula_max_abs_err", "t2_scaled_grad_norm_ratio_T1_T20",
                     "unscaled_grad_norm_ratio_T1_T20", "logit_matching_rel_err_T100"},
 }
