@@ -50,6 +50,10 @@ METRIC_KEYS = {
                          "dense_distilled_errors", "cnn_distilled_errors", "mix_errors",
                          "omit3_distilled_acc_3s", "omit3_bias_init_acc_3s", "omit3_posthoc_acc_3s",
                          "only78_distilled_acc", "only78_bias_init_acc", "only78_posthoc_acc")},
+    "self_reverse_online": {f"{m}_acc{s}" for s in ("", "_std") for m in
+                            ("weak_teacher", "reverse_baseline", "reverse_kd", "reverse_tuned",
+                             "born_again_gen0", "born_again_gen1", "born_again_gen2",
+                             "dml_independent", "dml_mutual")},
     "temperature": {"grad_formula_max_abs_err", "t2_scaled_grad_norm_ratio_T1_T20",
                     "unscaled_grad_norm_ratio_T1_T20", "logit_matching_rel_err_T100"},
 }

@@ -8,10 +8,12 @@ import torch.nn.functional as F
 import kdhelpers as kd
 import kdbook as kb
 from toydata import pixel_digits
-from kdhelpers.chapters import self_reverse_online as gen
+from kdbook.chapter import load
 from kdhelpers import losses as L
 from kdhelpers import models as M
 from kdhelpers.data import TensorData
+
+gen = load("self_reverse_online")  # the chapter's cells tagged `define`
 
 
 def _toy(n=300, seed=0):
@@ -28,9 +30,14 @@ def _smoke():
 
 def test_epoch_checkpoints_cached_and_keyed_per_epoch():
     data, run = _toy(), _smoke()
-    first = gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[1, 3], run=run, seed=0)
+
+    def checkpoints(epochs, seed=0):  # one 3-epoch run, kept after the given epochs
+        return kb.trained("t-ckpt", MLP, data, BUDGET.replace(epochs=3), run=run, seed=seed,
+                          checkpoints=epochs)
+
+    first = checkpoints([1, 3])
     assert sorted(first) == [1, 3] and not run.info(first[1]).hit
-    again = gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[3, 1], run=run, seed=0)
+    again = checkpoints([3, 1])
     assert run.info(again[1]).hit and run.info(again[3]).hit
     for e in (1, 3):
         assert run.key_of(again[e]) == run.key_of(first[e]) and run.key_of(again[e]).endswith(f"-epoch{e}")
@@ -43,10 +50,10 @@ def test_epoch_checkpoints_cached_and_keyed_per_epoch():
     kd.fit(plain, data, BUDGET.replace(epochs=3), seed=0, device="cpu", run=run)
     for a, b in zip(plain.parameters(), first[3].parameters()):
         assert torch.allclose(a, b)
-    other_seed = gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[1, 3], run=run, seed=1)
+    other_seed = checkpoints([1, 3], seed=1)
     assert run.key_of(other_seed[1]) != run.key_of(first[1])
     with pytest.raises(ValueError):
-        gen.epoch_checkpoints("t-ckpt", MLP, data, BUDGET, epochs=[0, 2], run=run)
+        checkpoints([0, 2])
 
 
 def test_born_again_chain_keys_each_generation_by_its_teacher():

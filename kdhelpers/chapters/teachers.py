@@ -63,7 +63,8 @@ def _cifar(run):
 
 
 def _reverse(run):
-    from . import self_reverse_online as R
+    from kdbook.chapter import load
+    R = load("self_reverse_online")
     rev = R.setting(run, 0)
     return [R.teacher(rev, run, s) for s in rev.seeds]
 
