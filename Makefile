@@ -95,11 +95,11 @@ dry-run: $(STAMP)
 	done
 
 # The book's trained teachers (kdbook/teachers.py): trained afresh in an empty cache, as the
-# chapters' notebooks train them (kdhelpers/chapters/teachers.py), then exported with a new manifest.
+# chapters' notebooks train them (kdbook/build_teachers.py), then exported with a new manifest.
 TEACHERS_CACHE := _build/teachers-cache
 teachers: $(STAMP)
 	$(if $(CACHE),,rm -rf $(TEACHERS_CACHE))
-	KD_TEACHERS=0 KD_CACHE_DIR=$(abspath $(or $(CACHE),$(TEACHERS_CACHE))) $(PY) -m kdhelpers.chapters.teachers --out teachers
+	KD_TEACHERS=0 KD_CACHE_DIR=$(abspath $(or $(CACHE),$(TEACHERS_CACHE))) $(PY) -m kdbook.build_teachers --out teachers
 
 smoke-reference: $(STAMP)
 	$(PY) -m kdbook.regression smoke-reference --out tests/smoke_reference.json $(NOTEBOOKS)

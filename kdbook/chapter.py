@@ -9,10 +9,12 @@ module, so a test can check a chapter's function without running the chapter::
     T = load("temperature")
     T.softmax_t(logits, 2.0)
 
-Each call builds a new module (nothing is memoised here); a test file calls it once at import.
+Each call builds a new module (nothing is memoised here), which replaces the last one in ``sys.modules``;
+a test file calls it once at import.
 """
 from __future__ import annotations
 
+import sys
 import types
 from pathlib import Path
 
@@ -42,9 +44,12 @@ def load(name: str, root: Path | None = None) -> types.ModuleType:
                          "the chapter's functions (and only define) to import them")
     module = types.ModuleType(f"chapter_{name}", f"The definitions of {path.name}.")
     module.__file__ = str(path)
+    # in sys.modules while its cells run, as an imported module is: dataclasses and pickling look it up there
+    sys.modules[module.__name__] = module
     for i, source in enumerate(cells):
         if source.lstrip().startswith(("%", "!")):
             raise ValueError(f"{path.name}: a cell tagged {TAG!r} runs a shell or magic command; "
                              "keep such commands out of definition cells")
-        exec(compile(source, f"{path.name}[define {i}]", "exec"), module.__dict__)
+        # dont_inherit: this file's `from __future__ import annotations` must not change the chapter's code
+        exec(compile(source, f"{path.name}[define {i}]", "exec", dont_inherit=True), module.__dict__)
     return module

@@ -201,9 +201,9 @@ def test_each_shipped_teacher_fits_its_config_and_is_the_one_its_chapter_uses(en
 
 
 def test_make_teachers_trains_each_registered_teacher_and_writes_a_manifest(tmp_path, monkeypatch):
-    """`make teachers` (kdhelpers.chapters.teachers.build) on a toy registry: trained afresh, exported,
+    """`make teachers` (kdbook.build_teachers.build) on a toy registry: trained afresh, exported,
     with the training time and the commit the cache recorded; the export then loads as the book's file."""
-    from kdhelpers.chapters import teachers as book
+    from kdbook import build_teachers as book
 
     monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(book, "SHIPPED", {"toy": lambda run: [_teacher(run)]})

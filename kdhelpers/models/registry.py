@@ -11,8 +11,11 @@ ARCHS: dict[str, type] = {}
 def register(name: str):
     """Class decorator: ``@register("mlp") class MLP(...)``."""
     def add(cls):
-        if name in ARCHS and ARCHS[name] is not cls:
-            raise ValueError(f"architecture {name!r} is registered twice ({ARCHS[name].__name__}, {cls.__name__})")
+        old = ARCHS.get(name)
+        # the same class defined again (a notebook cell re-run, a chapter's definitions loaded again) replaces it
+        if old is not None and old is not cls and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(f"architecture {name!r} is registered twice ({old.__name__}, {cls.__name__}); "
+                             "give one of them another name")
         ARCHS[name] = cls
         cls.arch_name = name
         return cls

@@ -9,7 +9,7 @@ retrained by the chapters that use them (minutes each on 2 cores, and 129 MB tog
 ``sources_unsw_toronto``'s three UNSW teachers (29 MB, 7 min), ``early_stopping_kd``'s checkpointed
 teacher run (28 MB, 6 min) and ``fake_data_temperature``'s synthetic teachers (their outputs, 72 MB, 8 min).
 
-    python -m kdhelpers.chapters.teachers [--out teachers]   # make teachers
+    python -m kdbook.build_teachers [--out teachers]   # make teachers
 """
 from __future__ import annotations
 
