@@ -500,7 +500,7 @@ def check_batches() -> None:
         rec.compile(optimizer="adam", loss="mse")
         rec.fit(np.arange(n, dtype=np.float32)[:, None], np.zeros(n, np.float32), epochs=epochs, verbose=0)
         gen = torch.Generator().manual_seed(0)
-        ours = [b.numpy() for _ in range(epochs) for b in kd.data.batches(n, 32, generator=gen)]  # as kd.fit calls it
+        ours = [b.numpy() for _ in range(epochs) for b in kd.augment.batches(n, 32, generator=gen)]  # as kd.fit calls it
 
         def describe(seen):
             per = len(seen) // epochs

@@ -11,11 +11,12 @@ which imports it. ``import kdhelpers as kd`` gives::
     kd.evaluate, kd.predict_logits                                    evaluation
     kd.bias, kd.batched                                               bias tuning, stacked students
 """
-from . import batched, bias, dryrun, losses, models
+from . import augment, batched, bias, dryrun, losses, models
+from .augment import batches, crop_flip, jitter
 from .budget import Budget, budget_table
 from .callbacks import Callback, apply_max_norm
-from .data import (TensorData, batches, crop_flip, data_root, drop_classes, jitter, keep_classes,
-                   load_cifar10, load_mnist, split, subset)
+from .data import (TensorData, data_root, drop_classes, keep_classes, load_cifar10, load_mnist, split,
+                   subset)
 from .device import default_device, seed_everything
 from .io import atomic_save, cache_dir
 from .losses import CrossEntropy, DistillationLoss, SoftTargetKL, soft_target_loss

@@ -36,11 +36,57 @@ def _as_stack(xs, name):
     return torch.stack(list(xs))
 
 
+def optimiser_step(opt, scaler, sched, loss, *, clip: float | None = None, stacked=None) -> None:
+    """Backpropagate ``loss`` (summed over members: each gets its own gradient) and step, as fit does:
+    per-member gradient clipping to ``clip``, then the optimiser, then the schedule."""
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if clip:
+        scaler.unscale_(opt)
+        clip_per_member(stacked, clip)
+    scaler.step(opt)
+    scaler.update()
+    if sched is not None:
+        sched.step()
+
+
+def _sets(x, y, source, M: int, device):
+    """The training sets ``x [D, N, F]``, ``y [D, N]`` and each member's set index, checked."""
+    x, y = _as_stack(x, "x").to(device), _as_stack(y, "y").to(device)
+    D, N = y.shape
+    if x.shape[:2] != (D, N):
+        raise ValueError(f"x must be [sets, examples, features] matching y {tuple(y.shape)}, got {tuple(x.shape)}")
+    src = torch.as_tensor(source, dtype=torch.long)
+    if src.shape != (M,) or int(src.min()) < 0 or int(src.max()) >= D:
+        raise ValueError(f"source must give each of the {M} members a set index in 0..{D - 1}")
+    return x, y, src.to(device)
+
+
+def _soft_targets(teacher_logits, temperature, alpha, sets: tuple, M: int, device):
+    """The teachers' logits ``[D, N, C]`` and each member's temperature and α, checked (None without
+    a teacher)."""
+    if teacher_logits is None:
+        if temperature is not None or alpha is not None:
+            raise ValueError("temperature/alpha need teacher_logits")
+        return None, None, None
+    tl = _as_stack(teacher_logits, "teacher_logits").to(device)
+    if tl.shape[:2] != sets:
+        raise ValueError(f"teacher_logits must be [{sets[0]}, {sets[1]}, classes], got {tuple(tl.shape)}")
+    T = torch.as_tensor(temperature if temperature is not None else [1.0] * M, dtype=torch.float32)
+    a = torch.as_tensor(alpha if alpha is not None else [1.0] * M, dtype=torch.float32)
+    for t in T.tolist():
+        check_temperature(t)
+    for v in a.tolist():
+        check_alpha(v)
+    if T.shape != (M,) or a.shape != (M,):
+        raise ValueError(f"temperature and alpha must have one value per member ({M})")
+    return tl, T.to(device), a.to(device)
+
+
 def train_ensemble(model: EnsembleMLP, x, y, source, budget: Budget, *, teacher_logits=None,
                    temperature=None, alpha=None, t2_scale: bool = True, seed: int = 0, device=None,
                    desc: str = "ensemble", progress: bool | None = None, precision: str = "float32") -> dict:
-    """Train every member of ``model`` on its own data set, in one loop, with ``budget``
-    (its optimiser, learning rate, schedule, batch and epochs; fused optimiser steps).
+    """Train every member of ``model`` on its own data set, in one loop, with ``budget``.
 
     ``x [D, N, F]``, ``y [D, N]``: D training sets of equal size (or lists of tensors);
     ``source[m]`` is the index of member m's set. Every set gets its own shuffle per epoch
@@ -53,70 +99,35 @@ def train_ensemble(model: EnsembleMLP, x, y, source, budget: Budget, *, teacher_
     if not isinstance(budget, Budget):
         raise TypeError(f"train_ensemble takes a kd.Budget, got {type(budget).__name__}")
     device = torch.device(device) if device is not None else default_device()
-    x, y = _as_stack(x, "x").to(device), _as_stack(y, "y").to(device)
+    x, y, src = _sets(x, y, source, model.n_models, device)
     D, N = y.shape
-    if x.shape[:2] != (D, N):
-        raise ValueError(f"x must be [sets, examples, features] matching y {tuple(y.shape)}, got {tuple(x.shape)}")
-    M = model.n_models
-    src = torch.as_tensor(source, dtype=torch.long)
-    if src.shape != (M,) or int(src.min()) < 0 or int(src.max()) >= D:
-        raise ValueError(f"source must give each of the {M} members a set index in 0..{D - 1}")
-    src = src.to(device)
-    tl = None
-    if teacher_logits is not None:
-        tl = _as_stack(teacher_logits, "teacher_logits").to(device)
-        if tl.shape[:2] != (D, N):
-            raise ValueError(f"teacher_logits must be [{D}, {N}, classes], got {tuple(tl.shape)}")
-        T = torch.as_tensor(temperature if temperature is not None else [1.0] * M, dtype=torch.float32)
-        a = torch.as_tensor(alpha if alpha is not None else [1.0] * M, dtype=torch.float32)
-        for t in T.tolist():
-            check_temperature(t)
-        for v in a.tolist():
-            check_alpha(v)
-        if T.shape != (M,) or a.shape != (M,):
-            raise ValueError(f"temperature and alpha must have one value per member ({M})")
-        T, a = T.to(device), a.to(device)
-    elif temperature is not None or alpha is not None:
-        raise ValueError("temperature/alpha need teacher_logits")
+    tl, T, a = _soft_targets(teacher_logits, temperature, alpha, (D, N), model.n_models, device)
     model.to(device).train()
-    # dropout masks (torch.rand_like) come from the seed, not from whatever this process ran before:
-    # a model trained after a cache hit, or in another process, must come out the same
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # dropout masks from the seed, whatever this process ran before (a cache hit)
     opt = make_optimizer(model.parameters(), budget, fused=device.type in ("cpu", "cuda"))
     dtype = amp_dtype(device, budget.precision if budget.precision in ("float32", "float16") else precision)
     scaler = grad_scaler(device, dtype)
-    if dtype is not None:  # the first matmul casts to it anyway: gather half the bytes per batch
-        x = x.to(dtype)
-    gen = torch.Generator().manual_seed(seed)
-    batch_size = dryrun.batch_size(budget.batch_size)
+    x = x if dtype is None else x.to(dtype)  # the first matmul casts anyway: gather half the bytes
+    gen, batch_size, history, done = torch.Generator().manual_seed(seed), dryrun.batch_size(budget.batch_size), [], 0
     steps = math.ceil(N / batch_size)
     sched = None if budget.schedule == "constant" else make_schedule(opt, budget, budget.epochs * steps)
-    history, done = [], 0
     bar = tqdm(range(budget.epochs), desc=desc, disable=not show_progress(progress), leave=False)
     for _ in bar:
         if dryrun.stop(done):
             break
         perm = torch.argsort(torch.rand(D, N, generator=gen), dim=1).to(device)
-        total = torch.zeros(M, device=device)
+        total = torch.zeros(model.n_models, device=device)
         for s in range(steps):
             if dryrun.stop(done):
                 break
             done += 1
             idx = perm[:, s * batch_size:(s + 1) * batch_size][src]  # [M, B]
-            xb = x[src.unsqueeze(1), idx]
-            yb = y[src.unsqueeze(1), idx]
+            rows = (src.unsqueeze(1), idx)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                out = model(xb)
-            if tl is None:
-                losses = hard_loss(out, yb)
-            else:
-                losses = distillation_loss(out, tl[src.unsqueeze(1), idx], yb, T, a, t2_scale=t2_scale)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(losses.sum()).backward()
-            scaler.step(opt)
-            scaler.update()
-            if sched is not None:
-                sched.step()
+                out = model(x[rows])
+            losses = hard_loss(out, y[rows]) if tl is None else distillation_loss(out, tl[rows], y[rows], T, a,
+                                                                                  t2_scale=t2_scale)
+            optimiser_step(opt, scaler, sched, losses.sum())
             total += losses.detach() * idx.shape[1]
         history.append((total / N).cpu())
         bar.set_postfix(loss=f"{float(history[-1].mean()):.4f}")
@@ -177,9 +188,7 @@ def fit_together(models: list[nn.Module], data: TensorData, budget: Budget, *, s
     forward = vmap(lambda p, b, x: functional_call(skeleton, (p, b), (x,)))
     data = data.to(device)
     losses = [CrossEntropy(budget.label_smoothing) if loss is None else loss for loss in losses]
-    # members that share a loss (its settings) and teacher-or-not: one call on their stacked batch;
-    # the per-example mean over k·B rows, times k, is the sum of the k members' own mean losses
-    groups: dict = {}
+    groups: dict = {}  # members sharing a loss (its settings) and teacher-or-not: one loss call
     for m, (loss, teacher) in enumerate(zip(losses, teachers)):
         groups.setdefault((repr(loss), teacher is None), []).append(m)
     t_out = [None if t is None else outputs(t, data, device) for t in teachers]
@@ -192,7 +201,8 @@ def fit_together(models: list[nn.Module], data: TensorData, budget: Budget, *, s
     gens = [torch.Generator().manual_seed(s) for s in seeds]  # fit's: its Loop.gen
     batch_size, N, done = dryrun.batch_size(budget.batch_size), len(data), 0
     # fit's Schedule callback: the same schedule for every member, stepped after every optimiser step
-    sched = None if budget.schedule == "constant" else make_schedule(opt, budget, budget.epochs * math.ceil(N / batch_size))
+    steps = budget.epochs * math.ceil(N / batch_size)
+    sched = None if budget.schedule == "constant" else make_schedule(opt, budget, steps)
     for _ in tqdm(range(budget.epochs), desc=desc, disable=not show_progress(progress), leave=False):
         order = torch.stack([torch.randperm(N, generator=g) for g in gens]).to(device)  # fit's draws
         for idx in order.split(batch_size, dim=1):  # [M, B]
@@ -204,21 +214,24 @@ def fit_together(models: list[nn.Module], data: TensorData, budget: Budget, *, s
             yb = data.y.index_select(0, idx.reshape(-1)).view(M, B)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 out = forward(params, buffers, xb)  # [M, B, classes]
-                total = 0
-                for (_, no_teacher), ms in groups.items():
-                    tb = None if no_teacher else torch.stack([t_out[m].index_select(0, idx[m]) for m in ms])
-                    fn = losses[ms[0]]
-                    total = total + len(ms) * fn(out[ms].flatten(0, 1), None if tb is None else tb.flatten(0, 1),
-                                                 yb[ms].flatten())
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
-            if budget.clip_grad_norm:
-                scaler.unscale_(opt)
-                clip_per_member(list(params.values()), budget.clip_grad_norm)
-            scaler.step(opt)
-            scaler.update()
-            if sched is not None:
-                sched.step()
+                total = _grouped_loss(out, yb, idx, groups, losses, t_out)
+            optimiser_step(opt, scaler, sched, total, clip=budget.clip_grad_norm, stacked=list(params.values()))
+    _unstack(models, params, buffers, precision)
+
+
+def _grouped_loss(out, yb, idx, groups: dict, losses: list, t_out: list):
+    """The members' losses summed: one call per group of members sharing a loss and teacher-or-not,
+    on their stacked batch (the per-example mean over k·B rows, times k, is the sum of their means)."""
+    total = 0
+    for (_, no_teacher), ms in groups.items():
+        tb = None if no_teacher else torch.stack([t_out[m].index_select(0, idx[m]) for m in ms])
+        total = total + len(ms) * losses[ms[0]](out[ms].flatten(0, 1), None if tb is None else tb.flatten(0, 1),
+                                                yb[ms].flatten())
+    return total
+
+
+def _unstack(models: list[nn.Module], params: dict, buffers: dict, precision: str) -> None:
+    """Member m's trained weights back into ``models[m]``, in eval mode."""
     for m, model in enumerate(models):
         state = {**{k: v[m].detach() for k, v in params.items()}, **{k: v[m] for k, v in buffers.items()}}
         model.load_state_dict(state)

@@ -15,7 +15,8 @@ from numbers import Real
 import pandas as pd
 import torch
 
-from .data import AUGMENTATIONS, VIEW_AUGMENTATIONS, TensorData
+from .augment import AUGMENTATIONS, VIEW_AUGMENTATIONS
+from .data import TensorData
 from .device import PRECISIONS  # one list: "auto", "float32", "float16"
 
 OPTIMIZERS = ("sgd", "adam", "adamw")

@@ -17,9 +17,11 @@ from torch import nn
 
 from . import dryrun
 from .budget import Budget, make_optimizer
-from .callbacks import (CancelEpoch, CancelFit, Callback, ChannelsLast, DryRunStop, GradClip, Loop, Lookahead,
-                        MaxNorm, OnEpochEnd, ProgressBar, Recorder, Schedule, Teacher, TeacherOutputCache, has_conv)
-from .data import AUGMENTATIONS, TensorData, batches
+from .callbacks import (CancelEpoch, CancelFit, Callback, DryRunStop, GradClip, Loop, Lookahead, MaxNorm,
+                        OnEpochEnd, ProgressBar, Recorder, Schedule, Teacher, TeacherOutputCache)
+from .channels_last import ChannelsLast, has_conv
+from .augment import AUGMENTATIONS, batches
+from .data import TensorData
 from .device import amp_dtype, default_device, grad_scaler, precision_name, show_progress
 from .losses import CrossEntropy
 
@@ -93,9 +95,7 @@ def fit(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Modul
     """
     loss = _checked(budget, teacher, loss)
     device = torch.device(device) if device is not None else run.device if run is not None else default_device()
-    if precision is None:  # the budget's own (a source's float32), else the run's, else float32
-        own = budget.precision if budget.precision in ("float32", "float16") else None
-        precision = run.precision_for(budget.precision) if run is not None else own or "float32"
+    precision = precision or _precision(budget, run)
     dtype = amp_dtype(device, precision)
     augment = AUGMENTATIONS[budget.augment] if budget.augment else None
     batch_size = dryrun.batch_size(budget.batch_size)
@@ -112,23 +112,7 @@ def fit(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Modul
             loop("before_epoch")
             try:
                 for loop.idx in batches(len(data), batch_size, generator=loop.gen, device=device):
-                    loop("before_batch")  # a dry loop stops here
-                    loop.step += 1
-                    xb = loop.data.x.index_select(0, loop.idx)  # 10x faster than x[idx] for a batch of images
-                    if augment is not None:
-                        xb = augment(xb, generator=loop.gen, epoch=loop.epoch, idx=loop.idx)
-                    loop.xb, loop.yb = data.prepare(xb), loop.data.y.index_select(0, loop.idx)
-                    loop("before_pred")  # channels-last
-                    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                        loop.out = model(loop.xb)
-                        loop("after_pred")  # the teacher's outputs for the batch, into loop.teacher_out
-                        loop.loss = loss(loop.out, loop.teacher_out, loop.yb)
-                    loop.opt.zero_grad(set_to_none=True)
-                    loop.scaler.scale(loop.loss).backward()
-                    loop("after_backward")  # gradient clipping
-                    loop.scaler.step(loop.opt)
-                    loop.scaler.update()
-                    loop("after_step")  # schedule, max-norm, Lookahead, the loss's running sum
+                    fit_step(loop, model, loss, augment, dtype)
             except CancelEpoch:
                 pass
             loop("after_epoch")  # the epoch's loss, progress bar, on_epoch_end
@@ -139,6 +123,33 @@ def fit(model: nn.Module, data: TensorData, budget: Budget, *, teacher: nn.Modul
     model.kd_precision = precision  # evaluation computes as training did
     return {"loss": loop.history, "seconds": time.perf_counter() - loop.start,
             "precision": precision_name(device, precision), "device": str(device)}
+
+
+def fit_step(loop: Loop, model: nn.Module, loss: Callable, augment, dtype) -> None:
+    """One batch of :func:`fit`: the quickstart's distillation step, with the callbacks' events."""
+    loop("before_batch")  # a dry loop stops here
+    loop.step += 1
+    xb = loop.data.x.index_select(0, loop.idx)  # 10x faster than x[idx] for a batch of images
+    if augment is not None:
+        xb = augment(xb, generator=loop.gen, epoch=loop.epoch, idx=loop.idx)
+    loop.xb, loop.yb = loop.data.prepare(xb), loop.data.y.index_select(0, loop.idx)
+    loop("before_pred")  # channels-last
+    with torch.autocast(loop.device.type, dtype=dtype, enabled=dtype is not None):
+        loop.out = model(loop.xb)
+        loop("after_pred")  # the teacher's outputs for the batch, into loop.teacher_out
+        loop.loss = loss(loop.out, loop.teacher_out, loop.yb)
+    loop.opt.zero_grad(set_to_none=True)
+    loop.scaler.scale(loop.loss).backward()
+    loop("after_backward")  # gradient clipping
+    loop.scaler.step(loop.opt)
+    loop.scaler.update()
+    loop("after_step")  # schedule, max-norm, Lookahead, the loss's running sum
+
+
+def _precision(budget: Budget, run) -> str:
+    """The budget's own precision (a source's float32), else the run's choice, else float32."""
+    own = budget.precision if budget.precision in ("float32", "float16") else None
+    return run.precision_for(budget.precision) if run is not None else own or "float32"
 
 
 def _checked(budget: Budget, teacher, loss) -> Callable:

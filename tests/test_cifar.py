@@ -9,7 +9,8 @@ from torch import nn
 import kdhelpers as kd
 import kdbook as kb
 from kdhelpers.chapters import cifar_resnet_vgg as cifar
-from kdhelpers.data import TensorData, alternating_flip, alternating_flip_mask, translate_reflect
+from kdhelpers.augment import alternating_flip, alternating_flip_mask, translate_reflect
+from kdhelpers.data import TensorData
 from kdhelpers.models import CifarResNet, CifarVGG
 from kdhelpers.models.airbench import AirbenchNet, BatchNorm, Conv
 from kdhelpers.models.pretrained import TorchvisionNet

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 import kdhelpers.chapters as chapters
-from kdhelpers.callbacks import ONEDNN_SAFE_CHANNELS, narrow_strided_1x1
+from kdhelpers.channels_last import ONEDNN_SAFE_CHANNELS, narrow_strided_1x1
 from kdbook.chapter import define_cells, load
 from kdbook.protocol import Protocol
 from kdhelpers.models import build_model

@@ -19,7 +19,8 @@ from torch import nn
 import kdhelpers as kd
 import kdbook as kb
 from kdhelpers.budget import make_optimizer, make_schedule
-from kdhelpers.data import AUGMENTATIONS, VIEW_AUGMENTATIONS, TensorData, alternating_flip_mask, batches
+from kdhelpers.augment import AUGMENTATIONS, VIEW_AUGMENTATIONS, alternating_flip_mask, batches
+from kdhelpers.data import TensorData
 from kdhelpers.device import amp_dtype, grad_scaler
 
 CPU = torch.device("cpu")
