@@ -8,11 +8,12 @@ import torch.nn.functional as F
 
 import kdhelpers as kd
 import kdbook as kb
-from kdhelpers.losses import CosineHiddenLoss, DistillationLoss, FeatureMapMSELoss
-from kdhelpers.models import DeepNN, LightNN, TeacherFeatures
+from kdhelpers.losses import DistillationLoss
 from kdbook.chapter import load
 
-fk = load("cifar_feature_kd")
+fk = load("cifar_feature_kd")  # also registers the archs tutorial_deepnn and tutorial_lightnn
+DeepNN, LightNN, TeacherFeatures = fk.DeepNN, fk.LightNN, fk.TeacherFeatures
+CosineHiddenLoss, FeatureMapMSELoss = fk.CosineHiddenLoss, fk.FeatureMapMSELoss
 
 
 def test_param_counts_match_the_tutorial():
@@ -39,9 +40,12 @@ def test_output_shapes_per_hidden_mode():
 
 
 def test_registered_archs_build_from_config():
+    # the chapter's definitions, loaded again, register its classes again under the same names
+    # (as re-running the notebook's cells does): a config builds the latest ones
+    again = load("cifar_feature_kd")
     m = kd.build_model({"arch": "tutorial_lightnn", "hidden": "regressor"})
-    assert isinstance(m, LightNN) and hasattr(m, "regressor")
-    assert isinstance(kd.build_model({"arch": "tutorial_deepnn"}), DeepNN)
+    assert isinstance(m, again.LightNN) and hasattr(m, "regressor")
+    assert isinstance(kd.build_model({"arch": "tutorial_deepnn"}), again.DeepNN)
 
 
 def test_teacher_features_packed_equals_tuple():

@@ -6,7 +6,6 @@ whatever else has been imported.
 from .registry import ARCHS, build_model, count_params, register
 from .mlp import MLP, Dropout
 from .cifar import CifarResNet, CifarVGG
-from .tutorial import DeepNN, LightNN, TeacherFeatures
 from .ensemble import EnsembleMLP
 from .mutual import MutualPair, mutual_pair_config
 from .keras import HarvardCNN, KerasConvNet, KerasMLP, TorontoCNN
