@@ -13,7 +13,6 @@
 :class:`CosineHiddenLoss`  the PyTorch tutorial's cosine on hidden representations
 :class:`FeatureMapMSELoss` a FitNets-style regressor hint on a feature map
 :class:`TorontoLoss`       a report's defective loss, kept to rerun it as published
-:class:`KerasDistillerLoss` the Keras example's loss; its alpha weights the hard term (= 1 − α)
 :class:`BYOTLoss`          Be Your Own Teacher: the deepest exit teaches the shallow ones
 =========================  ==========================================================
 """
@@ -24,7 +23,6 @@ from .fitnets import FeatureMapMSELoss
 from .hidden import HiddenPlusCE, split_teacher_out
 from .hidden_cosine import CosineHiddenLoss
 from .hinton import DistillationLoss, SoftTargetKL, distillation_loss, soft_target_loss
-from .keras_distiller import KerasDistillerLoss
 from .logit_mse import LogitMSE
 from .mutual import MutualLoss, mutual_loss
 from .prob_cosine import ProbCosine
