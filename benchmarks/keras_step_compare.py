@@ -16,7 +16,7 @@ It builds the slides' Keras networks (``benchmarks/keras_reference.py``) and the
 5. Adam: the same gradients fed to Keras's Adam and to the rewrite's ``make_optimizer`` (where ε
    sits), then whole training steps from identical weights on identical batches (``kd.fit`` against
    Keras's ``train_on_batch``), scratch and distilled: with the teacher frozen (the rewrite's
-   ``K.student``), and as the published Keras 3 code runs, with the teacher trained along (the
+   ``K.train_student``), and as the published Keras 3 code runs, with the teacher trained along (the
    rewrite's opt-in ``K.cotrained_student``); with a trained teacher, its accuracy after a few
    such steps;
 6. the batching of ``fit`` (shuffle every epoch, batch 32, the last partial batch), the evaluation
@@ -63,10 +63,10 @@ from torch import nn  # noqa: E402
 import keras_reference as R  # noqa: E402
 import kdhelpers as kd  # noqa: E402
 import kdbook as kb
-from kdhelpers.chapters import keras_distiller as K  # noqa: E402
+from kdbook.chapter import load  # noqa: E402
 from kdhelpers.budget import make_optimizer  # noqa: E402
-from kdhelpers.losses import KerasDistillerLoss  # noqa: E402
 
+K = load("keras_distiller")  # the chapter's cells tagged `define`: its networks, Adam, losses
 F32 = float(np.finfo(np.float32).eps)  # 1.19e-7
 FWD_TOL = 1e-5   # relative (to the largest value) difference allowed in a forward pass: float32 rounding
 GRAD_TOL = 1e-4  # the same for a gradient (sums over a batch and positions, with cancellation)
@@ -314,10 +314,13 @@ def check_loss(Distiller, nets, xk, yk, xt, yt) -> None:
 
 
 def fit_optimizer(model, budget, fused: bool = True):
-    """The optimiser as kd.fit builds it: over the model's param_groups where it has them."""
+    """The optimiser as kd.fit builds it: over the model's param_groups where it has them, with the
+    step hook that the chapter's networks' callback (K.KerasAdam) attaches for Keras's ε placement."""
     params = [p for p in model.parameters() if p.requires_grad]
     groups = model.param_groups(budget.lr, budget.weight_decay) if hasattr(model, "param_groups") else params
-    return make_optimizer(groups, budget, fused=fused)
+    opt = make_optimizer(groups, budget, fused=fused)
+    opt.register_step_pre_hook(K.keras_adam_epsilon)  # it acts on the groups marked keras_adam only
+    return opt
 
 
 def check_adam(Distiller, nets, batches_k) -> None:
@@ -326,7 +329,7 @@ def check_adam(Distiller, nets, batches_k) -> None:
     w0 = ks.get_weights()
     dist = keras_distiller(Distiller, ks, kt)
     kopt = keras.optimizers.Adam()
-    budget = K.student_budget(kb.Run(profile="cpu"))
+    budget = K.PROTOCOL.budget("student", kb.Run(profile="cpu"))
     variants = {}
     for name in ("rewrite (kd.fit's optimiser, fused)", "rewrite, unfused", "torch's ε placement"):
         m = kd.build_model(K.STUDENT)
@@ -375,7 +378,7 @@ def check_steps(Distiller, make_student, make_teacher, nets, sub_k, sub_t, perm,
     w0, wt0 = ks.get_weights(), kt.get_weights()
     (xk, yk) = sub_k
     order = [perm[i:i + 32] for i in range(0, len(perm), 32)]
-    budget = K.student_budget(kb.Run(profile="cpu")).replace(epochs=1)
+    budget = K.PROTOCOL.budget("student", kb.Run(profile="cpu")).replace(epochs=1)
     out = {}
 
     def rewrite(teacher=None):
@@ -452,7 +455,7 @@ def check_steps(Distiller, make_student, make_teacher, nets, sub_k, sub_t, perm,
             f"{np.linalg.norm(tw1 - tw0) / np.linalg.norm(tw0):.1e}; logits on {len(xk_eval)} test images: max "
             f"|Δ| {np.abs(after - before).max():.2e}, soft targets (T = 10) max |Δ| {np.abs(pa - pb).max():.1e}, "
             f"argmax changed on {int((after.argmax(1) != before.argmax(1)).sum())}; rewrite: teacher fixed "
-            f"(K.student), "
+            f"(K.train_student), "
             f"trained along only in the opt-in K.cotrained_student",
             bool(np.abs(tw1 - tw0).max() == 0))
     return out

@@ -32,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # work from a plai
 import kdhelpers as kd  # noqa: E402
 import kdbook as kb
 from kdhelpers.batched import fit_together  # noqa: E402
-from kdhelpers.chapters import keras_distiller as K  # noqa: E402
 from kdbook.chapter import load  # noqa: E402
 from kdbook.regression import machine  # noqa: E402
 
-H = load("sources_harvard")  # the chapter's cells tagged `define`
+H = load("sources_harvard")  # the chapters' cells tagged `define`
+K = load("keras_distiller")
 
 
 def step_flops(config, data, budget) -> float:
@@ -93,7 +93,7 @@ def main() -> None:
     if args.students == "harvard":
         config, budget, losses = H.student_config(), H.student_budget(run), [H.soft_loss()] * args.members
     elif args.students == "keras":  # keras_distiller's 16/32-filter convnet students, Adam, batch 32, float32
-        config, budget, losses = K.STUDENT, K.student_budget(run), [K.book_loss()] * args.members
+        config, budget, losses = K.STUDENT, K.PROTOCOL.budget("student", run), [K.book_loss()] * args.members
     else:
         config, budget = kb.mnist.student_config(int(args.students[5:])), kb.mnist.student_budget(run)
         grid = [1, 2, 2.5, 3, 4, 8, 20]  # mnist_hinton's temperatures

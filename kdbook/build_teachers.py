@@ -46,8 +46,8 @@ def _toronto(run):
 
 
 def _keras(run):
-    from . import keras_distiller as K
-    return [K.teacher(run, 0)]
+    from kdbook.chapter import load
+    return [load("keras_distiller").train_teacher(run, 0)]
 
 
 def _deepnn(run):

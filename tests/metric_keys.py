@@ -13,6 +13,9 @@ METRIC_KEYS = {
                    *(f"T{t}_acc" for t in ("1", "2", "2.5", "3", "4", "5", "10", "15", "20")))}
         | {f"width{w}_T_opt" for w in (10, 30, 50, 100, 300)}
         | {"width_trend_rho", "width_trend_rho_lo", "width_trend_rho_hi"}),
+    "keras_distiller": {f"keras_{k}_acc{s}" for k in ("teacher", "student_scratch", "student_kd",
+                                                      "student_kd_swapped_alpha")
+                        for s in ("", "_std")},
     "loss_variants": ({f"{k}{s}" for s in ("_acc", "_acc_std") for k in
                        ("hard_only", *(f"{v}{h}" for h in ("", "_hard") for v in
                                        ("kl_T3", "kl_T20", "soft_ce_T3", "mse_logits", "cosine_probs_T3")))}

@@ -1,14 +1,17 @@
-"""The Keras Distiller example's loss (Keras's alpha weights the hard term) and the chapter's helpers."""
+"""The Keras Distiller example's loss (Keras's alpha weights the hard term) and the chapter's helpers,
+from the notebook's cells tagged `define`."""
 import math
 
 import pytest
 import torch
+from torch.optim.optimizer import _global_optimizer_pre_hooks
 
 import kdbook as kb
 import kdhelpers as kd
-import kdbook as kb
-from kdhelpers.chapters import keras_distiller as K
-from kdhelpers.losses import KerasDistillerLoss
+from kdbook.chapter import load
+
+K = load("keras_distiller")
+KerasDistillerLoss = K.KerasDistillerLoss
 
 # worked example: two images, three classes, moderate logits (no softened probability near 1e-7)
 S = [[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]   # student logits
@@ -90,7 +93,7 @@ def test_the_modules_alpha_is_the_books_and_its_repr_says_which_is_keras():
 
 def test_training_with_the_keras_loss_takes_the_books_alpha_09_steps():
     data = kd.subset(kd.load_mnist(True), 64, seed=0)
-    budget = K.student_budget(kb.Run(profile="cpu")).replace(epochs=1)  # 2 Adam steps at batch 32
+    budget = K.PROTOCOL.budget("student", kb.Run(profile="cpu")).replace(epochs=1)  # 2 Adam steps at batch 32
     kd.seed_everything(0)
     teacher = kd.build_model(K.STUDENT)
     kd.seed_everything(1)
@@ -139,7 +142,7 @@ def test_the_networks_train_with_keras_adam_epsilon_placement():
     # of the update away from Keras's after a few steps (benchmarks/keras_step_compare.py: 6.6 % after 5
     # distillation steps); now kd.fit steps as Keras does, to float32 rounding
     data = kd.subset(kd.load_mnist(True), 96, seed=0)
-    budget = K.student_budget(kb.Run(profile="cpu")).replace(epochs=1)  # 3 Adam steps at batch 32
+    budget = K.PROTOCOL.budget("student", kb.Run(profile="cpu")).replace(epochs=1)  # 3 Adam steps at batch 32
     kd.seed_everything(0)
     start = kd.build_model(K.STUDENT)
     w0 = torch.cat([p.detach().flatten() for p in start.parameters()])
@@ -166,7 +169,7 @@ def test_cotrained_student_trains_the_teacher_as_the_keras_distiller_does():
     # Distiller.trainable_weights hold its weights): one Keras Adam over both networks, on the one loss
     data = kd.subset(kd.load_mnist(True), 64, seed=0)
     run = kb.Run(profile="smoke")
-    budget = K.student_budget(kb.Run(profile="cpu")).replace(epochs=1)  # 2 steps at batch 32
+    budget = K.PROTOCOL.budget("student", kb.Run(profile="cpu")).replace(epochs=1)  # 2 steps at batch 32
     teacher = kb.trained("keras-teacher", K.TEACHER, data, budget, run=run, seed=0)
     w_teacher = _flat(teacher)
     student, after = K.cotrained_student(run, 1, teacher=teacher, loss=K.keras_loss(), transfer=data, budget=budget)
@@ -181,7 +184,7 @@ def test_cotrained_student_trains_the_teacher_as_the_keras_distiller_does():
     assert (_flat(student) - ref_s).norm() < 1e-3 * (ref_s - _flat(K.untrained_student(1))).norm()  # measured: 3e-6
     assert (_flat(after) - ref_t).norm() < 1e-3 * (ref_t - w_teacher).norm()  # measured: 1.3e-6
     assert (_flat(after) - w_teacher).abs().max() > 0.5 * budget.lr  # Adam moved the teacher's weights ~lr a step
-    frozen = K.student(run, 1, teacher=teacher, loss=K.keras_loss(), transfer=data, budget=budget)
+    frozen = K.train_student(run, 1, teacher=teacher, loss=K.keras_loss(), transfer=data, budget=budget)
     # the chapter's student (teacher frozen, as Keras 2's example) is elsewhere after 2 steps: measured 0.67
     assert (_flat(frozen) - ref_s).norm() > 0.05 * (ref_s - _flat(K.untrained_student(1))).norm()
 
@@ -193,6 +196,7 @@ def test_keras_adam_hook_touches_only_marked_groups():
                               eps=1e-7)
     sgd = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.ones(3))], "keras_adam": True}], lr=0.1)
     for opt in (plain, marked, sgd):
+        opt.register_step_pre_hook(K.keras_adam_epsilon)
         for _ in range(2):
             for g in opt.param_groups:
                 for p in g["params"]:
@@ -208,17 +212,40 @@ def test_keras_adam_hook_touches_only_marked_groups():
     assert kd.build_model(K.STUDENT).param_groups(1e-3, 0)[0]["keras_adam"] is True
 
 
+def test_the_hook_is_on_the_fits_own_optimiser_and_nowhere_else():
+    # issue 44: loading the chapter registers nothing global; kd.fit hooks Keras's ε onto the one
+    # optimiser it makes for these networks, and removes it when the fit ends
+    assert K.keras_adam_epsilon not in _global_optimizer_pre_hooks.values()
+    seen = []
+
+    class Spy(kd.Callback):
+        def after_step(self, loop):
+            seen.append((len(loop.opt._optimizer_step_pre_hooks), loop.opt.param_groups[0]["keras_step"]))
+
+        def after_fit(self, loop):
+            seen.append(len(loop.opt._optimizer_step_pre_hooks))
+
+    model = kd.build_model(K.STUDENT)
+    model.fit_callbacks = lambda: [K.KerasAdam(), Spy()]  # the spy's after_fit runs after KerasAdam's
+    data = kd.subset(kd.load_mnist(True), 64, seed=0)
+    kd.fit(model, data, K.PROTOCOL.budget("student", kb.Run(profile="cpu")).replace(epochs=1), progress=False,
+           device="cpu")
+    assert seen == [(1, 1), (1, 2), 0]
+    assert K.keras_adam_epsilon not in _global_optimizer_pre_hooks.values()
+
+
 def test_chapter_budgets_networks_and_losses_as_published():
     smoke, cpu, full = (kb.Run(profile=p) for p in ("smoke", "cpu", "full"))
     for run in (smoke, cpu, full):
-        for b in (K.teacher_budget(run), K.student_budget(run)):
+        for b in (K.PROTOCOL.budget("teacher", run), K.PROTOCOL.budget("student", run)):
             assert (b.optimizer, b.lr, b.eps, b.batch_size, b.schedule) == ("adam", 1e-3, 1e-7, 32, "constant")
             assert b.augment is None and b.weight_decay == 0
-        assert K.student_budget(run).precision == "float32"
-    assert (K.teacher_budget(full).epochs, K.student_budget(full).epochs) == (5, 3)
-    assert (K.teacher_budget(cpu).epochs, K.student_budget(cpu).epochs) == (5, 3)
-    assert K.teacher_budget(full).precision == "float32"
-    assert len(K.seeds(smoke)) == 2 and len(K.seeds(cpu)) >= 3 and len(K.seeds(full)) == 5
+        assert K.PROTOCOL.budget("student", run).precision == "float32"
+    epochs = {p: (K.PROTOCOL.budget("teacher", r).epochs, K.PROTOCOL.budget("student", r).epochs)
+              for p, r in (("cpu", cpu), ("full", full))}
+    assert epochs == {"cpu": (5, 3), "full": (5, 3)}
+    assert K.PROTOCOL.budget("teacher", full).precision == "float32"
+    assert [len(K.PROTOCOL.seed_list(r)) for r in (smoke, cpu, full)] == [2, 3, 5]
     assert kd.count_params(kd.build_model(K.TEACHER)) == 1_433_610
     assert kd.count_params(kd.build_model(K.STUDENT)) == 20_490
     # Keras's Adam, under an arch name of its own that keys the cache

@@ -11,7 +11,6 @@
 :class:`ProbCosine`        T² · (1 − cos) of the softened probabilities
 :class:`MutualLoss`        deep mutual learning: students teach each other
 :class:`TorontoLoss`       a report's defective loss, kept to rerun it as published
-:class:`KerasDistillerLoss` the Keras example's loss; its alpha weights the hard term (= 1 − α)
 :class:`BYOTLoss`          Be Your Own Teacher: the deepest exit teaches the shallow ones
 =========================  ==========================================================
 """
@@ -19,7 +18,6 @@ from .base import CrossEntropy, SoftPlusHard, hard_loss
 from .byot import BYOTLoss
 from .checks import check_alpha, check_logits, check_targets, check_temperature, check_weight
 from .hinton import DistillationLoss, SoftTargetKL, distillation_loss, soft_target_loss
-from .keras_distiller import KerasDistillerLoss
 from .logit_mse import LogitMSE
 from .mutual import MutualLoss, mutual_loss
 from .prob_cosine import ProbCosine

@@ -8,7 +8,7 @@ from .mlp import MLP, Dropout
 from .cifar import CifarResNet, CifarVGG
 from .ensemble import EnsembleMLP
 from .mutual import MutualPair, mutual_pair_config
-from .keras import HarvardCNN, KerasConvNet, KerasMLP, TorontoCNN
+from .keras import HarvardCNN, KerasMLP, TorontoCNN
 from .cifar_small import HeResNet, WideResNet
 from .airbench import AirbenchNet
 from .pretrained import TorchvisionNet

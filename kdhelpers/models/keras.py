@@ -1,18 +1,15 @@
 """The sources' Keras and TensorFlow networks, rebuilt in PyTorch as published.
 
 Faithful in what changes results: Keras's default initialisation (Glorot-uniform kernels, zero
-biases), TensorFlow's "same" padding (with stride 2 it pads one pixel on the bottom and right
-only), LeakyReLU(0.2), and output layers that end in a softmax where a source's code did (the
-Toronto report's networks; ``softmax_output=True``). Flattening order (Keras flattens
-height-width-channels, PyTorch channels-height-width) only permutes a dense layer's inputs, which a
-random initialisation does not see.
+biases, :func:`glorot_`, which the Keras example's networks on their chapter's page use too), and
+output layers that end in a softmax where a source's code did (the Toronto report's networks;
+``softmax_output=True``). Flattening order (Keras flattens height-width-channels, PyTorch
+channels-height-width) only permutes a dense layer's inputs, which a random initialisation does
+not see.
 """
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .mlp import Dropout
@@ -31,22 +28,6 @@ def glorot_(module: nn.Module, kernel_std: float | None = None) -> nn.Module:
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
     return module
-
-
-class SamePad(nn.Module):
-    """TensorFlow's "same" padding for a window ``k`` and stride ``s``: the total padding
-    max((⌈n/s⌉ − 1)·s + k − n, 0) split with the extra pixel at the bottom and right."""
-
-    def __init__(self, k: int, s: int, value: float = 0.0):
-        super().__init__()
-        self.k, self.s, self.value = k, s, value
-
-    def forward(self, x):
-        pads = []
-        for n in (x.shape[-1], x.shape[-2]):  # F.pad takes the last dimension first
-            total = max((math.ceil(n / self.s) - 1) * self.s + self.k - n, 0)
-            pads += [total // 2, total - total // 2]
-        return F.pad(x, pads, value=self.value) if any(pads) else x
 
 
 class SoftmaxOutput(nn.Module):
@@ -115,20 +96,4 @@ class TorontoCNN(nn.Sequential):
         if softmax_output:
             layers.append(SoftmaxOutput())
         super().__init__(*layers)
-        glorot_(self)
-
-
-@register("keras_convnet")
-class KerasConvNet(nn.Sequential):
-    """The Keras ``Distiller`` example's networks: Conv2D(f1, 3×3, stride 2, same) → LeakyReLU(0.2)
-    → MaxPool(2×2, stride 1, same) → Conv2D(f2, 3×3, stride 2, same) → Flatten → Dense(10).
-    Teacher: f = (256, 512); student: (16, 32)."""
-
-    def __init__(self, filters=(256, 512), n_classes: int = 10):
-        f1, f2 = (int(f) for f in filters)
-        super().__init__(
-            SamePad(3, 2), nn.Conv2d(1, f1, 3, stride=2), nn.LeakyReLU(0.2),
-            SamePad(2, 1, value=float("-inf")), nn.MaxPool2d(2, stride=1),
-            SamePad(3, 2), nn.Conv2d(f1, f2, 3, stride=2), nn.Flatten(),
-            nn.Linear(f2 * 7 * 7, n_classes))
         glorot_(self)
