@@ -14,11 +14,9 @@
 :class:`FeatureMapMSELoss` a FitNets-style regressor hint on a feature map
 :class:`TorontoLoss`       a report's defective loss, kept to rerun it as published
 :class:`KerasDistillerLoss` the Keras example's loss; its alpha weights the hard term (= 1 − α)
-:class:`BYOTLoss`          Be Your Own Teacher: the deepest exit teaches the shallow ones
 =========================  ==========================================================
 """
 from .base import CrossEntropy, SoftPlusHard, hard_loss
-from .byot import BYOTLoss
 from .checks import check_alpha, check_logits, check_targets, check_temperature, check_weight
 from .fitnets import FeatureMapMSELoss
 from .hidden import HiddenPlusCE, split_teacher_out
