@@ -9,7 +9,6 @@
 :class:`SoftCrossEntropy`  −Σ p log q at T, with or without the T² factor
 :class:`LogitMSE`          regression onto the teacher's logits
 :class:`ProbCosine`        T² · (1 − cos) of the softened probabilities
-:class:`MutualLoss`        deep mutual learning: students teach each other
 :class:`CosineHiddenLoss`  the PyTorch tutorial's cosine on hidden representations
 :class:`FeatureMapMSELoss` a FitNets-style regressor hint on a feature map
 :class:`TorontoLoss`       a report's defective loss, kept to rerun it as published
@@ -24,7 +23,6 @@ from .hidden_cosine import CosineHiddenLoss
 from .hinton import DistillationLoss, SoftTargetKL, distillation_loss, soft_target_loss
 from .keras_distiller import KerasDistillerLoss
 from .logit_mse import LogitMSE
-from .mutual import MutualLoss, mutual_loss
 from .prob_cosine import ProbCosine
 from .soft_ce import SoftCrossEntropy, soft_cross_entropy
 from .toronto import TorontoLoss

@@ -8,7 +8,6 @@ from .mlp import MLP, Dropout
 from .cifar import CifarResNet, CifarVGG
 from .tutorial import DeepNN, LightNN, TeacherFeatures
 from .ensemble import EnsembleMLP
-from .mutual import MutualPair, mutual_pair_config
 from .keras import HarvardCNN, KerasConvNet, KerasMLP, TorontoCNN
 from .cifar_small import HeResNet, WideResNet
 from .airbench import AirbenchNet
