@@ -11,7 +11,6 @@
 :class:`ProbCosine`        T² · (1 − cos) of the softened probabilities
 :class:`CosineHiddenLoss`  the PyTorch tutorial's cosine on hidden representations
 :class:`FeatureMapMSELoss` a FitNets-style regressor hint on a feature map
-:class:`TorontoLoss`       a report's defective loss, kept to rerun it as published
 :class:`KerasDistillerLoss` the Keras example's loss; its alpha weights the hard term (= 1 − α)
 =========================  ==========================================================
 """
@@ -25,4 +24,3 @@ from .keras_distiller import KerasDistillerLoss
 from .logit_mse import LogitMSE
 from .prob_cosine import ProbCosine
 from .soft_ce import SoftCrossEntropy, soft_cross_entropy
-from .toronto import TorontoLoss
