@@ -9,8 +9,6 @@ import kdhelpers as kd
 import kdbook as kb
 from toydata import pixel_digits
 from kdbook.chapter import load
-from kdhelpers import losses as L
-from kdhelpers import models as M
 from kdhelpers.data import TensorData
 
 gen = load("self_reverse_online")  # the chapter's cells tagged `define`
@@ -92,11 +90,11 @@ def test_mutual_loss_equals_formula_on_worked_example():
 
     a = 0.3  # α: the weight of the peer's soft targets, (1 − α) on the labels
     expected = (1 - a) * ce(za) + a * T * T * kl(zb, za) + (1 - a) * ce(zb) + a * T * T * kl(za, zb)
-    got = L.MutualLoss(temperature=T, alpha=a)((za, zb), None, y)
+    got = gen.MutualLoss(temperature=T, alpha=a)((za, zb), None, y)
     assert math.isclose(float(got), expected, rel_tol=1e-5)
     # worked by hand for row 0 of CE(za): -log(e²/(e²+2)) = log(1 + 2e⁻²)
     assert math.isclose(float(F.cross_entropy(za[:1], y[:1])), math.log(1 + 2 * math.exp(-2)), rel_tol=1e-6)
-    assert "temperature=2.0, alpha=0.5" in repr(L.MutualLoss(2.0, 0.5))
+    assert "temperature=2.0, alpha=0.5" in repr(gen.MutualLoss(2.0, 0.5))
 
 
 def test_mutual_loss_detaches_the_peer():
@@ -104,22 +102,22 @@ def test_mutual_loss_detaches_the_peer():
     zb = torch.randn(4, 5, requires_grad=True)
     y = torch.tensor([0, 1, 2, 3])
     # the gradient reaching za is that of za's own loss only: ½ CE(za) + ½ KL(zb.detach() ‖ za)
-    L.mutual_loss((za, zb), y, temperature=1.0, alpha=0.5).backward()
+    gen.mutual_loss((za, zb), y, temperature=1.0, alpha=0.5).backward()
     own = 0.5 * F.cross_entropy(za, y) + 0.5 * F.kl_div(F.log_softmax(za, 1), F.log_softmax(zb.detach(), 1),
                                                          log_target=True, reduction="batchmean")
     expected = torch.autograd.grad(own, za)[0]
     assert torch.allclose(za.grad, expected, atol=1e-6)
     # with α = 0 the students do not interact at all
     zc = torch.randn(4, 5, requires_grad=True)
-    L.mutual_loss((zc, zb.detach()), y, alpha=0.0).backward()
+    gen.mutual_loss((zc, zb.detach()), y, alpha=0.0).backward()
     assert torch.allclose(zc.grad, torch.autograd.grad(F.cross_entropy(zc, y), zc)[0])
 
 
 def test_mutual_pair_trains_both_members_and_rejects_bad_input():
     data = _toy()
-    cfg = M.mutual_pair_config(MLP, MLP)
+    cfg = gen.mutual_pair_config(MLP, MLP)
     pair = kb.trained("t-dml", cfg, data, BUDGET.replace(epochs=10, lr=0.2), run=_smoke(), seed=0,
-                      loss=L.MutualLoss(), device="cpu")
+                      loss=gen.MutualLoss(), device="cpu")
     a, b = pair.members
     assert not torch.equal(a[1].weight, b[1].weight)  # different initialisations
     for m in (a, b):  # one optimiser over the pair: both members learned (chance is 10 %)
@@ -127,12 +125,12 @@ def test_mutual_pair_trains_both_members_and_rejects_bad_input():
     out = pair(data.prepare(data.x[:7]))
     assert isinstance(out, tuple) and [o.shape for o in out] == [(7, 10), (7, 10)]
     with pytest.raises(ValueError):
-        M.MutualPair([kd.build_model(MLP)])
+        gen.MutualPair([kd.build_model(MLP)])
     with pytest.raises(ValueError):
-        L.MutualLoss(temperature=0)
+        gen.MutualLoss(temperature=0)
     with pytest.raises(ValueError):
-        L.MutualLoss()(out, out[0], data.y[:7])          # no teacher in mutual learning
+        gen.MutualLoss()(out, out[0], data.y[:7])          # no teacher in mutual learning
     with pytest.raises(ValueError):
-        L.mutual_loss(out[0], data.y[:7])                  # one tensor, not a tuple
+        gen.mutual_loss(out[0], data.y[:7])                  # one tensor, not a tuple
     with pytest.raises(ValueError):
-        L.mutual_loss((out[0], out[1][:, :5]), data.y[:7])  # mismatched shapes
+        gen.mutual_loss((out[0], out[1][:, :5]), data.y[:7])  # mismatched shapes

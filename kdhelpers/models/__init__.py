@@ -1,13 +1,13 @@
-"""Every architecture of the book, registered by name where it is defined (see :mod:`kdhelpers.models.registry`).
+"""The architectures two or more chapters use, registered by name where they are defined (see
+:mod:`kdhelpers.models.registry`).
 
-Importing this package imports every model module, so :func:`build_model` knows every arch
-whatever else has been imported.
+Importing this package registers all of them. A network only one chapter uses is defined and
+registered on that chapter's page; :func:`kdbook.chapter.load` registers it outside the notebook.
 """
 from .registry import ARCHS, build_model, count_params, register
 from .mlp import MLP, Dropout
 from .cifar import CifarResNet, CifarVGG
 from .ensemble import EnsembleMLP
-from .mutual import MutualPair, mutual_pair_config
 from .keras import HarvardCNN, KerasMLP, TorontoCNN
 from .cifar_small import HeResNet, WideResNet
 from .airbench import AirbenchNet
