@@ -43,3 +43,38 @@ def test_importing_the_method_loads_no_machinery_and_sets_no_hook():
             "assert not o._global_optimizer_pre_hooks and not o._global_optimizer_post_hooks, 'a global hook'")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+# The method stays small enough to read (issue 44): what two chapters share, no more.
+MAX_PACKAGE_LINES, MAX_MODULE_LINES, MAX_FUNCTION_LINES = 2500, 300, 50
+
+
+def size_problems(files):
+    """Every module over MAX_MODULE_LINES and function over MAX_FUNCTION_LINES lines (docstring included)
+    in ``files``, and the package total if over MAX_PACKAGE_LINES."""
+    problems, total = [], 0
+    for p in files:
+        text = p.read_text()
+        n = len(text.splitlines())
+        total += n
+        if n > MAX_MODULE_LINES:
+            problems.append(f"{p.name}: {n} lines (at most {MAX_MODULE_LINES})")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    problems.append(f"{p.name}: {node.name} has {length} lines (at most {MAX_FUNCTION_LINES})")
+    if total > MAX_PACKAGE_LINES:
+        problems.append(f"kdhelpers: {total} lines (at most {MAX_PACKAGE_LINES}); move what one chapter uses "
+                        "into its notebook")
+    return problems
+
+
+def test_the_method_is_small():
+    assert not size_problems(method_files())
+
+
+def test_the_size_check_sees_a_long_function(tmp_path):
+    long = tmp_path / "long.py"
+    long.write_text("def f():\n" + "    x = 1\n" * MAX_FUNCTION_LINES)
+    assert size_problems([long]) == [f"long.py: f has {MAX_FUNCTION_LINES + 1} lines (at most {MAX_FUNCTION_LINES})"]

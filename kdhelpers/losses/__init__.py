@@ -1,6 +1,7 @@
 """The loss zoo: the losses two or more chapters train with, one small module per file (after
-RepDistiller's ``distiller_zoo``); a loss only one chapter uses is written out on its page. Each is called as ``loss(student_out, teacher_out, targets)`` by
-:func:`kdhelpers.fit`, and α is the weight of its soft (teacher) term: α · soft + (1 − α) · CE.
+RepDistiller's ``distiller_zoo``); a loss only one chapter uses is written out on its page. Each is
+called as ``loss(student_out, teacher_out, targets)`` by :func:`kdhelpers.fit`, and α is the weight
+of its soft (teacher) term: α · soft + (1 − α) · CE.
 
 =========================  ==========================================================
 :class:`CrossEntropy`      hard labels only (optionally label-smoothed)
