@@ -5,8 +5,9 @@ the cells a reader sees (all code cells but the ``remove-cell`` ones; ``hide-inp
 code is one click away) and splits them by top-level statement: a statement is *bookkeeping* when it
 declares or judges hypotheses, records results, plans the cost, shows the protocol card or fills the
 metrics dict, or builds the protocol card (the names below); everything else is *science*: data, models, losses, loops, summaries,
-figures. It also counts the lines of the chapter's own module (``kdhelpers/chapters/<name>.py``), code
-the page does not show, and the sizes of the two packages.
+figures. It also counts the lines of a chapter's own module (``kdhelpers/chapters/<name>.py``, code
+the page does not show: none since every chapter's code moved onto its page), and the sizes of the
+two packages.
 
 Usage::
 
@@ -74,6 +75,8 @@ def chapter(path: Path) -> dict:
 
 
 def package_lines(folder: Path, skip: str | None = None) -> int:
+    if not folder.is_dir():  # kdhelpers/chapters/ is gone: every chapter's code is on its page
+        return 0
     return sum(len(p.read_text().splitlines()) for p in folder.rglob("*.py")
                if skip is None or skip not in p.relative_to(folder).parts)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How long the CIFAR-10 chapter's cpu profile takes, from measured training speeds.
 
-Trains each cpu-profile network of :mod:`kdhelpers.chapters.cifar_resnet_vgg` through the real ``kd.fit`` path (its
+Trains each cpu-profile network of the ``cifar_resnet_vgg`` chapter through the real ``kd.fit`` path (its
 budget, augmentation, precision, channels-last) for 2 epochs on a slice of the training images and
 times the second, then times the teachers' forward pass (the cached per-view outputs) and the
 students' test-time-augmented evaluation. From those it projects the chapter: teachers' training,
@@ -21,12 +21,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # work from a plain checkout too
 import kdhelpers as kd  # noqa: E402
 import kdbook as kb
-from kdhelpers.chapters import cifar_resnet_vgg as cifar  # noqa: E402
+from kdbook.chapter import load  # noqa: E402
 from kdhelpers.data import subset  # noqa: E402
 from kdhelpers.device import default_device, precision_name  # noqa: E402
 from kdhelpers.models import build_model  # noqa: E402
 from kdhelpers.train import fit, predict_logits  # noqa: E402
 
+cifar = load("cifar_resnet_vgg")  # the chapter's cells tagged `define`
 CPU = kb.Run(profile="cpu")  # the cpu profile's networks and budgets
 
 N_TRAIN, N_VAL, N_TEST = 45_000, 5_000, 10_000
@@ -59,7 +60,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=6144, help="training images per timed epoch (default 6144 = 6 steps)")
     ap.add_argument("--json", help="write the figures here too")
     args = ap.parse_args()
-    train = subset(cifar.datasets(CPU)[0], args.n)
+    train = subset(kd.data.cifar10_splits(CPU)[0], args.n)
     print(f"{precision_name(default_device())} on {default_device()}; {args.n} images per timed epoch; threads {torch.get_num_threads()}")
 
     out = {"precision": precision_name(default_device())}

@@ -2,7 +2,7 @@
 """How many epochs the CIFAR-10 teachers of the cpu profile need for the 92 % target.
 
 Trains (or loads from the model cache) the VGG-style and ResNet-style teachers of
-:mod:`kdhelpers.chapters.cifar_resnet_vgg` with airbench94's 10 epochs and with the chapter's 20, on the 45,000 training
+the ``cifar_resnet_vgg`` chapter with airbench94's 10 epochs and with the chapter's 20, on the 45,000 training
 images, and prints their test-time-augmented accuracy on the 5,000 held-out images and on the test
 set, with the training time from the cache's record. The chapter's own run trains the 20-epoch
 teachers with the same cache keys, so after this script it loads them.
@@ -14,17 +14,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kdhelpers.chapters import cifar_resnet_vgg as cifar  # noqa: E402
+from kdbook.chapter import load  # noqa: E402
 from kdbook.cache import atomic_write_text  # noqa: E402
 import kdhelpers as kd  # noqa: E402
 import kdbook as kb
 
+cifar = load("cifar_resnet_vgg")  # the chapter's cells tagged `define`
 EPOCHS = (10, 20)
 
 
 def main() -> None:
     run = kb.Run(profile="cpu")
-    train, val, test = cifar.datasets(run)
+    train, val, test = kd.data.cifar10_splits(run)
     out = {}
     for epochs in EPOCHS:
         budget = cifar.budget(run, "teacher").replace(epochs=epochs)

@@ -57,8 +57,10 @@ def _deepnn(run):
 
 
 def _cifar(run):
-    from . import cifar_resnet_vgg as cifar
-    train, val, _ = cifar.datasets(run)
+    from kdbook.chapter import load
+    from kdhelpers.data import cifar10_splits
+    cifar = load("cifar_resnet_vgg")
+    train, val, _ = cifar10_splits(run)
     return [cifar.teacher(m, run, 0, transfer=train, track=val) for m in cifar.TEACHERS]
 
 

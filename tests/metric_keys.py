@@ -1,12 +1,17 @@
-"""The metric keys each chapter's run must record (tests/test_notebooks.py checks them), for the
-chapters whose code lives in their notebook. A chapter still with a module in ``kdhelpers.chapters``
-declares its keys there (``METRIC_KEYS``) until its code moves into its notebook."""
+"""The metric keys each chapter's run must record (tests/test_notebooks.py checks them)."""
 
 METRIC_KEYS = {
     "byot": {f"byot_{k}_acc{s}" for k in ("baseline", "deepest", "exit1", "ensemble") for s in ("", "_std")},
     "cifar_feature_kd": {f"{k}{s}" for s in ("", "_std") for k in
                          ("teacher_acc", "student_ce_acc", "student_kd_acc", "student_cosine_acc",
                           "student_regressor_acc")},
+    "cifar_resnet_vgg": ({"teacher_resnet_acc", "teacher_vgg_acc", "student_scratch_acc",
+                          "student_scratch_acc_std"}
+                         | {f"kd_{t}_best_acc{s}" for t in ("resnet", "vgg") for s in ("", "_std")}
+                         | {f"kd_{t}_T{T}_beta{b}_acc" for t in ("resnet", "vgg") for T in (3, 5, 7, 10)
+                            for b in (0.5, 0.7)}
+                         | {f"{k}_{m}" for k in ("params", "gflops", "latency_ms_b1")
+                            for m in ("resnet_teacher", "vgg_teacher", "resnet_student")}),
     "fake_data_temperature": (
         {f"seedproto_cs{cs}_pi{pi}_{k}" for cs in ("0.2", "0.6", "1.0") for pi in ("0.5", "0.8", "1.0")
          for k in ("teacher_acc", "student_acc", "T_opt",

@@ -8,14 +8,15 @@ from torch import nn
 
 import kdhelpers as kd
 import kdbook as kb
-from kdhelpers.chapters import cifar_resnet_vgg as cifar
 from kdhelpers.augment import alternating_flip, alternating_flip_mask, translate_reflect
 from kdhelpers.data import TensorData
-from kdhelpers.models import CifarResNet, CifarVGG
-from kdhelpers.models.airbench import AirbenchNet, BatchNorm, Conv
-from kdhelpers.models.pretrained import TorchvisionNet
 from kdhelpers.callbacks import Lookahead
 from kdhelpers.train import fit
+from kdbook.chapter import load
+
+cifar = load("cifar_resnet_vgg")  # the chapter's cells tagged `define`; registers its networks
+CifarResNet, CifarVGG, TorchvisionNet = cifar.CifarResNet, cifar.CifarVGG, cifar.TorchvisionNet
+AirbenchNet, BatchNorm, Conv = cifar.AirbenchNet, cifar.BatchNorm, cifar.Conv
 
 SMOKE, CPU, FULL = (kb.Run(profile=p, device="cpu") for p in ("smoke", "cpu", "full"))  # runs of each profile
 STANDARD_PARAMS = {"resnet_student": 11_173_962, "resnet_teacher": 23_520_842, "vgg_teacher": 14_728_266}
@@ -247,22 +248,24 @@ def test_accuracy_is_remembered_per_cached_model_and_data_set(monkeypatch):
     net = kd.build_model(cifar.TINY["resnet_student"]).eval()
     run = kb.Run(profile="smoke", device="cpu")
     monkeypatch.setattr(kb.run, "_CURRENT", run)
-    monkeypatch.setattr(cifar, "_ACCURACY", {})
+    memo = {}
     calls = []
     real = cifar.tta_logits
     monkeypatch.setattr(cifar, "tta_logits", lambda m, d: calls.append(d.name) or real(m, d))
     # a model the run did not get from the cache is evaluated every time (it may still be training)
-    first = cifar.accuracy(net, data)
-    assert cifar.accuracy(net, data) == first and calls == [data.name, data.name]
+    first = cifar.accuracy(net, data, memo=memo)
+    assert cifar.accuracy(net, data, memo=memo) == first and calls == [data.name, data.name]
     run.remember(net, "key-of-net")
     calls.clear()
-    assert cifar.accuracy(net, data) == first
-    assert cifar.accuracy(net, data) == first and calls == [data.name]  # once per model and set
-    cifar.accuracy(net, other)
+    assert cifar.accuracy(net, data, memo=memo) == first
+    assert cifar.accuracy(net, data, memo=memo) == first and calls == [data.name]  # once per model and set
+    cifar.accuracy(net, other, memo=memo)
     assert calls == [data.name, other.name]  # another data set is evaluated
-    cifar.accuracy(net, data, tta=False)
+    cifar.accuracy(net, data, tta=False, memo=memo)
     assert calls == [data.name, other.name]  # without TTA: predict_logits, not tta_logits
-    assert len(cifar._ACCURACY) == 3
+    assert len(memo) == 3
+    cifar.accuracy(net, data)  # without a memo: evaluated every time
+    assert calls == [data.name, other.name, data.name]
 
 
 def test_tta_logits_do_not_depend_on_the_evaluation_batch(monkeypatch):
@@ -320,14 +323,15 @@ def test_card_shows_the_reports_protocol_and_every_deviation_has_a_reason():
 
 # --------------------------------------------------------------------------- the UNSW report's protocol
 def test_unsw_protocol_is_the_reports():
-    p = cifar.unsw_protocol()
-    (r_cfg, r_b), (v_cfg, v_b) = p["teachers"]["resnet_teacher"], p["teachers"]["vgg_teacher"]
-    assert r_cfg["pretrained"] and v_cfg["pretrained"] and not p["student"]["pretrained"]
+    u = cifar.UNSW_PROTOCOL
+    r_cfg, v_cfg, s_cfg = (u.models[m] for m in ("resnet_teacher", "vgg_teacher", "resnet_student"))
+    r_b, v_b, s_b, base = (u.budgets[m] for m in ("resnet_teacher", "vgg_teacher", "resnet_student", "baseline"))
+    assert r_cfg["pretrained"] and v_cfg["pretrained"] and not s_cfg["pretrained"]
     # the report's networks are torchvision's own: their names stay in the configs (and the cache keys)
-    assert (r_cfg["name"], v_cfg["name"], p["student"]["name"]) == ("resnet50", "vgg16", "resnet18")
+    assert (r_cfg["name"], v_cfg["name"], s_cfg["name"]) == ("resnet50", "vgg16", "resnet18")
     assert (r_b.optimizer, r_b.lr, r_b.epochs, v_b.lr, v_b.epochs) == ("adam", 2e-4, 30, 1e-4, 30)
-    assert (p["student_budget"].lr, p["student_budget"].epochs, p["student_budget"].augment) == (2e-3, 85, None)
-    assert (p["baseline_budget"].lr, p["baseline_budget"].epochs) == (2e-4, 30)
+    assert (s_b.lr, s_b.epochs, s_b.augment) == (2e-3, 85, None)
+    assert (base.lr, base.epochs) == (2e-4, 30)
 
 
 def test_pretrained_weights_missing_offline_fail_at_once_naming_the_file(tmp_path, monkeypatch):

@@ -9,8 +9,6 @@ stage) breaks the chapter on some machines: a 4-channel smoke ResNet-8 hung `mak
 EPYC with AVX2 only. Every chapter network, in every profile, keeps its strided 1×1 convolutions at 16
 input channels or more.
 """
-import importlib
-import pkgutil
 import subprocess
 import sys
 
@@ -18,7 +16,6 @@ import pytest
 import torch
 from torch import nn
 
-import kdhelpers.chapters as chapters
 from kdhelpers.channels_last import ONEDNN_SAFE_CHANNELS, narrow_strided_1x1
 from kdbook.chapter import define_cells, load
 from kdbook.protocol import Protocol
@@ -47,11 +44,9 @@ def _configs(obj, where, depth=0):
 
 
 def chapter_configs() -> dict[str, dict]:
-    """Every model config of a chapter: in its notebook's cells tagged `define`, or in its module."""
+    """Every model config of a chapter: in its notebook's cells tagged `define`."""
     found = {}
-    modules = {info.name: importlib.import_module(f"kdhelpers.chapters.{info.name}")
-               for info in pkgutil.iter_modules(chapters.__path__)}
-    modules |= {nb.stem: load(nb.stem) for nb in sorted((ROOT / "notebooks").glob("*.ipynb")) if define_cells(nb)}
+    modules = {nb.stem: load(nb.stem) for nb in sorted((ROOT / "notebooks").glob("*.ipynb")) if define_cells(nb)}
     for chapter, module in modules.items():
         for name, obj in vars(module).items():
             if not name.startswith("__"):

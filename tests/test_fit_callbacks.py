@@ -151,6 +151,7 @@ MLP = {"arch": "mlp", "hidden": [24], "in_features": 64}
 MLP_DROP = {"arch": "mlp", "hidden": [24, 24], "in_features": 64, "dropout": 0.3, "input_dropout": 0.1}
 MLP_TEACHER = {"arch": "mlp", "hidden": [40], "in_features": 64}
 load("keras_distiller")  # registers keras_convnet, the Keras example's network (on its chapter's page)
+load("cifar_resnet_vgg")  # registers airbench, the fast-CIFAR network (on its chapter's page)
 CONV = {"arch": "keras_convnet", "filters": [4, 8]}  # a convolutional net without hooks of its own
 CONV_TEACHER = {"arch": "keras_convnet", "filters": [6, 8]}
 AIRBENCH = {"arch": "airbench", "widths": [4, 8, 8], "residual": True}  # data_init, epoch_start, param_groups

@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from kdhelpers import data
-from kdhelpers.models.pretrained import TorchvisionNet
+from kdbook.chapter import load
+
+cifar = load("cifar_resnet_vgg")  # the chapter's cells tagged `define`
+TorchvisionNet = cifar.TorchvisionNet
 
 
 @pytest.fixture
@@ -51,8 +54,6 @@ def test_dry_run_pretrained_networks_use_random_weights_without_the_network(no_n
 
 
 def test_dry_run_weight_check_of_the_unsw_protocol_passes_without_the_network(no_network, monkeypatch):
-    from kdhelpers.chapters import cifar_resnet_vgg as cifar
-
     monkeypatch.setenv("KD_DRY_RUN", "1")
     cifar.unsw_check_weights()  # would raise offline; a dry run goes on with random weights
 

@@ -1,5 +1,4 @@
 """The book's shipped teachers: loading order (cache, book file, training), sha256 checks, the manifest."""
-import importlib
 import json
 import re
 
@@ -180,11 +179,8 @@ def test_the_shipped_set_is_small_and_every_file_is_the_one_its_manifest_names()
 
 
 def chapter_definitions(chapter):
-    """A chapter's own code: its notebook's cells tagged `define`, or (not yet moved) its module."""
-    try:
-        return importlib.import_module(f"kdhelpers.chapters.{chapter}")
-    except ModuleNotFoundError:
-        return load(chapter)
+    """A chapter's own code: its notebook's cells tagged `define`."""
+    return load(chapter)
 
 
 @pytest.mark.parametrize("entry", MANIFEST["teachers"], ids=lambda e: e["file"])

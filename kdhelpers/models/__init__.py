@@ -6,9 +6,6 @@ registered on that chapter's page; :func:`kdbook.chapter.load` registers it outs
 """
 from .registry import ARCHS, build_model, count_params, register
 from .mlp import MLP, Dropout
-from .cifar import CifarResNet, CifarVGG
 from .ensemble import EnsembleMLP
 from .keras import HarvardCNN, KerasMLP, TorontoCNN
 from .cifar_small import HeResNet, WideResNet
-from .airbench import AirbenchNet
-from .pretrained import TorchvisionNet
