@@ -1,5 +1,5 @@
 """One plotting style for the whole book, and the figure functions several chapters share (a
-chapter's own figures are in its module, :mod:`kdhelpers.chapters`).
+chapter's own figures are cells of its notebook).
 
 Chapters call these with their results; matplotlib and seaborn are imported inside each function,
 so importing the package stays light.
