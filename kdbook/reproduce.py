@@ -95,6 +95,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.jobs < 1:
         raise SystemExit("--jobs must be at least 1")
+    a.jobs = min(a.jobs, len(a.notebooks))  # a lone chapter gets every core, not cores ÷ --jobs
     threads = 1 if a.jobs > 1 else (os.cpu_count() or 1)
     shipped = teachers.manifest() if teachers.enabled() else {}
     queue = sorted(a.notebooks, key=lambda nb: -recorded_cost(nb, a.results, shipped))

@@ -1,5 +1,6 @@
 """make reproduce's runner: chapters longest first by their recorded cold cost (less the shipped teachers they load), two at a time."""
 import json
+import subprocess
 
 from kdbook import reproduce
 
@@ -57,3 +58,20 @@ def test_the_run_logs_each_chapters_queue_start_and_end_for_the_record(tmp_path,
     _, rows = rec.parse_log(tmp_path / "_build" / "reproduce" / "queues.tsv")
     assert sorted(r["notebook"] for r in rows) == ["a", "b", "c"]
     assert {r["lane"] for r in rows} <= {"A", "B"} and all(r["exit"] == 0 and r["end"] >= r["start"] for r in rows)
+
+
+def test_a_lone_chapter_gets_every_core(tmp_path, monkeypatch, capsys):
+    nb = tmp_path / "notebooks" / "a.ipynb"
+    nb.parent.mkdir()
+    nb.write_text("{}")
+    seen = []
+
+    def fake_papermill(cmd, env=None, **kw):  # records the threads the chapter was given
+        seen.append(env["OMP_NUM_THREADS"])
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(reproduce.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(reproduce.subprocess, "run", fake_papermill)
+    assert reproduce.main(["--profile", "cpu", "--jobs", "2", "--results", "results", str(nb)]) == 0
+    assert seen == ["2"] and "1 at a time, 2 thread(s) each" in capsys.readouterr().out
